@@ -1,0 +1,67 @@
+"""The compiler: spec text -> diagnostics and a Plan. Imports no engine.
+
+    check(path)   -> Result with diagnostics (and the IR in its context)
+    compile(path) -> Result with diagnostics and, when clean, the Plan
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .diagnostics import Diagnostic, DiagnosticSink, Severity
+from .plan.build_plan import build_plan
+from .plan.model import Plan
+from .sema.check_generates import check_generates
+from .sema.check_output import check_output
+from .sema.check_settings import check_settings
+from .sema.collect_declarations import collect_declarations
+from .sema.context import Context
+from .sema.load_modules import load_modules
+from .sema.load_seeds import load_seeds
+from .sema.resolve_schemas import resolve_schemas
+
+# The semantic passes, in order. Each takes the context and reports through its sink.
+PASSES = (
+    load_modules,
+    collect_declarations,
+    check_settings,
+    resolve_schemas,
+    load_seeds,
+    check_generates,
+    check_output,
+)
+
+
+@dataclass
+class Result:
+    diagnostics: list[Diagnostic]
+    context: Context
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def _analyse(path: Path) -> Context:
+    path = Path(path)
+    ctx = Context(entry=path.resolve(), root=path.resolve().parent, sink=DiagnosticSink())
+    for run_pass in PASSES:
+        run_pass(ctx)
+        if run_pass is load_modules and ctx.sink.has_errors and not ctx.modules:
+            break
+    return ctx
+
+
+def check(path: Path) -> Result:
+    ctx = _analyse(path)
+    if not ctx.sink.has_errors:
+        build_plan(ctx)  # the allocation-dependent checks (infeasible cells) are part of `check`
+    return Result(ctx.sink.sorted(), ctx)
+
+
+def compile(path: Path) -> Result:  # noqa: A001 - the verb of the tool
+    ctx = _analyse(path)
+    plan = None if ctx.sink.has_errors else build_plan(ctx)
+    return Result(ctx.sink.sorted(), ctx, plan)

@@ -1,0 +1,164 @@
+"""Diagnostics: registered codes, one sink shared by every pass, text and JSON rendering."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable
+
+from .source import Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# Every code the compiler can emit, with a one-line summary (docs/diagnostics.md lists them).
+CODES: dict[str, str] = {
+    "E0001": "syntax error",
+    "E0002": "malformed token (unterminated string or regex, stray character)",
+    "E0003": "unreadable source file",
+    "E0004": "number out of range",
+    "E0101": "unknown name",
+    "E0102": "duplicate name",
+    "E0103": "import cycle",
+    "E0104": "import not found or outside the spec's folder tree",
+    "E0105": "missing required declaration or setting",
+    "E0106": "unknown setting",
+    "E0107": "invalid setting value",
+    "E0201": "constraint does not fit the field's type",
+    "E0202": "empty or inverted range",
+    "E0203": "invalid regular expression",
+    "E0204": "regex matches cannot meet the length bounds",
+    "E0205": "sampler does not fit the field's type",
+    "E0206": "weights do not match the options",
+    "E0207": "picked value does not fit the field's type",
+    "E0208": "invalid `mentions`",
+    "E0209": "invalid derived field",
+    "E0210": "recursive record type",
+    "E0301": "seed file missing or unreadable",
+    "E0302": "seed row breaks the schema",
+    "E0401": "quota on a field that cannot carry one",
+    "E0402": "quota values do not match the field's options",
+    "E0403": "quota shares do not add up",
+    "E0404": "infeasible quota cell",
+    "E0405": "few-shot examples impossible",
+    "E0501": "prompt template syntax error",
+    "E0502": "undefined name in prompt template",
+    "E0601": "type mismatch in expression",
+    "E0602": "unknown function or wrong arguments",
+    "E0701": "invalid noise rule",
+    "E0801": "invalid dedup",
+    "E0802": "invalid judge",
+    "E0901": "invalid output",
+    "E1001": "invalid evaluate",
+    "W0001": "model-written value has no upper bound",
+    "W0002": "max_tokens below the worst case the bounds allow",
+    "W0003": "quota overrides the field's sampler",
+    "W0004": "seed column not in the schema",
+    "W0005": "mention fit cannot be proven at compile time",
+}
+
+
+@dataclass(frozen=True)
+class Note:
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: Severity
+    code: str
+    message: str
+    span: Span | None = None
+    help: str | None = None
+    notes: tuple[Note, ...] = ()
+
+    def sort_key(self) -> tuple:
+        if self.span is None:
+            return ("", 0, 0, self.code, self.message)
+        return (self.span.path, self.span.line, self.span.col, self.code, self.message)
+
+    def to_json(self) -> dict:
+        out: dict = {"severity": self.severity.value, "code": self.code, "message": self.message}
+        out.update(self.span.to_json() if self.span else {"path": None})
+        out["help"] = self.help
+        out["notes"] = [{"message": n.message, **n.span.to_json()} for n in self.notes]
+        return out
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics from every pass; passes never raise on the first problem."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, span: Span | None = None,
+              help: str | None = None, notes: Iterable[Note] = ()) -> None:
+        assert code in CODES, code
+        self.items.append(Diagnostic(Severity.ERROR, code, message, span, help, tuple(notes)))
+
+    def warning(self, code: str, message: str, span: Span | None = None,
+                help: str | None = None, notes: Iterable[Note] = ()) -> None:
+        assert code in CODES, code
+        self.items.append(Diagnostic(Severity.WARNING, code, message, span, help, tuple(notes)))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        seen: set = set()
+        out = []
+        for d in sorted(self.items, key=Diagnostic.sort_key):
+            key = (d.sort_key(), d.severity)
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
+        return out
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A help line naming the closest candidate, if any is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _caret_block(span: Span, label: str = "") -> list[str]:
+    line_no = span.line
+    text = span.source.line_text(line_no).expandtabs(1)
+    end_line, end_col = span.end_line_col
+    width = (end_col - span.col) if end_line == line_no else len(text) - span.col + 1
+    width = max(1, width)
+    gutter = " " * len(str(line_no))
+    return [f"{gutter} |", f"{line_no} | {text}",
+            f"{gutter} | {' ' * (span.col - 1)}{'^' * width}{(' ' + label) if label else ''}"]
+
+
+def render_text(diag: Diagnostic) -> str:
+    where = f"{diag.span.path}:{diag.span.line}:{diag.span.col}: " if diag.span else ""
+    lines = [f"{where}{diag.severity.value}[{diag.code}]: {diag.message}"]
+    if diag.span is not None:
+        lines += _caret_block(diag.span)
+    for note in diag.notes:
+        lines.append(f"  = note: {note.span.path}:{note.span.line}:{note.span.col}: {note.message}")
+    if diag.help:
+        pad = " " * (len(str(diag.span.line)) if diag.span else 1)
+        lines.append(f"{pad} = help: {diag.help}")
+    return "\n".join(lines)
+
+
+def render_all_text(diags: list[Diagnostic]) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = len(diags) - errors
+    body = "\n\n".join(render_text(d) for d in diags)
+    summary = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    return (body + "\n\n" if body else "") + summary
+
+
+def render_all_json(diags: list[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False)

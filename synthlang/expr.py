@@ -1,0 +1,189 @@
+"""Evaluating compiled expressions (checks, derived fields) against a record.
+
+Expressions are data (ir.Expr); nothing here runs user code. `evaluate` raises Unknown when
+a referenced field is not in the record, which the compiler uses to decide statically
+whether a quota cell can ever pass a check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Any, Mapping
+
+from . import ir
+
+
+class Unknown(Exception):
+    """A referenced value is not known (partial evaluation)."""
+
+
+class EvalError(Exception):
+    """A runtime error inside an expression, e.g. division by zero."""
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = record
+    for part in path:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or part not in value:
+            raise Unknown(".".join(path))
+        value = value[part]
+    return value
+
+
+def _num_args(name: str, args: list) -> list:
+    for a in args:
+        if isinstance(a, bool) or not isinstance(a, (int, float)):
+            raise EvalError(f"{name}() expects numbers")
+    return args
+
+
+def _call(name: str, args: list) -> Any:
+    if any(a is None for a in args):
+        return None
+    match name:
+        case "len":
+            return len(args[0])
+        case "lower":
+            return args[0].lower()
+        case "upper":
+            return args[0].upper()
+        case "round":
+            if len(args) == 1:
+                return int(round(args[0]))
+            return round(float(args[0]), int(args[1]))
+        case "abs":
+            return abs(args[0])
+        case "min" | "max":
+            items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+            if not items:
+                return None
+            return (min if name == "min" else max)(_num_args(name, list(items)))
+        case "sum":
+            return sum(_num_args(name, list(args[0])))
+        case "count":
+            if len(args) == 2:
+                return args[0].count(args[1]) if isinstance(args[0], (str, list)) else 0
+            return len(args[0])
+    raise EvalError(f"unknown function {name}")
+
+
+_COMPARE = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
+    op = expr.op
+    if op == "lit":
+        return expr.value
+    if op == "ref":
+        return lookup(record, expr.path or ())
+    if op == "list":
+        return [evaluate(a, record) for a in expr.args]
+    if op == "and":
+        return _and_or(expr, record, stop=False)
+    if op == "or":
+        return _and_or(expr, record, stop=True)
+    if op == "not":
+        return not _truthy(evaluate(expr.args[0], record))
+    if op == "call":
+        return _call(expr.value, [evaluate(a, record) for a in expr.args])
+    if op == "matches":
+        value = evaluate(expr.args[0], record)
+        return value is not None and _regex(expr.value).search(str(value)) is not None
+    if op == "neg":
+        value = evaluate(expr.args[0], record)
+        return None if value is None else -value
+    left = evaluate(expr.args[0], record)
+    right = evaluate(expr.args[1], record)
+    if op in ("==", "!="):
+        return _COMPARE[op](left, right)
+    if op in ("in", "not_in"):
+        found = left in right if right is not None else False
+        return found if op == "in" else not found
+    if op == "contains":
+        if left is None or right is None:
+            return False
+        return right in left
+    if left is None or right is None:
+        return None
+    if op in _COMPARE:
+        return _COMPARE[op](left, right)
+    try:
+        match op:
+            case "+":
+                return left + right
+            case "-":
+                return left - right
+            case "*":
+                return left * right
+            case "/":
+                return left / right
+            case "%":
+                return left % right
+    except ZeroDivisionError:
+        raise EvalError("division by zero") from None
+    raise EvalError(f"unknown operator {op}")  # pragma: no cover
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (value not in (None, False) and bool(value))
+
+
+def _and_or(expr: ir.Expr, record: Mapping[str, Any], stop: bool) -> bool:
+    """and (stop=False) / or (stop=True) that tolerates an Unknown side when the other decides."""
+    unknown = False
+    for arg in expr.args:
+        try:
+            if _truthy(evaluate(arg, record)) is stop:
+                return stop
+        except Unknown:
+            unknown = True
+    if unknown:
+        raise Unknown("partial")
+    return not stop
+
+
+def passes(expr: ir.Expr, record: Mapping[str, Any]) -> bool:
+    """True when the check holds for a complete record (errors count as failure)."""
+    try:
+        return _truthy(evaluate(expr, record))
+    except (EvalError, TypeError, Unknown, ValueError, OverflowError):
+        return False
+
+
+def to_source(expr: ir.Expr) -> str:
+    """A readable rendering of an expression, for rejection reasons and reports."""
+    op = expr.op
+    if op == "lit":
+        return repr(expr.value) if isinstance(expr.value, str) else str(expr.value).lower() \
+            if isinstance(expr.value, bool) else str(expr.value)
+    if op == "ref":
+        return ".".join(expr.path or ())
+    if op == "list":
+        return "[" + ", ".join(to_source(a) for a in expr.args) + "]"
+    if op == "call":
+        return f"{expr.value}(" + ", ".join(to_source(a) for a in expr.args) + ")"
+    if op == "not":
+        return f"not {to_source(expr.args[0])}"
+    if op == "neg":
+        return f"-{to_source(expr.args[0])}"
+    if op == "matches":
+        return f"{to_source(expr.args[0])} matches /{expr.value}/"
+    word = {"not_in": "not in"}.get(op, op)
+    return f"({to_source(expr.args[0])} {word} {to_source(expr.args[1])})"
+
+
+def is_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)

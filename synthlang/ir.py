@@ -1,0 +1,274 @@
+"""The intermediate representation: a resolved, checked spec as frozen pydantic models.
+
+Every node has a `kind` tag. Spans ride along for diagnostics but are excluded from
+serialisation, so the plan does not change when a comment moves a line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+def _span() -> Any:
+    return Field(default=None, exclude=True, repr=False)
+
+
+# ---- types ------------------------------------------------------------------------------
+class StrType(Node):
+    kind: Literal["str"] = "str"
+    min_len: int | None = None
+    max_len: int | None = None
+    pattern: str | None = None  # Python `re` syntax, matched in full
+
+
+class IntType(Node):
+    kind: Literal["int"] = "int"
+    min: int | None = None
+    max: int | None = None
+
+
+class FloatType(Node):
+    kind: Literal["float"] = "float"
+    min: float | None = None
+    max: float | None = None
+
+
+class BoolType(Node):
+    kind: Literal["bool"] = "bool"
+
+
+class DateType(Node):
+    kind: Literal["date"] = "date"
+    min: str | None = None  # ISO dates
+    max: str | None = None
+
+
+class EnumType(Node):
+    kind: Literal["enum"] = "enum"
+    name: str
+    values: tuple[str, ...]
+
+
+class LiteralType(Node):
+    kind: Literal["literal"] = "literal"
+    values: tuple[str, ...]
+
+
+class RecordType(Node):
+    kind: Literal["record"] = "record"
+    name: str
+
+
+class ListType(Node):
+    kind: Literal["list"] = "list"
+    item: "Type"
+    min_items: int | None = None
+    max_items: int | None = None
+
+
+Type = Annotated[Union[StrType, IntType, FloatType, BoolType, DateType, EnumType, LiteralType,
+                       RecordType, ListType], Field(discriminator="kind")]
+ListType.model_rebuild()
+
+
+def options_of(t: Type) -> tuple | None:
+    """The finite set of values of an enum, literal union or bool type; None otherwise."""
+    match t:
+        case EnumType(values=v) | LiteralType(values=v):
+            return v
+        case BoolType():
+            return (True, False)
+    return None
+
+
+def type_name(t: Type) -> str:
+    match t:
+        case EnumType(name=n) | RecordType(name=n):
+            return n
+        case LiteralType(values=v):
+            return " | ".join(f'"{x}"' for x in v)
+        case ListType(item=i):
+            return f"list[{type_name(i)}]"
+    return t.kind
+
+
+# ---- expressions (checks and derived fields), as data ------------------------------------------
+class Expr(Node):
+    """op: lit | ref | call | list | not | neg | and | or | + - * / % | == != < <= > >= |
+    in | not_in | contains | matches. `value` holds a literal, a function name or a regex;
+    `path` a field reference."""
+
+    kind: Literal["expr"] = "expr"
+    op: str
+    args: tuple["Expr", ...] = ()
+    value: Any = None
+    path: tuple[str, ...] | None = None
+    span: Any = _span()
+
+
+Expr.model_rebuild()
+
+
+# ---- fields and schemas --------------------------------------------------------------------------
+class Sampler(Node):
+    kind: Literal["sampler"] = "sampler"
+    method: Literal["uniform", "weights", "pick", "regex", "faker", "quota"]
+    weights: tuple[float, ...] | None = None
+    values: tuple[Any, ...] | None = None
+    provider: str | None = None
+
+
+class FieldDef(Node):
+    kind: Literal["field"] = "field"
+    name: str
+    type: Type
+    optional: bool = False
+    source: Literal["model", "sampled", "derived"] = "model"
+    sampler: Sampler | None = None
+    derived: Expr | None = None
+    mentions: tuple[str, ...] = ()
+    span: Any = _span()
+
+
+class Schema(Node):
+    kind: Literal["schema"] = "schema"
+    name: str
+    fields: tuple[FieldDef, ...]
+    span: Any = _span()
+
+    def field(self, name: str) -> FieldDef | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+
+class Enum(Node):
+    kind: Literal["enum"] = "enum"
+    name: str
+    values: tuple[str, ...]
+
+
+class Dataset(Node):
+    kind: Literal["dataset"] = "dataset"
+    name: str
+    version: str = "0.0.0"
+    seed: int = 0
+    description: str = ""
+
+
+class Model(Node):
+    kind: Literal["model"] = "model"
+    name: str
+    engine: Literal["llamacpp", "vllm", "openai"] = "llamacpp"
+    model: str = "smollm2-135m-instruct"
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int | None = None
+    endpoint: str | None = None
+    api_key_env: str | None = None
+    backend: str = "auto"
+    concurrency: int = 8
+    n_ctx: int = 2048
+    threads: int | None = None
+    span: Any = _span()
+
+
+class SeedSet(Node):
+    kind: Literal["seeds"] = "seeds"
+    name: str
+    path: str  # relative to the spec's folder, POSIX separators
+    schema_name: str
+    sha256: str
+    rows: tuple[dict, ...]
+    span: Any = _span()
+
+
+# ---- generate blocks ---------------------------------------------------------------------------
+class Quota(Node):
+    kind: Literal["quota"] = "quota"
+    field: str
+    values: tuple[Any, ...]
+    shares: tuple[float, ...]          # percentages (unit "percent") or record counts ("count")
+    unit: Literal["percent", "count"]
+
+
+class Examples(Node):
+    kind: Literal["examples"] = "examples"
+    n: int
+    seeds: str
+    matching: tuple[str, ...] = ()
+
+
+class NoiseRule(Node):
+    kind: Literal["noise"] = "noise"
+    field: str
+    rule: Literal["typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr", "date_format", "drop"]
+    rate: float                        # probability per record, 0..1
+    formats: tuple[str, ...] = ()
+
+
+class Dedup(Node):
+    kind: Literal["dedup"] = "dedup"
+    field: str
+    mode: Literal["exact", "near"]
+    threshold: float | None = None
+
+
+class Judge(Node):
+    kind: Literal["judge"] = "judge"
+    model: str
+    min_score: int
+    rubric: str
+
+
+class Generate(Node):
+    kind: Literal["generate"] = "generate"
+    id: str
+    schema_name: str
+    count: int
+    model: str
+    quotas: tuple[Quota, ...] = ()
+    examples: Examples | None = None
+    prompt: str
+    noise: tuple[NoiseRule, ...] = ()
+    checks: tuple[Expr, ...] = ()
+    dedup: tuple[Dedup, ...] = ()
+    judge: Judge | None = None
+    span: Any = _span()
+
+
+class Split(Node):
+    kind: Literal["split"] = "split"
+    name: str
+    share: float                       # percent
+
+
+class Mix(Node):
+    kind: Literal["mix"] = "mix"
+    seeds: str
+    share: float                       # percent of the train split
+
+
+class Output(Node):
+    kind: Literal["output"] = "output"
+    path: str                          # relative to the spec's folder
+    format: Literal["jsonl", "parquet", "csv"] = "jsonl"
+    splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
+    mix: Mix | None = None
+
+
+class Evaluate(Node):
+    kind: Literal["evaluate"] = "evaluate"
+    label: str
+    text: str
+    test: str                          # relative to the spec's folder
+    compare: tuple[str, ...] = ("real", "synthetic", "blend")

@@ -1,0 +1,137 @@
+"""build_plan: checked IR -> Plan, with the feasibility checks that need the allocation."""
+
+from __future__ import annotations
+
+from .. import __version__, ir
+from ..diagnostics import Note
+from ..expr import EvalError, Unknown, evaluate, to_source
+from ..sema.context import Context
+from .allocate_quota import allocate_quota
+from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
+from .model import Block, Cell, DerivedField, MentionConstraint, Plan, SampledField
+
+JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5}},
+                "required": ["score"], "additionalProperties": False}
+# JSON punctuation and escapes can make a value longer than its characters; this margin covers them.
+TOKEN_MARGIN = 16
+
+
+def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: list, derived: list,
+          mentions: list, in_list: bool, span_for_errors) -> None:
+    for f in schema.fields:
+        path = prefix + (f.name,)
+        if f.source == "sampled" and f.sampler is not None:
+            if in_list:
+                ctx.sink.error("E0205", f"`{schema.name}.{f.name}` is sampled, but {schema.name} appears inside "
+                               "a list; sampled fields are supported in records, not list items", span_for_errors)
+            sampled.append(SampledField(path=path, type=f.type, sampler=f.sampler))
+        elif f.source == "derived" and f.derived is not None:
+            derived.append(DerivedField(path=path, expr=f.derived))
+        if f.mentions:
+            t = f.type
+            template = "{gap}" + "{gap}".join("{" + m + "}" for m in f.mentions) + "{gap}"
+            mentions.append(MentionConstraint(path=path, values=f.mentions, min_len=t.min_len or 0,
+                                              max_len=t.max_len, gap_class=MENTION_GAP_CLASS,
+                                              pattern_template=template))
+        inner = f.type.item if isinstance(f.type, ir.ListType) else f.type
+        if isinstance(inner, ir.RecordType):
+            _walk(ctx, ctx.schemas[inner.name], path, sampled, derived, mentions,
+                  in_list or isinstance(f.type, ir.ListType), span_for_errors)
+
+
+def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict, int]]) -> None:
+    for key, n in cells:
+        if n == 0 or not key:
+            continue
+        shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in key.items())
+        for check in g.checks:
+            try:
+                result = evaluate(check, key)
+            except (Unknown, EvalError, TypeError):
+                continue
+            if result is False:
+                ctx.sink.error("E0404", f"quota cell {shown} ({n} records) can never pass "
+                               f"`check {to_source(check)}`", check.span,
+                               notes=[Note(g.span, f"generate {g.id}")],
+                               help="give that cell a 0% share, or loosen the check")
+        if g.examples is not None:
+            seeds = ctx.seeds[g.examples.seeds]
+            matching = [m for m in g.examples.matching if m in key]
+            if matching and not any(all(row.get(m) == key[m] for m in matching) for row in seeds.rows):
+                ctx.sink.error("E0405", f"no row of seed set `{seeds.name}` matches quota cell {shown}, "
+                               "so that cell has no examples", g.span,
+                               help=f"add seed rows with {shown}, or drop `matching`")
+
+
+def build_block(ctx: Context, g: ir.Generate) -> Block:
+    schema = ctx.schemas[g.schema_name]
+    builder = SchemaBuilder(lambda n: ctx.schemas[n])
+    quota_fields = tuple(q.field for q in g.quotas)
+    json_schema, worst = builder.record(schema, exclude=quota_fields)
+    json_schema = {"type": "object", **{k: v for k, v in json_schema.items() if k != "type"}}
+    max_tokens = worst + TOKEN_MARGIN
+    model = ctx.models[g.model]
+    if model.max_tokens is not None and model.max_tokens < max_tokens:
+        ctx.sink.warning("W0002", f"model `{model.name}` sets max_tokens {model.max_tokens}, below the "
+                         f"{max_tokens} that the bounds of {schema.name} allow; the plan uses {max_tokens}",
+                         model.span or g.span, notes=[Note(g.span, f"generate {g.id}")],
+                         help="raise max_tokens, or tighten the length bounds")
+    sampled: list = []
+    derived: list = []
+    mentions: list = []
+    _walk(ctx, schema, (), sampled, derived, mentions, False, g.span)
+    sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
+    cells = allocate_quota(g.count, g.quotas)
+    _check_cells(ctx, g, cells)
+    return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=g.model, json_schema=json_schema,
+                 max_tokens=max_tokens, quota_fields=quota_fields,
+                 cells=tuple(Cell(key=k, count=n) for k, n in cells),
+                 sampled=tuple(sampled), derived=tuple(reversed(derived)), mentions=tuple(mentions),
+                 examples=g.examples, prompt=g.prompt, checks=g.checks, judge=g.judge,
+                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise)
+
+
+def _check_mix(ctx: Context, blocks: list[Block]) -> None:
+    out = ctx.output
+    if out is None or out.mix is None or out.mix.seeds not in ctx.seeds:
+        return
+    seeds = ctx.seeds[out.mix.seeds]
+    synth = sum(b.count for b in blocks if b.schema_name == seeds.schema_name)
+    if synth == 0:
+        ctx.sink.error("E0901", f"`mix {seeds.name}` adds {seeds.schema_name} rows, but no generate block "
+                       f"makes {seeds.schema_name} records", ctx.output_ast.path.span if ctx.output_ast else None)
+        return
+    train_share = next((s.share for s in out.splits if s.name == "train"), 0.0)
+    from .allocate_quota import largest_remainder
+    from fractions import Fraction
+    splits = largest_remainder(synth, [Fraction(str(s.share)) for s in out.splits])
+    train = splits[[s.name for s in out.splits].index("train")] if train_share else 0
+    need = real_rows_for_mix(train, out.mix.share)
+    if need > len(seeds.rows):
+        ctx.sink.error("E0901", f"`mix {seeds.name} {out.mix.share:g}%` needs {need} real rows beside {train} "
+                       f"synthetic train rows, but `{seeds.name}` has {len(seeds.rows)}",
+                       ctx.output_ast.path.span if ctx.output_ast else None,
+                       help="lower the share, or add seed rows")
+
+
+def real_rows_for_mix(synthetic_train: int, share_percent: float) -> int:
+    """Real rows so that they make up share_percent of the train split."""
+    from fractions import Fraction
+    share = Fraction(str(share_percent)) / 100
+    if share <= 0:
+        return 0
+    return int(round(Fraction(synthetic_train) * share / (1 - share)))
+
+
+def build_plan(ctx: Context) -> Plan | None:
+    blocks = [build_block(ctx, g) for g in ctx.blocks]
+    _check_mix(ctx, blocks)
+    if ctx.sink.has_errors:
+        return None
+    used_models = {b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
+    plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
+                models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},
+                enums=dict(sorted(ctx.enums.items())), schemas=dict(sorted(ctx.schemas.items())),
+                seeds=dict(sorted(ctx.seeds.items())), blocks=tuple(blocks), output=ctx.output,
+                evaluate=tuple(ctx.evaluates))
+    return plan.with_hash()

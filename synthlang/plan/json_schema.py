@@ -1,0 +1,92 @@
+"""json_schema: the JSON Schema of what the model writes for a record, every value bounded,
+and the worst-case length of its JSON text (which sets max_tokens)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import ir
+from ..regexes import width
+from ..sema.resolve_schemas import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LEN
+
+INT_BOUND = 2**53 - 1
+MENTION_GAP_CLASS = '[^"\\\\\\n]'   # no quote, backslash or newline: JSON-safe free text
+
+
+class SchemaBuilder:
+    def __init__(self, schemas: Callable[[str], ir.Schema]):
+        self.schemas = schemas
+
+    def value(self, t: ir.Type) -> tuple[dict, int]:
+        """(JSON Schema, worst-case characters of the JSON text)."""
+        match t:
+            case ir.StrType(min_len=lo, max_len=hi, pattern=p):
+                out: dict = {"type": "string"}
+                if p is not None:
+                    out["pattern"] = f"^{p}$"
+                    _, whi = width(p)
+                    if hi is None:
+                        hi = whi if whi is not None else DEFAULT_MAX_LEN
+                    elif whi is not None:
+                        hi = min(hi, whi)
+                if lo:
+                    out["minLength"] = lo
+                if hi is None:
+                    hi = DEFAULT_MAX_LEN
+                out["maxLength"] = hi
+                return out, hi + 2
+            case ir.IntType(min=lo, max=hi):
+                lo = -INT_BOUND if lo is None else lo
+                hi = INT_BOUND if hi is None else hi
+                return {"type": "integer", "minimum": lo, "maximum": hi}, max(len(str(lo)), len(str(hi)))
+            case ir.FloatType(min=lo, max=hi):
+                out = {"type": "number"}
+                if lo is not None:
+                    out["minimum"] = lo
+                if hi is not None:
+                    out["maximum"] = hi
+                return out, 24
+            case ir.BoolType():
+                return {"type": "boolean"}, 5
+            case ir.DateType():
+                return {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}, 12
+            case ir.EnumType(values=v) | ir.LiteralType(values=v):
+                return {"enum": list(v)}, max(len(x) for x in v) + 2
+            case ir.ListType(item=item, min_items=lo, max_items=hi):
+                item_schema, item_len = self.value(item)
+                hi = DEFAULT_MAX_ITEMS if hi is None else hi
+                out = {"type": "array", "items": item_schema}
+                if lo:
+                    out["minItems"] = lo
+                out["maxItems"] = hi
+                return out, 2 + hi * (item_len + 1)
+            case ir.RecordType(name=name):
+                return self.record(self.schemas(name), exclude=())
+        raise AssertionError(t)  # pragma: no cover
+
+    def record(self, schema: ir.Schema, exclude: tuple[str, ...]) -> tuple[dict, int]:
+        props: dict = {}
+        total = 2
+        for f in schema.fields:
+            if f.source != "model" or f.name in exclude:
+                continue
+            if isinstance(f.type, ir.RecordType) and not self.has_model_fields(self.schemas(f.type.name)):
+                continue
+            sub, length = self.value(f.type)
+            if f.optional:
+                sub = {"anyOf": [sub, {"type": "null"}]}
+                length = max(length, 4)
+            props[f.name] = sub
+            total += len(f.name) + 4 + length
+        return ({"type": "object", "properties": props, "required": list(props),
+                 "additionalProperties": False}, total)
+
+    def has_model_fields(self, schema: ir.Schema) -> bool:
+        for f in schema.fields:
+            if f.source == "model":
+                if isinstance(f.type, ir.RecordType):
+                    if self.has_model_fields(self.schemas(f.type.name)):
+                        return True
+                else:
+                    return True
+        return False

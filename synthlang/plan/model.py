@@ -1,0 +1,115 @@
+"""The plan: frozen pydantic models, serialised as deterministic JSON with a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .. import ir
+from ..ir import Node
+
+PLAN_SCHEMA_VERSION = 1
+
+
+class Cell(Node):
+    """One quota cell: the values of the quota fields and the exact number of records it holds."""
+
+    kind: Literal["cell"] = "cell"
+    key: dict[str, Any]
+    count: int
+
+
+class SampledField(Node):
+    kind: Literal["sampled"] = "sampled"
+    path: tuple[str, ...]          # field path from the record root
+    type: ir.Type
+    sampler: ir.Sampler
+
+
+class DerivedField(Node):
+    kind: Literal["derived"] = "derived"
+    path: tuple[str, ...]          # the field; the expression is evaluated in its parent record
+    expr: ir.Expr
+
+
+class MentionConstraint(Node):
+    """A model-written str that must contain the values of `values` verbatim, in order.
+
+    The decoding regex is `pattern_template` with each `{name}` replaced by the escaped value
+    and each `{gap}` by `gap_class{lo,hi}`, where lo/hi split the length bounds evenly between
+    the len(values)+1 gaps once the values are known (see runtime.mentions)."""
+
+    kind: Literal["mentions"] = "mentions"
+    path: tuple[str, ...]
+    values: tuple[str, ...]
+    min_len: int
+    max_len: int
+    gap_class: str
+    pattern_template: str
+
+
+class Block(Node):
+    kind: Literal["block"] = "block"
+    id: str
+    schema_name: str
+    count: int
+    model: str
+    json_schema: dict[str, Any]     # the model-written part, every string and list bounded
+    max_tokens: int                 # covers the worst case the bounds allow
+    quota_fields: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    sampled: tuple[SampledField, ...]
+    derived: tuple[DerivedField, ...]
+    mentions: tuple[MentionConstraint, ...]
+    examples: ir.Examples | None
+    prompt: str
+    checks: tuple[ir.Expr, ...]
+    judge: ir.Judge | None
+    judge_schema: dict[str, Any] | None
+    dedup: tuple[ir.Dedup, ...]
+    noise: tuple[ir.NoiseRule, ...]
+
+
+class Plan(Node):
+    kind: Literal["plan"] = "plan"
+    schema_version: int = PLAN_SCHEMA_VERSION
+    synthlang_version: str
+    source: str                     # the spec's file name
+    dataset: ir.Dataset
+    models: dict[str, ir.Model]
+    enums: dict[str, ir.Enum]
+    schemas: dict[str, ir.Schema]
+    seeds: dict[str, ir.SeedSet]
+    blocks: tuple[Block, ...]
+    output: ir.Output
+    evaluate: tuple[ir.Evaluate, ...]
+    hash: str = Field(default="")
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def content_hash(data: dict) -> str:
+        body = {k: v for k, v in data.items() if k != "hash"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def with_hash(self) -> "Plan":
+        return self.model_copy(update={"hash": self.content_hash(self.model_dump(mode="json"))})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        plan = cls.model_validate_json(text)
+        expected = cls.content_hash(json.loads(text))
+        if plan.hash != expected:
+            raise ValueError(f"plan hash mismatch: the file says {plan.hash}, its content hashes to {expected}")
+        return plan
+
+    def block(self, ident: str) -> Block:
+        for b in self.blocks:
+            if b.id == ident:
+                return b
+        raise KeyError(ident)

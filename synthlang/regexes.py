@@ -1,0 +1,148 @@
+"""Regex helpers: compile checks, match-length bounds, features engines cannot enforce,
+and drawing a random string that matches (the `~ regex` sampler)."""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+
+try:  # Python 3.11+
+    from re import _constants as C  # type: ignore[attr-defined]
+    from re import _parser as P  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_constants as C  # type: ignore[no-redef]
+    import sre_parse as P  # type: ignore[no-redef]
+
+UNBOUNDED = int(C.MAXREPEAT)
+# How far `~ regex` sampling goes past the minimum of an unbounded repeat.
+SAMPLE_UNBOUNDED_EXTRA = 8
+
+
+def strip_anchors(pattern: str) -> str:
+    """Patterns are matched in full; a leading ^ and trailing $ add nothing."""
+    if pattern.startswith("^"):
+        pattern = pattern[1:]
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1]
+    return pattern
+
+
+def compile_error(pattern: str) -> str | None:
+    """None if the pattern compiles, else the reason."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    except (OverflowError, RecursionError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def unsupported_feature(pattern: str) -> str | None:
+    """Features a decoding constraint cannot express (lookaround, backreferences)."""
+    try:
+        tree = P.parse(pattern)
+    except Exception:  # noqa: BLE001 - compile_error reports it
+        return None
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        for op, av in node:
+            if op in (C.ASSERT, C.ASSERT_NOT):
+                return "lookaround assertions"
+            if op in (C.GROUPREF, C.GROUPREF_EXISTS):
+                return "backreferences"
+            if op == C.AT and av not in (C.AT_BEGINNING, C.AT_END, C.AT_BEGINNING_STRING, C.AT_END_STRING):
+                return "word-boundary assertions"
+            stack.extend(_children(op, av))
+    return None
+
+
+def _children(op, av) -> list:
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
+        return [av[2]]
+    if op == C.SUBPATTERN:
+        return [av[-1]]
+    if op == C.BRANCH:
+        return list(av[1])
+    if op == getattr(C, "ATOMIC_GROUP", None):
+        return [av]
+    return []
+
+
+def width(pattern: str) -> tuple[int, int | None]:
+    """Shortest and longest match length; None for unbounded."""
+    lo, hi = P.parse(pattern).getwidth()
+    return int(lo), (None if hi >= UNBOUNDED else int(hi))
+
+
+_CATEGORY = {
+    C.CATEGORY_DIGIT: string.digits,
+    C.CATEGORY_NOT_DIGIT: string.ascii_letters + " _-.,",
+    C.CATEGORY_SPACE: " ",
+    C.CATEGORY_NOT_SPACE: string.ascii_letters + string.digits,
+    C.CATEGORY_WORD: string.ascii_letters + string.digits + "_",
+    C.CATEGORY_NOT_WORD: " -.,!?",
+}
+_PRINTABLE = [chr(c) for c in range(32, 127)]
+
+
+def _class_chars(items) -> list[str]:
+    negate = False
+    chars: set[str] = set()
+    for op, av in items:
+        if op == C.NEGATE:
+            negate = True
+        elif op == C.LITERAL:
+            chars.add(chr(av))
+        elif op == C.RANGE:
+            lo, hi = av
+            chars.update(chr(c) for c in range(lo, min(hi, lo + 2000) + 1))
+        elif op == C.CATEGORY:
+            chars.update(_CATEGORY.get(av, string.ascii_letters))
+    if negate:
+        return [c for c in _PRINTABLE if c not in chars]
+    return sorted(chars)
+
+
+def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len: int | None = None,
+           tries: int = 200) -> str:
+    """A random string fully matching pattern, within the length bounds where possible."""
+    tree = P.parse(pattern)
+    compiled = re.compile(pattern)
+    last = ""
+    for _ in range(tries):
+        out: list[str] = []
+        _emit(tree, rng, out)
+        last = "".join(out)
+        if (min_len is None or len(last) >= min_len) and (max_len is None or len(last) <= max_len) \
+                and compiled.fullmatch(last):
+            return last
+    raise ValueError(f"could not draw a string matching /{pattern}/ within the length bounds")
+
+
+def _emit(tree, rng: random.Random, out: list[str]) -> None:
+    for op, av in tree:
+        if op == C.LITERAL:
+            out.append(chr(av))
+        elif op == C.NOT_LITERAL:
+            out.append(rng.choice([c for c in _PRINTABLE if c != chr(av)]))
+        elif op == C.ANY:
+            out.append(rng.choice(string.ascii_letters + string.digits + " "))
+        elif op == C.IN:
+            choices = _class_chars(av)
+            if choices:
+                out.append(rng.choice(choices))
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) or op == getattr(C, "POSSESSIVE_REPEAT", None):
+            lo, hi, sub = av
+            hi = lo + SAMPLE_UNBOUNDED_EXTRA if hi >= UNBOUNDED else hi
+            for _ in range(rng.randint(lo, hi)):
+                _emit(sub, rng, out)
+        elif op == C.SUBPATTERN:
+            _emit(av[-1], rng, out)
+        elif op == C.BRANCH:
+            _emit(rng.choice(av[1]), rng, out)
+        elif op == getattr(C, "ATOMIC_GROUP", None):
+            _emit(av, rng, out)
+        # AT (anchors) emit nothing

@@ -1,0 +1,1 @@
+"""Semantic analysis: AST -> IR, every problem reported at once through one sink."""

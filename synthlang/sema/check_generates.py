@@ -1,0 +1,343 @@
+"""check_generates: each generate block to an ir.Generate (count, model, quotas, examples,
+prompt, noise, checks, dedup, judge), every problem reported."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from .. import ir
+from ..diagnostics import Note, did_you_mean
+from ..syntax import ast
+from .check_prompt import check_prompt, default_prompt
+from .check_settings import DEFAULT_MODEL
+from .context import Context
+from .typecheck import describe, group, lower_expr
+
+TEXT_RULES = ("typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr")
+NOISE_RULES = TEXT_RULES + ("date_format", "drop")
+MAX_COUNT = 10**12
+
+
+def _model_ref(ctx: Context, name: ast.Name) -> str | None:
+    if name.value in ctx.models:
+        return name.value
+    ctx.sink.error("E0101", f"unknown model `{name.value}`", name.span,
+                   help=did_you_mean(name.value, [m for m in ctx.models if m != DEFAULT_MODEL])
+                   or "declare it with `model NAME { ... }`")
+    return None
+
+
+def _quota(ctx: Context, q: ast.Quota, schema: ir.Schema, count: int | None) -> ir.Quota | None:
+    sink = ctx.sink
+    field = schema.field(q.field.value)
+    if field is None:
+        sink.error("E0101", f"unknown field `{q.field.value}` in {schema.name}", q.field.span,
+                   help=did_you_mean(q.field.value, [f.name for f in schema.fields]))
+        return None
+    options = ir.options_of(field.type)
+    if field.source == "derived" or options is None:
+        why = "it is derived after generation" if field.source == "derived" else \
+            f"{ir.type_name(field.type)} has no finite set of values"
+        sink.error("E0401", f"`{field.name}` cannot carry a quota: {why}", q.field.span,
+                   help="quotas go on enum, literal-union or bool fields")
+        return None
+    if field.source == "sampled":
+        sink.warning("W0003", f"the quota decides `{field.name}`; its sampler is not used", q.field.span)
+    values, shares, units = [], [], set()
+    seen: dict = {}
+    for e in q.entries:
+        key = e.key
+        if isinstance(key, ast.Str):
+            value = key.value
+        elif key.kind == "bool":
+            value = key.value
+        else:
+            value = key.value  # ident
+        if value not in options:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            sink.error("E0402", f"`{shown}` is not a value of {ir.type_name(field.type)}", key.span,
+                       help=did_you_mean(str(value), [str(o) for o in options]))
+            continue
+        if value in seen:
+            sink.error("E0102", f"`{value}` has two shares", key.span, notes=[Note(seen[value], "first here")])
+            continue
+        seen[value] = key.span
+        if e.share.kind == "percent":
+            units.add("percent")
+        elif e.share.kind == "int":
+            units.add("count")
+        else:
+            sink.error("E0403", "a share is a percentage (25%) or a whole number of records", e.share.span)
+            continue
+        if e.share.value < 0:
+            sink.error("E0403", "a share cannot be negative", e.share.span)
+            continue
+        values.append(value)
+        shares.append(float(e.share.value))
+    missing = [o for o in options if o not in seen]
+    if missing:
+        shown = ", ".join(str(m).lower() if isinstance(m, bool) else str(m) for m in missing)
+        sink.error("E0402", f"the quota on `{field.name}` does not cover {shown}", q.span,
+                   help="give every value a share (0% is allowed)")
+    if len(units) > 1:
+        sink.error("E0403", "mixing percentages and record counts in one quota", q.span,
+                   help="use percentages that sum to 100%, or counts that sum to `count`")
+        return None
+    if missing or len(values) != len(q.entries):
+        return None
+    unit = units.pop() if units else "percent"
+    total = sum(shares)
+    if unit == "percent" and not math.isclose(total, 100.0, abs_tol=1e-9):
+        sink.error("E0403", f"the quota on `{field.name}` sums to {total:g}%, not 100%", q.span)
+        return None
+    if unit == "count" and count is not None and total != count:
+        sink.error("E0403", f"the quota on `{field.name}` sums to {total:g} records, but `count` is {count}", q.span)
+        return None
+    return ir.Quota(field=field.name, values=tuple(values), shares=tuple(shares), unit=unit)
+
+
+def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -> list[ir.NoiseRule]:
+    sink = ctx.sink
+    field = schema.field(n.field.value)
+    if field is None:
+        sink.error("E0101", f"unknown field `{n.field.value}` in {schema.name}", n.field.span,
+                   help=did_you_mean(n.field.value, [f.name for f in schema.fields]))
+        return []
+    out = []
+    seen = set()
+    for r in n.rules:
+        rule = r.rule.value
+        if rule not in NOISE_RULES:
+            sink.error("E0701", f"unknown noise rule `{rule}`", r.rule.span,
+                       help=did_you_mean(rule, NOISE_RULES) or f"rules: {', '.join(NOISE_RULES)}")
+            continue
+        if rule in seen:
+            sink.error("E0102", f"noise rule `{rule}` appears twice for `{field.name}`", r.rule.span)
+            continue
+        seen.add(rule)
+        if r.rate is None and rule != "date_format":
+            sink.error("E0701", f"noise rule `{rule}` needs a rate, e.g. `{rule} 5%`", r.span)
+            continue
+        rate = 100.0 if r.rate is None else r.rate.value
+        if not 0 <= rate <= 100:
+            sink.error("E0701", "a noise rate lies in 0%..100%", r.rate.span)
+            continue
+        if r.formats is not None and rule != "date_format":
+            sink.error("E0701", f"noise rule `{rule}` takes no format list", r.formats[0].span)
+            continue
+        formats: tuple[str, ...] = ()
+        if rule in TEXT_RULES:
+            if not isinstance(field.type, ir.StrType):
+                sink.error("E0701", f"`{rule}` changes text; `{field.name}` is {ir.type_name(field.type)}",
+                           r.rule.span, help="text noise applies to str fields (labels stay clean)")
+                continue
+            if field.name in mentioned:
+                sink.error("E0701", f"`{field.name}` is mentioned by another field; noise on it would break "
+                           "that field's ground truth", r.rule.span,
+                           help="put the noise on the mentioning text instead")
+                continue
+        elif rule == "date_format":
+            if not isinstance(field.type, ir.DateType):
+                sink.error("E0701", f"`date_format` applies to date fields; `{field.name}` is "
+                           f"{ir.type_name(field.type)}", r.rule.span)
+                continue
+            if not r.formats:
+                sink.error("E0701", '`date_format` needs formats, e.g. date_format ["%d/%m/%Y"]', r.span)
+                continue
+            bad = False
+            for fmt in r.formats:
+                try:
+                    rendered = date(2024, 1, 31).strftime(fmt.value)
+                except ValueError as exc:
+                    sink.error("E0701", f"invalid date format: {exc}", fmt.span)
+                    bad = True
+                    continue
+                if "%" not in fmt.value or rendered == fmt.value:
+                    sink.error("E0701", f"date format `{fmt.value}` has no date directive", fmt.span,
+                               help="use strftime codes such as %d, %m, %Y, %b")
+                    bad = True
+            if bad:
+                continue
+            formats = tuple(f.value for f in r.formats)
+        elif rule == "drop":
+            if not field.optional:
+                sink.error("E0701", f"`drop` makes a field null; `{field.name}` is not optional", r.rule.span,
+                           help=f"mark it optional with `?`")
+                continue
+        out.append(ir.NoiseRule(field=field.name, rule=rule, rate=rate / 100.0, formats=formats))
+    return out
+
+
+def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
+    sink = ctx.sink
+    ident = (g.alias or g.schema).value
+    schema = ctx.schemas.get(g.schema.value)
+    if schema is None:
+        if g.schema.value not in ctx.schemas_ast:
+            sink.error("E0101", f"unknown schema `{g.schema.value}`", g.schema.span,
+                       help=did_you_mean(g.schema.value, ctx.schemas_ast))
+        return None
+    items: dict[str, list] = {}
+    for it in g.items:
+        key = it.keyword if isinstance(it, ast.Keyword) else type(it).__name__.lower()
+        items.setdefault(key, []).append(it)
+    for key in ("count", "using", "prompt", "examples", "judge"):
+        for extra in items.get(key, [])[1:]:
+            sink.error("E0102", f"`{key}` is given twice in generate {ident}", extra.span,
+                       notes=[Note(items[key][0].span, "first here")])
+
+    ok = True
+    count = None
+    if "count" not in items:
+        sink.error("E0105", f"generate {ident} has no `count`", g.schema.span, help="add e.g. `count 1000`")
+        ok = False
+    else:
+        lit = items["count"][0].value
+        if lit.kind != "int" or lit.value <= 0 or lit.value > MAX_COUNT:
+            sink.error("E0107", f"`count` is a whole number from 1 to {MAX_COUNT:,}", lit.span)
+            ok = False
+        else:
+            count = lit.value
+
+    model = DEFAULT_MODEL
+    if "using" in items:
+        model = _model_ref(ctx, items["using"][0].value)
+        ok = ok and model is not None
+
+    quotas = []
+    quota_fields: dict[str, ast.Quota] = {}
+    for q in items.get("quota", []):
+        if q.field.value in quota_fields:
+            sink.error("E0102", f"two quotas on `{q.field.value}`", q.field.span,
+                       notes=[Note(quota_fields[q.field.value].field.span, "first here")])
+            ok = False
+            continue
+        quota_fields[q.field.value] = q
+        res = _quota(ctx, q, schema, count)
+        ok = ok and res is not None
+        if res is not None:
+            quotas.append(res)
+
+    known = [f.name for f in schema.fields if f.source == "sampled" or f.name in quota_fields]
+
+    examples = None
+    if "examples" in items:
+        ex: ast.Examples = items["examples"][0]
+        seeds = ctx.seeds.get(ex.seeds.value)
+        if ex.n.kind != "int" or not 1 <= ex.n.value <= 100:
+            sink.error("E0405", "`examples` takes a whole number from 1 to 100", ex.n.span)
+            ok = False
+        elif ex.seeds.value not in ctx.seeds_ast:
+            sink.error("E0101", f"unknown seed set `{ex.seeds.value}`", ex.seeds.span,
+                       help=did_you_mean(ex.seeds.value, ctx.seeds_ast) or "declare it with `seeds NAME from ...`")
+            ok = False
+        elif seeds is not None:
+            seed_schema = ctx.schemas[seeds.schema_name]
+            matching = []
+            for m in ex.matching:
+                if schema.field(m.value) is None:
+                    sink.error("E0101", f"unknown field `{m.value}` in {schema.name}", m.span,
+                               help=did_you_mean(m.value, [f.name for f in schema.fields]))
+                elif seed_schema.field(m.value) is None:
+                    sink.error("E0405", f"seed set `{seeds.name}` ({seed_schema.name}) has no field `{m.value}`", m.span)
+                elif m.value not in known:
+                    sink.error("E0405", f"`{m.value}` is written by the model, so it is unknown when examples "
+                               "are chosen", m.span, help="match on quota or sampled fields")
+                else:
+                    matching.append(m.value)
+                    continue
+                ok = False
+            if not seeds.rows:
+                sink.error("E0405", f"seed set `{seeds.name}` has no rows to draw examples from", ex.seeds.span)
+                ok = False
+            examples = ir.Examples(n=ex.n.value, seeds=seeds.name, matching=tuple(matching))
+        else:
+            ok = False
+
+    if "prompt" in items:
+        prompt_node = items["prompt"][0].value
+        ok = check_prompt(ctx, prompt_node, schema, set(known), "examples" in items) and ok
+        prompt = prompt_node.value
+    else:
+        prompt = default_prompt(schema, known, examples is not None)
+
+    mentioned = {m for f in schema.fields for m in f.mentions}
+    noise = []
+    noised: dict[str, ast.Noise] = {}
+    for n in items.get("noise", []):
+        if n.field.value in noised:
+            sink.error("E0102", f"two noise blocks for `{n.field.value}`", n.field.span,
+                       help="put all the rules for a field in one block")
+            ok = False
+            continue
+        noised[n.field.value] = n
+        noise.extend(_noise(ctx, n, schema, mentioned))
+
+    checks = []
+    for c in items.get("check", []):
+        expr, t, good = lower_expr(ctx, c.expr, schema, "check")
+        if good and group(t) not in ("bool", "any"):
+            sink.error("E0601", f"a check must be true or false, not {describe(t)}",
+                       c.span, help="compare it, e.g. `len(body) > 40`")
+            good = False
+        ok = ok and good
+        checks.append(expr)
+
+    dedups = []
+    deduped: set[str] = set()
+    for d in items.get("dedup", []):
+        field = schema.field(d.field.value)
+        if field is None:
+            sink.error("E0101", f"unknown field `{d.field.value}` in {schema.name}", d.field.span,
+                       help=did_you_mean(d.field.value, [f.name for f in schema.fields]))
+            ok = False
+            continue
+        if d.field.value in deduped:
+            sink.error("E0102", f"two dedup lines for `{d.field.value}`", d.field.span)
+            ok = False
+            continue
+        deduped.add(d.field.value)
+        threshold = None
+        if d.mode == "near":
+            if not isinstance(field.type, ir.StrType):
+                sink.error("E0801", f"near-duplicate detection compares text; `{field.name}` is "
+                           f"{ir.type_name(field.type)}", d.field.span, help="use `dedup FIELD exact`")
+                ok = False
+                continue
+            lit = d.threshold
+            value = lit.value / 100 if lit.kind == "percent" else lit.value
+            if lit.kind not in ("int", "float", "percent") or not 0 < value <= 1:
+                sink.error("E0801", "a similarity threshold lies in (0, 1], e.g. `near 0.85`", lit.span)
+                ok = False
+                continue
+            threshold = float(value)
+        dedups.append(ir.Dedup(field=field.name, mode=d.mode, threshold=threshold))
+
+    judge = None
+    if "judge" in items:
+        j: ast.Judge = items["judge"][0]
+        jmodel = _model_ref(ctx, j.model) if j.model is not None else model
+        if j.min_score.kind != "int" or not 1 <= j.min_score.value <= 5:
+            sink.error("E0802", "`judge ... min N` takes N from 1 to 5", j.min_score.span)
+            ok = False
+        elif not j.rubric.value.strip():
+            sink.error("E0802", "the judge's rubric is empty", j.rubric.span)
+            ok = False
+        elif jmodel is not None:
+            judge = ir.Judge(model=jmodel, min_score=j.min_score.value, rubric=j.rubric.value)
+        else:
+            ok = False
+
+    if not ok or count is None or model is None:
+        return None
+    return ir.Generate(id=ident, schema_name=schema.name, count=count, model=model, quotas=tuple(quotas),
+                       examples=examples, prompt=prompt, noise=tuple(noise), checks=tuple(checks),
+                       dedup=tuple(dedups), judge=judge, span=(g.alias or g.schema).span)
+
+
+def check_generates(ctx: Context) -> None:
+    for g in ctx.generates_ast:
+        block = check_generate(ctx, g)
+        if block is not None:
+            ctx.blocks.append(block)

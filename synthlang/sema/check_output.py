@@ -1,0 +1,148 @@
+"""check_output: the `output` block and the `evaluate` blocks."""
+
+from __future__ import annotations
+
+import math
+
+from .. import ir
+from ..diagnostics import Note, did_you_mean
+from .context import Context
+
+FORMATS = ("jsonl", "parquet", "csv")
+COMPARE = ("real", "synthetic", "blend")
+
+
+def check_output(ctx: Context) -> None:
+    sink = ctx.sink
+    decl = ctx.output_ast
+    if decl is None:
+        name = ctx.dataset.name if ctx.dataset else ctx.entry.stem
+        ctx.output = ir.Output(path=f"out/{name}")
+    else:
+        ok = True
+        path = ctx.resolve_path(decl.path.value, decl.path.span, "E0901", "output")
+        ok = path is not None
+        spec: dict = {"path": ctx.rel(path) if path is not None else ""}
+        if path is not None and path.resolve() == ctx.root.resolve():
+            sink.error("E0901", "the output folder cannot be the spec's own folder", decl.path.span,
+                       help='write e.g. output "out/my_dataset"')
+            ok = False
+        seen: dict[str, object] = {}
+        for it in decl.items:
+            if it.keyword in seen:
+                sink.error("E0102", f"`{it.keyword}` is given twice in the output block", it.span,
+                           notes=[Note(seen[it.keyword], "first here")])
+                ok = False
+                continue
+            seen[it.keyword] = it.span
+            match it.keyword:
+                case "format":
+                    if it.value.value not in FORMATS:
+                        sink.error("E0901", f"unknown output format `{it.value.value}`", it.value.span,
+                                   help=did_you_mean(it.value.value, FORMATS) or f"formats: {', '.join(FORMATS)}")
+                        ok = False
+                    else:
+                        spec["format"] = it.value.value
+                case "split":
+                    splits, names = [], set()
+                    for e in it.value:
+                        if e.name.value in names:
+                            sink.error("E0102", f"split `{e.name.value}` appears twice", e.name.span)
+                            ok = False
+                        names.add(e.name.value)
+                        if not 0 <= e.share.value <= 100:
+                            sink.error("E0901", "a split share lies in 0%..100%", e.share.span)
+                            ok = False
+                        splits.append(ir.Split(name=e.name.value, share=e.share.value))
+                    total = sum(s.share for s in splits)
+                    if not math.isclose(total, 100.0, abs_tol=1e-9):
+                        sink.error("E0901", f"the splits sum to {total:g}%, not 100%", it.span)
+                        ok = False
+                    spec["splits"] = tuple(splits)
+                case "mix":
+                    name, share = it.value
+                    if name.value not in ctx.seeds_ast:
+                        sink.error("E0101", f"unknown seed set `{name.value}`", name.span,
+                                   help=did_you_mean(name.value, ctx.seeds_ast))
+                        ok = False
+                    elif not 0 <= share.value < 100:
+                        sink.error("E0901", "the real share of the train split lies in 0%..99%", share.span)
+                        ok = False
+                    else:
+                        spec["mix"] = ir.Mix(seeds=name.value, share=share.value)
+        if "mix" in spec and not any(s.name == "train" for s in spec.get("splits", ir.Output(path="x").splits)):
+            sink.error("E0901", "`mix` adds real rows to the train split, but there is no `train` split",
+                       decl.path.span)
+            ok = False
+        if ok:
+            ctx.output = ir.Output(**spec)
+
+    for ev in ctx.evaluates_ast:
+        _check_evaluate(ctx, ev)
+
+
+def _check_evaluate(ctx: Context, ev) -> None:
+    sink = ctx.sink
+    label = ev.label.value
+    schemas = [ctx.schemas[g.schema.value] for g in ctx.generates_ast if g.schema.value in ctx.schemas]
+    owners = [s for s in schemas if s.field(label) is not None]
+    if not owners:
+        fields = [f.name for s in schemas for f in s.fields]
+        sink.error("E0101", f"no generated schema has a field `{label}`", ev.label.span,
+                   help=did_you_mean(label, fields))
+        return
+    schema = owners[0]
+    label_field = schema.field(label)
+    if ir.options_of(label_field.type) is None:
+        sink.error("E1001", f"`{label}` is {ir.type_name(label_field.type)}; evaluation needs a class label "
+                   "(an enum, a literal union or bool)", ev.label.span)
+        return
+    spec: dict = {"label": label}
+    seen = {}
+    ok = True
+    for it in ev.items:
+        if it.keyword in seen:
+            sink.error("E0102", f"`{it.keyword}` is given twice", it.span)
+            ok = False
+            continue
+        seen[it.keyword] = it
+        match it.keyword:
+            case "text":
+                f = schema.field(it.value.value)
+                if f is None:
+                    sink.error("E0101", f"unknown field `{it.value.value}` in {schema.name}", it.value.span,
+                               help=did_you_mean(it.value.value, [x.name for x in schema.fields]))
+                    ok = False
+                elif not isinstance(f.type, ir.StrType):
+                    sink.error("E1001", f"the input field must be text; `{f.name}` is {ir.type_name(f.type)}",
+                               it.value.span)
+                    ok = False
+                else:
+                    spec["text"] = f.name
+            case "test":
+                path = ctx.resolve_path(it.value.value, it.value.span, "E1001", "test")
+                if path is None:
+                    ok = False
+                elif not path.is_file():
+                    sink.error("E1001", f"test file `{it.value.value}` not found", it.value.span)
+                    ok = False
+                elif path.suffix.lower() not in (".jsonl", ".csv"):
+                    sink.error("E1001", "test files are .jsonl or .csv", it.value.span)
+                    ok = False
+                else:
+                    spec["test"] = ctx.rel(path)
+            case "compare":
+                names = []
+                for n in it.value:
+                    if n.value not in COMPARE:
+                        sink.error("E1001", f"unknown training set `{n.value}`", n.span,
+                                   help=did_you_mean(n.value, COMPARE) or f"compare any of: {', '.join(COMPARE)}")
+                        ok = False
+                    names.append(n.value)
+                spec["compare"] = tuple(names)
+    for needed in ("text", "test"):
+        if needed not in seen:
+            sink.error("E0105", f"evaluate `{label}` has no `{needed}` line", ev.label.span)
+            ok = False
+    if ok:
+        ctx.evaluates.append(ir.Evaluate(**spec))

@@ -1,0 +1,88 @@
+"""check_prompt: a prompt template parsed in Jinja's sandbox, its names checked statically."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .. import ir
+from ..diagnostics import did_you_mean
+from ..syntax import ast
+from .context import Context
+
+
+@lru_cache(maxsize=1)
+def template_env():
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    # Sandboxed and immutable: templates cannot call unsafe attributes or mutate data,
+    # and no loader is configured, so `include`/`import` cannot read any file.
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                         keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
+
+
+def default_prompt(schema: ir.Schema, known: list[str], has_examples: bool) -> str:
+    lines = [f"Write one realistic {schema.name} record."]
+    for name in known:
+        lines.append(f"{name}: {{{{ {name} }}}}")
+    if has_examples:
+        lines += ["{% for ex in examples %}", "Example: {{ ex | tojson }}", "{% endfor %}"]
+    return "\n".join(lines)
+
+
+def _span_for_line(prompt: ast.Str, lineno: int):
+    src = prompt.span.source
+    line = prompt.first_line + max(lineno, 1) - 1
+    start = src.offset_of(line, 1)
+    text = src.line_text(line)
+    stripped = len(text) - len(text.lstrip())
+    start += stripped
+    end = start + len(text.strip())
+    if start < prompt.span.start or start >= prompt.span.end:
+        return prompt.span
+    return src.span(start, end)
+
+
+def _find_name_span(prompt: ast.Str, name: str):
+    """The first place the name appears inside the prompt text, for a caret under it."""
+    import re
+
+    src = prompt.span.source
+    body = src.text[prompt.span.start:prompt.span.end]
+    m = re.search(r"(?<![A-Za-z0-9_.])" + re.escape(name) + r"(?![A-Za-z0-9_])", body)
+    if not m:
+        return prompt.span
+    return src.span(prompt.span.start + m.start(), prompt.span.start + m.end())
+
+
+def check_prompt(ctx: Context, prompt: ast.Str, schema: ir.Schema, known: set[str], has_examples: bool,
+                 where: str = "prompt") -> bool:
+    from jinja2 import TemplateSyntaxError, meta
+
+    env = template_env()
+    try:
+        parsed = env.parse(prompt.value)
+    except TemplateSyntaxError as exc:
+        ctx.sink.error("E0501", f"{where} template: {exc.message}", _span_for_line(prompt, exc.lineno or 1))
+        return False
+    ok = True
+    allowed = set(known) | {"dataset"} | ({"examples"} if has_examples else set())
+    for name in sorted(meta.find_undeclared_variables(parsed)):
+        if name in allowed:
+            continue
+        ok = False
+        span = _find_name_span(prompt, name)
+        field = schema.field(name)
+        if name == "examples":
+            ctx.sink.error("E0502", f"the {where} uses `examples` but the block has no `examples` line", span,
+                           help="add e.g. `examples 3 from my_seeds`")
+        elif field is not None and field.source == "model":
+            ctx.sink.error("E0502", f"the {where} uses `{name}`, which the model writes: it is not known "
+                           "before generation", span,
+                           help=f"sample it (`{name}: ... ~ ...`) or put it under a quota to show it to the prompt")
+        elif field is not None and field.source == "derived":
+            ctx.sink.error("E0502", f"the {where} uses `{name}`, which is derived after generation", span)
+        else:
+            ctx.sink.error("E0502", f"undefined name `{name}` in the {where}", span,
+                           help=did_you_mean(name, allowed) or f"the {where} can use: {', '.join(sorted(allowed))}")
+    return ok

@@ -1,0 +1,99 @@
+"""check_settings: the `dataset` and `model` blocks, validated key by key."""
+
+from __future__ import annotations
+
+from .. import ir
+from ..diagnostics import did_you_mean
+from ..syntax import ast
+from .context import Context
+
+DEFAULT_MODEL = "embedded"
+ENGINES = ("llamacpp", "vllm", "openai")
+BACKENDS = ("auto", "llguidance", "guidance", "xgrammar", "outlines", "outlines_core")
+
+# key -> (kinds of literal accepted, description)
+_DATASET_KEYS = {"version": ("str",), "seed": ("int",), "description": ("str",)}
+_MODEL_KEYS = {
+    "engine": ("ident",), "name": ("str",), "temperature": ("int", "float"), "top_p": ("int", "float"),
+    "max_tokens": ("int",), "endpoint": ("str",), "api_key_env": ("str",), "backend": ("ident", "str"),
+    "concurrency": ("int",), "n_ctx": ("int",), "threads": ("int",),
+}
+
+
+def _value_kind(value) -> str:
+    return "str" if isinstance(value, ast.Str) else value.kind
+
+
+def _settings(ctx: Context, block: ast.SettingsBlock, allowed: dict) -> dict:
+    seen: dict[str, ast.Setting] = {}
+    out: dict = {}
+    for s in block.settings:
+        key = s.key.value
+        if key not in allowed:
+            ctx.sink.error("E0106", f"unknown {block.keyword} setting `{key}`", s.key.span,
+                           help=did_you_mean(key, allowed) or f"known settings: {', '.join(allowed)}")
+            continue
+        if key in seen:
+            ctx.sink.error("E0102", f"setting `{key}` is given twice", s.key.span)
+            continue
+        seen[key] = s
+        kind = _value_kind(s.value)
+        if kind not in allowed[key]:
+            want = " or ".join({"str": "a string", "int": "an integer", "float": "a number",
+                                "ident": "a name"}[k] for k in allowed[key])
+            ctx.sink.error("E0107", f"`{key}` takes {want}", s.value.span)
+            continue
+        out[key] = (s.value.value, s.value.span)
+    return out
+
+
+def check_settings(ctx: Context) -> None:
+    name = ctx.entry.stem
+    fields: dict = {"name": name}
+    if ctx.dataset_ast is not None:
+        vals = _settings(ctx, ctx.dataset_ast, _DATASET_KEYS)
+        fields["name"] = ctx.dataset_ast.name.value
+        for key, (value, span) in vals.items():
+            if key == "seed" and not (0 <= value < 2**63):
+                ctx.sink.error("E0107", "`seed` must be a non-negative integer", span)
+                continue
+            fields[key] = value
+    ctx.dataset = ir.Dataset(**fields)
+
+    ctx.models[DEFAULT_MODEL] = ir.Model(name=DEFAULT_MODEL)
+    for mname, block in ctx.models_ast.items():
+        vals = _settings(ctx, block, _MODEL_KEYS)
+        spec: dict = {"name": mname, "span": block.name.span}
+        for key, (value, span) in vals.items():
+            match key:
+                case "engine":
+                    if value not in ENGINES:
+                        ctx.sink.error("E0107", f"unknown engine `{value}`", span,
+                                       help=did_you_mean(value, ENGINES) or f"engines: {', '.join(ENGINES)}")
+                        continue
+                case "name":
+                    key = "model"
+                case "temperature":
+                    if not 0 <= value <= 5:
+                        ctx.sink.error("E0107", "`temperature` must lie in 0..5", span)
+                        continue
+                case "top_p":
+                    if not 0 < value <= 1:
+                        ctx.sink.error("E0107", "`top_p` must lie in (0, 1]", span)
+                        continue
+                case "max_tokens" | "concurrency" | "n_ctx" | "threads":
+                    if not 0 < value <= 10_000_000:
+                        ctx.sink.error("E0107", f"`{key}` must be a positive integer", span)
+                        continue
+                case "backend":
+                    if value not in BACKENDS:
+                        ctx.sink.error("E0107", f"unknown structured-output backend `{value}`", span,
+                                       help=did_you_mean(value, BACKENDS) or f"backends: {', '.join(BACKENDS)}")
+                        continue
+            spec[key] = value
+        if spec.get("engine") == "openai" and "endpoint" not in spec:
+            ctx.sink.error("E0105", f"model `{mname}` uses engine openai but has no `endpoint`",
+                           block.name.span, help='add e.g. `endpoint "http://127.0.0.1:8000/v1"`')
+        if spec.get("engine", "llamacpp") != "llamacpp" and "name" not in vals:
+            ctx.sink.error("E0105", f"model `{mname}` needs a `name`", block.name.span)
+        ctx.models[mname] = ir.Model(**spec)

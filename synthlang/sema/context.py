@@ -1,0 +1,65 @@
+"""The state that the semantic passes share, and through which they report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import ir
+from ..diagnostics import DiagnosticSink
+from ..syntax import ast
+
+
+@dataclass
+class Context:
+    entry: Path            # the spec file given on the command line
+    root: Path             # its folder: no file outside this tree is ever read
+    sink: DiagnosticSink
+    modules: list[ast.Module] = field(default_factory=list)
+    module_dirs: dict[int, Path] = field(default_factory=dict)  # id(module.source) -> folder
+
+    # declarations by name (after collect_declarations)
+    dataset_ast: ast.SettingsBlock | None = None
+    models_ast: dict[str, ast.SettingsBlock] = field(default_factory=dict)
+    enums_ast: dict[str, ast.EnumDecl] = field(default_factory=dict)
+    schemas_ast: dict[str, ast.SchemaDecl] = field(default_factory=dict)
+    seeds_ast: dict[str, ast.SeedsDecl] = field(default_factory=dict)
+    generates_ast: list[ast.GenerateDecl] = field(default_factory=list)
+    output_ast: ast.OutputDecl | None = None
+    evaluates_ast: list[ast.EvaluateDecl] = field(default_factory=list)
+
+    # results
+    dataset: ir.Dataset | None = None
+    models: dict[str, ir.Model] = field(default_factory=dict)
+    enums: dict[str, ir.Enum] = field(default_factory=dict)
+    schemas: dict[str, ir.Schema] = field(default_factory=dict)
+    seeds: dict[str, ir.SeedSet] = field(default_factory=dict)
+    blocks: list = field(default_factory=list)        # plan.model.Block
+    output: object | None = None                      # plan.model.Output
+    evaluates: list = field(default_factory=list)     # plan.model.Evaluate
+
+    def schema(self, name: str) -> ir.Schema | None:
+        return self.schemas.get(name)
+
+    def dir_of(self, node_span) -> Path:
+        return self.module_dirs.get(id(node_span.source), self.root)
+
+    def resolve_path(self, text: str, span, code: str, what: str) -> Path | None:
+        """A user-given path, relative to the file that names it, kept inside the spec's folder tree."""
+        base = self.dir_of(span)
+        if Path(text).is_absolute():
+            self.sink.error(code, f"{what} path `{text}` is absolute", span,
+                            help="write it relative to the spec file")
+            return None
+        resolved = (base / text).resolve()
+        try:
+            resolved.relative_to(self.root.resolve())
+        except ValueError:
+            self.sink.error(code, f"{what} path `{text}` leaves the spec's folder tree", span,
+                            help=f"specs read and write only below {self.root.name}/")
+            return None
+        return resolved
+
+    def rel(self, path: Path) -> str:
+        """A path relative to the spec's folder, with forward slashes (stable across machines)."""
+        return path.resolve().relative_to(self.root.resolve()).as_posix()

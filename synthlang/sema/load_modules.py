@@ -1,0 +1,76 @@
+"""load_modules: parse the entry file and everything it imports; report import cycles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..diagnostics import Note
+from ..source import SourceFile
+from ..syntax import ast, parse_source
+from .context import Context
+
+
+def _read(ctx: Context, path: Path, span) -> SourceFile | None:
+    shown = _shown(ctx, path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        ctx.sink.error("E0104" if span else "E0003", f"cannot read `{shown}`: {exc.strerror or exc}", span)
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        src = SourceFile(shown, data.decode("utf-8", errors="replace"))
+        ctx.sink.error("E0003", "file is not valid UTF-8 text", src.span(exc.start, exc.start + 1))
+        return None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return SourceFile(shown, text)
+
+
+def _shown(ctx: Context, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load_modules(ctx: Context) -> None:
+    done: dict[Path, ast.Module | None] = {}
+    active: list[tuple[Path, object]] = []  # the import chain being followed, with import spans
+
+    def visit(path: Path, via_span) -> None:
+        key = path.resolve()
+        chain = [p for p, _ in active]
+        if key in chain:
+            start = chain.index(key)
+            names = " -> ".join(_shown(ctx, p) for p in chain[start:] + [key])
+            notes = [Note(s, "imported here") for _, s in active[start + 1:] if s is not None]
+            ctx.sink.error("E0103", f"import cycle: {names}", via_span, notes=notes,
+                           help="move the shared declarations into a file that both import")
+            return
+        if key in done:
+            return
+        source = _read(ctx, key, via_span)
+        if source is None:
+            done[key] = None
+            return
+        module = parse_source(source, ctx.sink)
+        done[key] = module
+        if module is None:
+            return
+        ctx.module_dirs[id(source)] = key.parent
+        active.append((key, via_span))
+        for decl in module.decls:
+            if isinstance(decl, ast.Import):
+                target = ctx.resolve_path(decl.path.value, decl.path.span, "E0104", "import")
+                if target is None:
+                    continue
+                if not target.is_file():
+                    ctx.sink.error("E0104", f"imported file `{decl.path.value}` not found", decl.path.span)
+                    continue
+                visit(target, decl.path.span)
+        active.pop()
+        ctx.modules.append(module)
+
+    visit(ctx.entry, None)

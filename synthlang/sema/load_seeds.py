@@ -1,0 +1,136 @@
+"""load_seeds: read every seed file (.jsonl or .csv) and check each row against its schema."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+from .. import ir
+from ..diagnostics import Note
+from ..source import SourceFile
+from ..values import ValueError_, check_record, coerce_text
+from .context import Context
+
+MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
+
+
+def _rows_jsonl(text: str):
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+            continue
+        if not isinstance(value, dict):
+            yield line_no, None, "a row must be a JSON object"
+            continue
+        yield line_no, value, None
+
+
+def _rows_csv(text: str, schema: ir.Schema):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield 1, None, f"unreadable CSV header: {exc}"
+        return
+    types = {f.name: f.type for f in schema.fields}
+    line_no = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, None, f"unreadable CSV: {exc}"
+            return
+        start = line_no + 1
+        line_no = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            yield start, None, f"{len(cells)} cells but the header has {len(header)}"
+            continue
+        row: dict = {}
+        problem = None
+        for name, cell in zip(header, cells):
+            if cell == "":
+                continue  # empty cell: absent value
+            try:
+                row[name] = coerce_text(types[name], cell) if name in types else cell
+            except ValueError_ as exc:
+                problem = f"field `{name}`: {exc.message}"
+                break
+        yield start, (None if problem else row), problem
+
+
+def load_seeds(ctx: Context) -> None:
+    for name, decl in ctx.seeds_ast.items():
+        schema = ctx.schemas.get(decl.schema.value)
+        if schema is None:
+            if decl.schema.value not in ctx.schemas_ast:
+                from ..diagnostics import did_you_mean
+                ctx.sink.error("E0101", f"unknown schema `{decl.schema.value}`", decl.schema.span,
+                               help=did_you_mean(decl.schema.value, ctx.schemas_ast))
+            continue
+        path = ctx.resolve_path(decl.path.value, decl.path.span, "E0301", "seed file")
+        if path is None:
+            continue
+        suffix = path.suffix.lower()
+        if suffix not in (".jsonl", ".csv"):
+            ctx.sink.error("E0301", f"seed files are .jsonl or .csv, not `{suffix or path.name}`", decl.path.span)
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            ctx.sink.error("E0301", f"cannot read seed file `{decl.path.value}`: {exc.strerror or exc}",
+                           decl.path.span)
+            continue
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            ctx.sink.error("E0301", f"seed file `{decl.path.value}` is not UTF-8 text", decl.path.span)
+            continue
+        source = SourceFile(ctx.rel(path), text)
+        rows_iter = _rows_jsonl(text) if suffix == ".jsonl" else _rows_csv(text, schema)
+        rows: list[dict] = []
+        bad = 0
+        known = {f.name for f in schema.fields}
+        unknown_reported: set[str] = set()
+        for line_no, row, problem in rows_iter:
+            if problem is None:
+                for key in row:
+                    if key not in known and key not in unknown_reported:
+                        unknown_reported.add(key)
+                        ctx.sink.warning("W0004", f"column `{key}` is not a field of {schema.name}; it is ignored",
+                                         _line_span(source, line_no), notes=[Note(decl.name.span, "seed set declared here")])
+                try:
+                    rows.append(check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema))
+                    continue
+                except ValueError_ as exc:
+                    problem = f"field `{exc.path}`: {exc.message}" if exc.path else exc.message
+            bad += 1
+            if bad <= MAX_REPORTED_ROWS:
+                ctx.sink.error("E0302", f"row {line_no if suffix == '.jsonl' else line_no - 1} of `{decl.path.value}` "
+                               f"does not fit {schema.name}: {problem}", _line_span(source, line_no),
+                               notes=[Note(decl.name.span, "seed set declared here")])
+        if bad > MAX_REPORTED_ROWS:
+            ctx.sink.error("E0302", f"{bad - MAX_REPORTED_ROWS} more bad rows in `{decl.path.value}`",
+                           decl.path.span)
+        if bad:
+            continue
+        ctx.seeds[name] = ir.SeedSet(name=name, path=ctx.rel(path), schema_name=schema.name,
+                                     sha256=hashlib.sha256(data).hexdigest(), rows=tuple(rows),
+                                     span=decl.name.span)
+
+
+def _line_span(source: SourceFile, line_no: int):
+    start = source.offset_of(line_no, 1)
+    end = source.text.find("\n", start)
+    return source.span(start, end if end >= 0 else len(source.text))

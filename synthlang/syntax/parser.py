@@ -1,0 +1,518 @@
+"""parse_source: text -> Module AST, or a syntax diagnostic. Never raises on bad input."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ..diagnostics import DiagnosticSink
+from ..source import SourceFile, Span
+from . import ast
+
+INT_LIMIT = 2**63 - 1
+
+
+def grammar_path() -> Path:
+    """The one grammar file: inside the installed package, or grammar/ in a source checkout."""
+    shipped = resources.files("synthlang").joinpath("grammar/synth.lark")
+    if shipped.is_file():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parents[2] / "grammar" / "synth.lark"
+
+
+@lru_cache(maxsize=1)
+def get_parser() -> Lark:
+    text = grammar_path().read_text(encoding="utf-8")
+    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, strict=True, cache=True)
+
+
+class _ParseAbort(Exception):
+    def __init__(self, code: str, message: str, start: int, end: int, help: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.start, self.end, self.help = code, message, start, end, help
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "0": "\0", "/": "/"}
+_ESCAPE_RE = re.compile(r"\\(.)", re.S)
+
+
+def _unescape(raw: str, start: int) -> str:
+    def sub(m: re.Match) -> str:
+        ch = m.group(1)
+        if ch in _ESCAPES:
+            return _ESCAPES[ch]
+        if ch == "\n":
+            return ""
+        raise _ParseAbort("E0002", f"unknown escape `\\{ch}` in string", start + m.start(), start + m.end(),
+                          help='strings know \\" \\\\ \\n \\t \\r \\0; write \\\\ for a backslash')
+    return _ESCAPE_RE.sub(sub, raw)
+
+
+class _ToAst(Transformer):
+    def __init__(self, source: SourceFile):
+        super().__init__(visit_tokens=False)
+        self.src = source
+
+    # helpers ---------------------------------------------------------------------------------
+    def _span(self, meta_or_tok) -> Span:
+        if isinstance(meta_or_tok, Token):
+            return Span(self.src, meta_or_tok.start_pos, meta_or_tok.end_pos)
+        if getattr(meta_or_tok, "empty", False):
+            return Span(self.src, 0, 0)
+        return Span(self.src, meta_or_tok.start_pos, meta_or_tok.end_pos)
+
+    def _name(self, tok: Token) -> ast.Name:
+        return ast.Name(str(tok), self._span(tok))
+
+    @staticmethod
+    def _names(items) -> tuple:
+        return tuple(i for i in items if isinstance(i, ast.Name))
+
+    # tokens wrapped in rules ------------------------------------------------------------------
+    def ident(self, children):
+        tok = children[0]
+        return ast.Lit("ident", str(tok), self._span(tok))
+
+    def string(self, children):
+        tok = children[0]
+        raw = str(tok)
+        line, _ = self.src.line_col(tok.start_pos)
+        if raw.startswith('"""'):
+            body = _unescape(raw[3:-3], tok.start_pos + 3)
+            first_line = line
+            if body.startswith("\n"):
+                body = body[1:]
+                first_line += 1
+            elif body.startswith("\r\n"):
+                body = body[2:]
+                first_line += 1
+            lines = body.split("\n")
+            if lines and lines[-1].strip() == "":
+                lines[-1] = ""
+            body = "\n".join(lines)
+            dedented = textwrap.dedent(body)
+            indent = 0
+            for orig, new in zip(body.split("\n"), dedented.split("\n")):
+                if new.strip():
+                    indent = len(orig) - len(new)
+                    break
+            if dedented.endswith("\n"):
+                dedented = dedented[:-1]
+            return ast.Str(dedented, self._span(tok), first_line, indent)
+        return ast.Str(_unescape(raw[1:-1], tok.start_pos + 1), self._span(tok), line, 0)
+
+    def number(self, children):
+        tok = children[0]
+        text = str(tok).replace("_", "")
+        span = self._span(tok)
+        if re.fullmatch(r"-?[0-9]+", text):
+            value = int(text)
+            if abs(value) > INT_LIMIT:
+                raise _ParseAbort("E0004", f"integer `{tok}` is out of range", tok.start_pos, tok.end_pos,
+                                  help=f"integers must lie within ±{INT_LIMIT}")
+            return ast.Lit("int", value, span)
+        value = float(text)
+        if value in (float("inf"), float("-inf")) or abs(value) > 1e300:
+            raise _ParseAbort("E0004", f"number `{tok}` is out of range", tok.start_pos, tok.end_pos)
+        return ast.Lit("float", value, span)
+
+    def percent(self, children):
+        tok = children[0]
+        value = float(str(tok)[:-1].replace("_", ""))
+        if abs(value) > 1e300:
+            raise _ParseAbort("E0004", f"percentage `{tok}` is out of range", tok.start_pos, tok.end_pos)
+        return ast.Lit("percent", value, self._span(tok))
+
+    def date(self, children):
+        tok = children[0]
+        try:
+            value = date.fromisoformat(str(tok))
+        except ValueError:
+            raise _ParseAbort("E0002", f"`{tok}` is not a valid date", tok.start_pos, tok.end_pos,
+                              help="dates are written YYYY-MM-DD") from None
+        return ast.Lit("date", value, self._span(tok))
+
+    def regex(self, children):
+        tok = children[0]
+        raw = str(tok)[1:-1].replace("\\/", "/")
+        return ast.RegexArg(raw, self._span(tok))
+
+    @v_args(meta=True)
+    def true(self, meta, children):
+        return ast.Lit("bool", True, self._span(meta))
+
+    @v_args(meta=True)
+    def false(self, meta, children):
+        return ast.Lit("bool", False, self._span(meta))
+
+    # declarations ------------------------------------------------------------------------------
+    def start(self, children):
+        return ast.Module(self.src, tuple(children))
+
+    @v_args(meta=True)
+    def import_decl(self, meta, children):
+        return ast.Import(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def setting(self, meta, children):
+        return ast.Setting(self._name(children[0]), children[1], self._span(meta))
+
+    def _settings_block(self, keyword, meta, children):
+        return ast.SettingsBlock(keyword, self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def dataset_decl(self, meta, children):
+        return self._settings_block("dataset", meta, children)
+
+    @v_args(meta=True)
+    def model_decl(self, meta, children):
+        return self._settings_block("model", meta, children)
+
+    @v_args(meta=True)
+    def enum_decl(self, meta, children):
+        members = tuple(c for c in children[1:] if c is not None)
+        return ast.EnumDecl(self._name(children[0]), members, self._span(meta))
+
+    def enum_member(self, children):
+        return self._name(children[0])
+
+    @v_args(meta=True)
+    def schema_decl(self, meta, children):
+        return ast.SchemaDecl(self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def field(self, meta, children):
+        name_tok, type_expr, optional, source, mentions = children
+        return ast.Field(self._name(name_tok), type_expr, optional is not None, source,
+                         mentions or (), self._span(meta))
+
+    def optional_mark(self, children):
+        return True
+
+    @v_args(meta=True)
+    def named_type(self, meta, children):
+        return ast.NamedType(self._name(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def list_type(self, meta, children):
+        return ast.ListType(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def literal_union(self, meta, children):
+        return ast.LiteralUnion(tuple(children), self._span(meta))
+
+    def type_args(self, children):
+        return tuple(c for c in children if c is not None)
+
+    @v_args(meta=True)
+    def range(self, meta, children):
+        return ast.RangeArg(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def sampled(self, meta, children):
+        s = children[0]
+        return ast.SamplerNode(s.kind, s.args, self._span(meta))
+
+    @v_args(meta=True)
+    def derived(self, meta, children):
+        return ast.Derived(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def uniform(self, meta, children):
+        return ast.SamplerNode("uniform", (), self._span(meta))
+
+    @v_args(meta=True)
+    def weights(self, meta, children):
+        return ast.SamplerNode("weights", tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def pick(self, meta, children):
+        return ast.SamplerNode("pick", tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def regex_sampler(self, meta, children):
+        return ast.SamplerNode("regex", (), self._span(meta))
+
+    @v_args(meta=True)
+    def faker(self, meta, children):
+        return ast.SamplerNode("faker", (children[0],), self._span(meta))
+
+    def mentions(self, children):
+        return tuple(self._name(t) for t in children)
+
+    @v_args(meta=True)
+    def seeds_decl(self, meta, children):
+        return ast.SeedsDecl(self._name(children[0]), children[1], self._name(children[2]), self._span(meta))
+
+    # generate ------------------------------------------------------------------------------------
+    @v_args(meta=True)
+    def generate_decl(self, meta, children):
+        schema, alias, *items = children
+        return ast.GenerateDecl(self._name(schema), alias, tuple(items), self._span(meta))
+
+    def gen_alias(self, children):
+        return self._name(children[0])
+
+    @v_args(meta=True)
+    def count_item(self, meta, children):
+        return ast.Keyword("count", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def using_item(self, meta, children):
+        return ast.Keyword("using", self._name(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def quota_item(self, meta, children):
+        return ast.Quota(self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def quota_entry(self, meta, children):
+        return ast.QuotaEntry(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def examples_item(self, meta, children):
+        n, seeds, matching = children
+        return ast.Examples(n, self._name(seeds), matching or (), self._span(meta))
+
+    def examples_matching(self, children):
+        return tuple(self._name(t) for t in children)
+
+    @v_args(meta=True)
+    def prompt_item(self, meta, children):
+        return ast.Keyword("prompt", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def noise_item(self, meta, children):
+        return ast.Noise(self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def noise_rule(self, meta, children):
+        name, formats, rate = children
+        return ast.NoiseRule(self._name(name), formats, rate, self._span(meta))
+
+    def string_list(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def check_item(self, meta, children):
+        return ast.Check(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def dedup_item(self, meta, children):
+        name, (mode, threshold) = children
+        return ast.Dedup(self._name(name), mode, threshold, self._span(meta))
+
+    def dedup_exact(self, children):
+        return ("exact", None)
+
+    def dedup_near(self, children):
+        return ("near", children[0])
+
+    @v_args(meta=True)
+    def judge_item(self, meta, children):
+        using, min_score, rubric = children
+        return ast.Judge(using, min_score, rubric, self._span(meta))
+
+    def judge_using(self, children):
+        return self._name(children[0])
+
+    # output / evaluate -----------------------------------------------------------------------------
+    @v_args(meta=True)
+    def output_decl(self, meta, children):
+        return ast.OutputDecl(children[0], tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def format_item(self, meta, children):
+        return ast.Keyword("format", self._name(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def split_item(self, meta, children):
+        return ast.Keyword("split", tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def split_entry(self, meta, children):
+        return ast.SplitEntry(self._name(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def mix_item(self, meta, children):
+        return ast.Keyword("mix", (self._name(children[0]), children[1]), self._span(meta))
+
+    @v_args(meta=True)
+    def evaluate_decl(self, meta, children):
+        return ast.EvaluateDecl(self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def eval_text(self, meta, children):
+        return ast.Keyword("text", self._name(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def eval_test(self, meta, children):
+        return ast.Keyword("test", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def eval_compare(self, meta, children):
+        return ast.Keyword("compare", tuple(self._name(t) for t in children), self._span(meta))
+
+    # expressions ---------------------------------------------------------------------------------------
+    @v_args(meta=True)
+    def or_(self, meta, children):
+        return ast.BinOp("or", children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta, children):
+        return ast.BinOp("and", children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta, children):
+        return ast.UnOp("not", children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        return ast.UnOp("neg", children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta, children):
+        return ast.BinOp(str(children[1]), children[0], children[2], self._span(meta))
+
+    @v_args(meta=True)
+    def binop(self, meta, children):
+        return ast.BinOp(str(children[1]), children[0], children[2], self._span(meta))
+
+    @v_args(meta=True)
+    def in_(self, meta, children):
+        return ast.BinOp("in", children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def not_in(self, meta, children):
+        return ast.BinOp("not_in", children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def contains(self, meta, children):
+        return ast.BinOp("contains", children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def matches(self, meta, children):
+        return ast.Matches(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def null(self, meta, children):
+        return ast.Null(self._span(meta))
+
+    @v_args(meta=True)
+    def list_lit(self, meta, children):
+        return ast.ListLit(tuple(c for c in children if c is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def ref(self, meta, children):
+        return ast.Ref(tuple(self._name(t) for t in children), self._span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        return ast.Call(self._name(children[0]), tuple(c for c in children[1:] if c is not None),
+                        self._span(meta))
+
+
+# Friendly names for terminals in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name", "STRING": "a string", "LONG_STRING": "a string", "SIGNED_NUMBER": "a number",
+    "PERCENT": "a percentage", "DATE": "a date", "REGEX": "a regex /.../", "COMP_OP": "a comparison",
+    "PLUS": "`+`", "MINUS": "`-`", "MUL_OP": "`*`, `/` or `%`", "$END": "end of file",
+}
+
+
+def _describe_expected(parser: Lark, expected) -> list[str]:
+    names = set()
+    by_name = {t.name: t for t in parser.terminals}
+    for term in expected:
+        if term in _TERMINAL_NAMES:
+            names.add(_TERMINAL_NAMES[term])
+        elif term in by_name and by_name[term].pattern.type == "str":
+            names.add(f"`{by_name[term].pattern.value}`")
+        else:
+            names.add(term.lower())
+    return sorted(names)
+
+
+def _expected_text(items: list[str]) -> str:
+    if not items:
+        return ""
+    if len(items) > 8:
+        items = items[:8] + ["…"]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    text = str(tok)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return f"`{text}`"
+
+
+def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
+    """Parse one file. Returns None (with a diagnostic in the sink) on a syntax error."""
+    parser = get_parser()
+    if "\0" in source.text:
+        sink.error("E0003", "file contains NUL bytes; is it a binary file?", source.span(0, 0))
+        return None
+    try:
+        tree = parser.parse(source.text)
+        return _ToAst(source).transform(tree)
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, _ParseAbort):
+            sink.error(inner.code, inner.message, source.span(inner.start, inner.end), help=inner.help)
+            return None
+        raise
+    except _ParseAbort as exc:
+        sink.error(exc.code, exc.message, source.span(exc.start, exc.end), help=exc.help)
+        return None
+    except UnexpectedCharacters as exc:
+        pos = exc.pos_in_stream
+        ch = source.text[pos] if pos < len(source.text) else ""
+        if source.text.startswith('"""', pos):
+            sink.error("E0002", "unterminated multi-line string", source.span(pos, pos + 3),
+                       help='close it with `"""`')
+        elif ch == '"':
+            sink.error("E0002", "unterminated string", source.span(pos, pos + 1),
+                       help='close it with `"` on the same line; use """...""" for text over several lines')
+        elif ch == "/":
+            sink.error("E0002", "unterminated regex", source.span(pos, pos + 1),
+                       help="close it with `/` on the same line; write `\\/` for a slash inside it")
+        else:
+            expected = _describe_expected(parser, exc.allowed or ())
+            sink.error("E0002", f"unexpected character `{ch}`" if ch.isprintable() else
+                       f"unexpected character U+{ord(ch):04X}", source.span(pos, pos + 1),
+                       help=f"expected {_expected_text(expected)}" if expected else None)
+        return None
+    except UnexpectedToken as exc:
+        tok = exc.token
+        start = tok.start_pos if tok.start_pos is not None else len(source.text)
+        end = tok.end_pos if tok.end_pos is not None else start
+        expected = _describe_expected(parser, exc.expected)
+        sink.error("E0001", f"unexpected {_token_text(tok)}", source.span(start, end),
+                   help=f"expected {_expected_text(expected)}" if expected else None)
+        return None
+    except UnexpectedEOF as exc:
+        expected = _describe_expected(parser, exc.expected)
+        end = len(source.text)
+        sink.error("E0001", "unexpected end of file", source.span(end, end),
+                   help=f"expected {_expected_text(expected)}" if expected else None)
+        return None
+    except UnexpectedInput as exc:  # pragma: no cover - other lark input errors
+        pos = getattr(exc, "pos_in_stream", 0) or 0
+        sink.error("E0001", "syntax error", source.span(pos, pos))
+        return None
+    except RecursionError:
+        sink.error("E0001", "nesting too deep", source.span(0, 0),
+                   help="split the expression or the type into smaller parts")
+        return None

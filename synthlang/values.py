@@ -1,0 +1,150 @@
+"""Checking and normalising values against IR types: shared by seed loading and the runtime."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import date
+from functools import lru_cache
+from typing import Any, Callable
+
+from . import ir
+
+SchemaLookup = Callable[[str], "ir.Schema | None"]
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+class ValueError_(Exception):
+    """A value does not fit its type; `path` names the field inside nested values."""
+
+    def __init__(self, message: str, path: str = ""):
+        super().__init__(message)
+        self.message, self.path = message, path
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def coerce_text(t: ir.Type, text: str) -> Any:
+    """Turn a CSV cell into a value of type t (JSON for lists and records)."""
+    match t:
+        case ir.IntType():
+            try:
+                return int(text.replace("_", ""))
+            except ValueError:
+                raise ValueError_(f"`{text}` is not an integer") from None
+        case ir.FloatType():
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError_(f"`{text}` is not a number") from None
+        case ir.BoolType():
+            low = text.strip().lower()
+            if low in ("true", "1", "yes"):
+                return True
+            if low in ("false", "0", "no"):
+                return False
+            raise ValueError_(f"`{text}` is not a boolean (true or false)")
+        case ir.ListType() | ir.RecordType():
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError_(f"`{_short(text)}` is not JSON (lists and records are written as JSON in CSV)") from None
+    return text
+
+
+def check_value(t: ir.Type, value: Any, schemas: SchemaLookup, path: str = "",
+                require_generated: bool = True) -> Any:
+    """Validate `value` against `t`; return it normalised (dates as ISO text). Raises ValueError_."""
+    match t:
+        case ir.StrType():
+            if not isinstance(value, str):
+                raise ValueError_(f"expected a string, got {_short(value)}", path)
+            if t.min_len is not None and len(value) < t.min_len:
+                raise ValueError_(f"length {len(value)} is below the minimum {t.min_len}", path)
+            if t.max_len is not None and len(value) > t.max_len:
+                raise ValueError_(f"length {len(value)} is above the maximum {t.max_len}", path)
+            if t.pattern is not None and not _compiled(t.pattern).fullmatch(value):
+                raise ValueError_(f"{_short(value)} does not match /{t.pattern}/", path)
+            return value
+        case ir.IntType():
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise ValueError_(f"expected an integer, got {_short(value)}", path)
+            _check_bounds(value, t.min, t.max, path)
+            return value
+        case ir.FloatType():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError_(f"expected a number, got {_short(value)}", path)
+            _check_bounds(value, t.min, t.max, path)
+            return float(value)
+        case ir.BoolType():
+            if not isinstance(value, bool):
+                raise ValueError_(f"expected true or false, got {_short(value)}", path)
+            return value
+        case ir.DateType():
+            if isinstance(value, date):
+                value = value.isoformat()
+            if not isinstance(value, str):
+                raise ValueError_(f"expected a date, got {_short(value)}", path)
+            try:
+                parsed = date.fromisoformat(value)
+            except ValueError:
+                raise ValueError_(f"{_short(value)} is not a date (YYYY-MM-DD)", path) from None
+            iso = parsed.isoformat()
+            _check_bounds(iso, t.min, t.max, path)
+            return iso
+        case ir.EnumType() | ir.LiteralType():
+            if value not in t.values:
+                from .diagnostics import did_you_mean
+                hint = did_you_mean(str(value), t.values) if isinstance(value, str) else None
+                allowed = ", ".join(t.values[:8]) + (", …" if len(t.values) > 8 else "")
+                raise ValueError_(f"{_short(value)} is not one of {allowed}" + (f" ({hint})" if hint else ""), path)
+            return value
+        case ir.ListType():
+            if not isinstance(value, list):
+                raise ValueError_(f"expected a list, got {_short(value)}", path)
+            if t.min_items is not None and len(value) < t.min_items:
+                raise ValueError_(f"{len(value)} items, below the minimum {t.min_items}", path)
+            if t.max_items is not None and len(value) > t.max_items:
+                raise ValueError_(f"{len(value)} items, above the maximum {t.max_items}", path)
+            return [check_value(t.item, v, schemas, f"{path}[{i}]", require_generated) for i, v in enumerate(value)]
+        case ir.RecordType():
+            schema = schemas(t.name)
+            if schema is None:
+                raise ValueError_(f"unknown record type {t.name}", path)
+            if not isinstance(value, dict):
+                raise ValueError_(f"expected a {t.name} record, got {_short(value)}", path)
+            return check_record(schema, value, schemas, prefix=path, require_generated=require_generated)
+    raise ValueError_(f"unsupported type {t.kind}", path)  # pragma: no cover
+
+
+def _check_bounds(value, lo, hi, path) -> None:
+    if lo is not None and value < lo:
+        raise ValueError_(f"{_short(value)} is below the minimum {_short(lo)}", path)
+    if hi is not None and value > hi:
+        raise ValueError_(f"{_short(value)} is above the maximum {_short(hi)}", path)
+
+
+def check_record(schema: ir.Schema, row: dict, schemas: SchemaLookup, prefix: str = "",
+                 require_generated: bool = False) -> dict:
+    """Validate a record. Fields with a `~` or `=` source may be absent unless require_generated."""
+    out: dict = {}
+    for f in schema.fields:
+        path = f"{prefix}.{f.name}" if prefix else f.name
+        if f.name not in row or row[f.name] is None:
+            if f.optional or (f.source != "model" and not require_generated):
+                out[f.name] = None
+                continue
+            raise ValueError_("missing" if f.name not in row else "is null but the field is not optional", path)
+        out[f.name] = check_value(f.type, row[f.name], schemas, path, require_generated)
+    return out
