@@ -55,13 +55,11 @@ def _analyse(path: Path) -> Context:
 
 
 def check(path: Path) -> Result:
-    ctx = _analyse(path)
-    if not ctx.sink.has_errors:
-        build_plan(ctx)  # the allocation-dependent checks (infeasible cells) are part of `check`
-    return Result(ctx.sink.sorted(), ctx)
+    """Diagnostics only. The plan is built too: infeasible quota cells need the allocation."""
+    return compile(path)
 
 
 def compile(path: Path) -> Result:  # noqa: A001 - the verb of the tool
     ctx = _analyse(path)
-    plan = None if ctx.sink.has_errors else build_plan(ctx)
+    plan = build_plan(ctx) if ctx.modules else None  # blocks that checked clean are still planned
     return Result(ctx.sink.sorted(), ctx, plan)

@@ -145,7 +145,7 @@ def render_text(diag: Diagnostic) -> str:
     if diag.span is not None:
         lines += _caret_block(diag.span)
     for note in diag.notes:
-        lines.append(f"  = note: {note.span.path}:{note.span.line}:{note.span.col}: {note.message}")
+        lines.append(f"{' ' * (len(str(diag.span.line)) if diag.span else 1)} = note: {note.span.path}:{note.span.line}:{note.span.col}: {note.message}")
     if diag.help:
         pad = " " * (len(str(diag.span.line)) if diag.span else 1)
         lines.append(f"{pad} = help: {diag.help}")

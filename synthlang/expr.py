@@ -7,6 +7,7 @@ whether a quota cell can ever pass a check.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from functools import lru_cache
@@ -167,8 +168,9 @@ def to_source(expr: ir.Expr) -> str:
     """A readable rendering of an expression, for rejection reasons and reports."""
     op = expr.op
     if op == "lit":
-        return repr(expr.value) if isinstance(expr.value, str) else str(expr.value).lower() \
-            if isinstance(expr.value, bool) else str(expr.value)
+        if isinstance(expr.value, str):
+            return json.dumps(expr.value, ensure_ascii=False)
+        return str(expr.value).lower() if isinstance(expr.value, bool) else str(expr.value)
     if op == "ref":
         return ".".join(expr.path or ())
     if op == "list":

@@ -47,11 +47,18 @@ class Context:
     def resolve_path(self, text: str, span, code: str, what: str) -> Path | None:
         """A user-given path, relative to the file that names it, kept inside the spec's folder tree."""
         base = self.dir_of(span)
+        if "\0" in text or not text.strip():
+            self.sink.error(code, f"{what} path is empty or holds a NUL character", span)
+            return None
         if Path(text).is_absolute():
             self.sink.error(code, f"{what} path `{text}` is absolute", span,
                             help="write it relative to the spec file")
             return None
-        resolved = (base / text).resolve()
+        try:
+            resolved = (base / text).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            self.sink.error(code, f"{what} path `{text}` cannot be resolved: {exc}", span)
+            return None
         try:
             resolved.relative_to(self.root.resolve())
         except ValueError:

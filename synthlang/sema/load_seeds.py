@@ -111,8 +111,11 @@ def load_seeds(ctx: Context) -> None:
                         ctx.sink.warning("W0004", f"column `{key}` is not a field of {schema.name}; it is ignored",
                                          _line_span(source, line_no), notes=[Note(decl.name.span, "seed set declared here")])
                 try:
-                    rows.append(check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema))
-                    continue
+                    checked = check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema)
+                    problem = _mention_problem(schema, checked)
+                    if problem is None:
+                        rows.append(checked)
+                        continue
                 except ValueError_ as exc:
                     problem = f"field `{exc.path}`: {exc.message}" if exc.path else exc.message
             bad += 1
@@ -128,6 +131,25 @@ def load_seeds(ctx: Context) -> None:
         ctx.seeds[name] = ir.SeedSet(name=name, path=ctx.rel(path), schema_name=schema.name,
                                      sha256=hashlib.sha256(data).hexdigest(), rows=tuple(rows),
                                      span=decl.name.span)
+
+
+def _mention_problem(schema: ir.Schema, row: dict) -> str | None:
+    """Seed rows must hold the ground truth they claim: mentioned values appear in order."""
+    for f in schema.fields:
+        text = row.get(f.name)
+        if not f.mentions or not isinstance(text, str):
+            continue
+        pos = 0
+        for m in f.mentions:
+            value = row.get(m)
+            if value is None:
+                continue
+            found = text.find(str(value), pos)
+            if found < 0:
+                where = "" if pos == 0 else " after the previous mention"
+                return f"field `{f.name}` does not contain `{value}` (from `{m}`){where}"
+            pos = found + len(str(value))
+    return None
 
 
 def _line_span(source: SourceFile, line_no: int):

@@ -458,6 +458,23 @@ def _token_text(tok: Token) -> str:
     return f"`{text}`"
 
 
+MAX_DEPTH = 100
+
+
+def _too_deep(tree) -> int | None:
+    """The offset of a node nested deeper than MAX_DEPTH, checked without recursion."""
+    from lark import Tree
+
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            return getattr(meta, "start_pos", 0) if not getattr(meta, "empty", True) else 0
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
 def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
     """Parse one file. Returns None (with a diagnostic in the sink) on a syntax error."""
     parser = get_parser()
@@ -466,9 +483,17 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
         return None
     try:
         tree = parser.parse(source.text)
+        deep = _too_deep(tree)
+        if deep is not None:
+            sink.error("E0001", f"nesting deeper than {MAX_DEPTH} levels", source.span(deep, deep + 1),
+                       help="split the expression or the type into smaller parts")
+            return None
         return _ToAst(source).transform(tree)
     except VisitError as exc:
         inner = exc.orig_exc
+        if isinstance(inner, RecursionError):
+            sink.error("E0001", "nesting too deep", source.span(0, 0))
+            return None
         if isinstance(inner, _ParseAbort):
             sink.error(inner.code, inner.message, source.span(inner.start, inner.end), help=inner.help)
             return None
@@ -479,7 +504,8 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
     except UnexpectedCharacters as exc:
         pos = exc.pos_in_stream
         ch = source.text[pos] if pos < len(source.text) else ""
-        if source.text.startswith('"""', pos):
+        if source.text.startswith('"""', pos) or (ch == '"' and source.text[max(0, pos - 2):pos] == '""'):
+            pos = pos if source.text.startswith('"""', pos) else pos - 2
             sink.error("E0002", "unterminated multi-line string", source.span(pos, pos + 3),
                        help='close it with `"""`')
         elif ch == '"':
@@ -499,6 +525,10 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
         start = tok.start_pos if tok.start_pos is not None else len(source.text)
         end = tok.end_pos if tok.end_pos is not None else start
         expected = _describe_expected(parser, exc.expected)
+        if str(tok) == "/" and "REGEX" in exc.expected:
+            sink.error("E0002", "unterminated regex", source.span(start, end),
+                       help="close it with `/` on the same line; write `\\/` for a slash inside it")
+            return None
         sink.error("E0001", f"unexpected {_token_text(tok)}", source.span(start, end),
                    help=f"expected {_expected_text(expected)}" if expected else None)
         return None

@@ -1,0 +1,56 @@
+"""Labelled example errors: each small spec must give exactly this code at this line:col.
+The table is both a specification of the checker and its test."""
+
+from pathlib import Path
+
+import pytest
+
+from synthlang.compiler import compile
+
+HEAD = 'enum Intent { billing, outage }\nschema T {\n  intent: Intent\n  body: str(10..100)\n  n: int(1..5) ~ uniform\n}\n'
+
+CASES = [
+    ("E0001", "schema {", 1, 8),
+    ("E0002", 'schema T { a: str(1..5) ~ pick("x) }', 1, 32),
+    ("E0002", "schema T { a: str(/ab) }", 1, 19),
+    ("E0002", "schema T { a: int(1..5) } $", 1, 27),
+    ("E0004", "schema T { a: int(1..99999999999999999999) }", 1, 22),
+    ("E0101", HEAD + "generate T { count 3 check len(bodyy) > 3 }", 7, 32),
+    ("E0102", "enum A { x }\nenum A { y }", 2, 6),
+    ("E0105", HEAD + "generate T { }", 7, 10),
+    ("E0106", "dataset d { sead 3 }", 1, 13),
+    ("E0107", 'model m { engine gpt }', 1, 18),
+    ("E0201", "schema T { a: bool(1..2) }", 1, 20),
+    ("E0202", "schema T { a: str(5..1) }", 1, 19),
+    ("E0203", "schema T { a: str(/(/) }", 1, 19),
+    ("E0204", "schema T { a: str(/[0-9]{2}/, 3..9) }", 1, 19),
+    ("E0205", "schema T { a: str ~ uniform }", 1, 19),
+    ("E0206", 'schema T { a: "x" | "y" ~ weights(1) }', 1, 25),
+    ("E0207", "schema T { a: int(1..3) ~ pick(7) }", 1, 32),
+    ("E0208", "schema T { a: str(/[0-9]{3}/) ~ regex\n b: str(1..2) mentions a }", 2, 5),
+    ("E0209", "schema T { a: str(1..5)\n b: int = a }", 2, 9),
+    ("E0210", "schema A { b: B }\nschema B { a: A }", 1, 8),
+    ("E0403", HEAD + "generate T { count 4 quota intent { billing: 60%, outage: 60% } }", 7, 22),
+    ("E0401", HEAD + "generate T { count 4 quota body { x: 100% } }", 7, 28),
+    ("E0402", HEAD + "generate T { count 4 quota intent { billing: 50%, outagee: 50% } }", 7, 51),
+    ("E0404", HEAD + 'generate T { count 4 quota intent { billing: 50%, outage: 50% } check intent == "outage" }', 7, 71),
+    ("E0501", HEAD + 'generate T { count 4 prompt "{{ n " }', 7, 29),
+    ("E0502", HEAD + 'generate T { count 4 prompt "{{ body }}" }', 7, 33),
+    ("E0601", HEAD + 'generate T { count 4 check body > 3 }', 7, 28),
+    ("E0602", HEAD + 'generate T { count 4 check size(body) > 3 }', 7, 28),
+    ("E0701", HEAD + 'generate T { count 4 noise n { typo 5% } }', 7, 32),
+    ("E0801", HEAD + 'generate T { count 4 dedup n near 0.5 }', 7, 28),
+    ("E0802", HEAD + 'generate T { count 4 judge min 9 "ok" }', 7, 32),
+    ("E0901", HEAD + 'generate T { count 4 }\noutput "out" { format xml }', 8, 23),
+    ("E1001", HEAD + 'generate T { count 4 }\nevaluate intent { text n test "x.jsonl" }', 8, 24),
+]
+
+
+@pytest.mark.parametrize("code,text,line,col", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_labelled_error(tmp_path, code, text, line, col):
+    spec = tmp_path / "spec.synth"
+    spec.write_text(text, encoding="utf-8")
+    result = compile(spec)
+    found = [(d.code, d.span.line, d.span.col) for d in result.diagnostics if d.span is not None]
+    assert (code, line, col) in found, f"got {found}"
+    assert not result.ok
