@@ -14,7 +14,7 @@ SCHEMA_VERSION = 1
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
 
 def _span() -> Any:

@@ -1,0 +1,83 @@
+"""Compiler speed: `synthc check` of a typical spec as a whole process (it runs as a
+pre-commit hook), and compiling a generated spec with 100 schemas and 100 generate blocks.
+
+    python bench/bench_compiler.py
+
+Prints wall times and their ratio to the targets (0.3 s and 1 s on a 2-core machine)."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPICAL = ROOT / "specs" / "support_tickets" / "tickets.synth"
+
+
+def large_spec(n: int = 100) -> str:
+    parts = ["dataset big { seed 1 }\nenum Level { low, mid, high }\n"]
+    for i in range(n):
+        parts.append(f"""
+schema S{i} {{
+  level: Level
+  topic: str ~ pick("a{i}", "b{i}", "c{i}")
+  n:     int(1..9) ~ uniform
+  title: str(5..80)
+  body:  str(20..400)
+  tags:  list[str(2..12)](0..4)
+  size:  int = len(body)
+}}
+generate S{i} {{
+  count {1000 + i}
+  quota level {{ low: 50%, mid: 30%, high: 20% }}
+  prompt "Write a {{{{ level }}}} {{{{ topic }}}} item, n={{{{ n }}}}."
+  check len(body) > len(title)
+  check size < 400 or level == "high"
+  dedup body near 0.9
+}}
+""")
+    return "".join(parts)
+
+
+def time_process(args: list[str], runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(args)}\n{proc.stderr}")
+    return statistics.median(times)
+
+
+def main() -> None:
+    synthc = [sys.executable, "-m", "synthlang.cli"]
+    time_process(synthc + ["check", str(TYPICAL)], runs=1)  # warm the grammar cache
+    typical = time_process(synthc + ["check", str(TYPICAL)])
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "large.synth"
+        spec.write_text(large_spec())
+        from synthlang.compiler import compile
+
+        start = time.perf_counter()
+        result = compile(spec)
+        in_process = time.perf_counter() - start
+        assert result.ok and result.plan is not None and len(result.plan.blocks) == 100
+        large = time_process(synthc + ["compile", str(spec), "-o", str(Path(tmp) / "plan.json")], runs=3)
+    python_start = time_process([sys.executable, "-c", "pass"])
+    print(f"python start-up (floor)              {python_start * 1000:7.1f} ms")
+    print(f"synthc check, typical spec (process) {typical * 1000:7.1f} ms   target 300 ms   ratio {typical / 0.3:.2f}")
+    print(f"compile 100 schemas+blocks (process) {large * 1000:7.1f} ms   target 1000 ms  ratio {large / 1.0:.2f}")
+    print(f"compile 100 schemas+blocks (in-proc) {in_process * 1000:7.1f} ms")
+    probe = subprocess.run(synthc[:1] + ["-c", "import sys, synthlang.compiler; "
+                           "print([m for m in ('llama_cpp','vllm','torch') if m in sys.modules])"],
+                           capture_output=True, text=True)
+    print(f"engines imported by synthlang.compiler: {probe.stdout.strip()}")
+
+
+if __name__ == "__main__":
+    main()
