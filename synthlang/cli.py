@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENGINE = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,6 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("spec")
     k.add_argument("-o", "--output", help="write the plan here instead of standard output")
     k.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    r = sub.add_parser("run", help="generate the dataset of a spec or a compiled plan")
+    r.add_argument("spec", help="a .synth spec or a plan .json")
+    r.add_argument("--out", help="output folder (default: the spec's `output` path)")
+    r.add_argument("--fresh", action="store_true", help="discard an earlier run in the output folder")
+    r.add_argument("--batch", type=int, default=4, help="requests per engine call (default 4)")
+    r.add_argument("--max-attempts", type=int, default=None,
+                   help="attempts per quota cell before giving up (default: max(50, 20 x its count))")
+    r.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    r.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     return p
 
 
@@ -87,7 +96,65 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "compile": cmd_compile}
+def _load_plan(arg: str, fmt: str):
+    """(plan, folder its relative paths start from) or None after printing why."""
+    path = _spec_path(arg)
+    if path is None:
+        return None
+    if path.suffix == ".json":
+        from .plan.model import Plan
+
+        try:
+            return Plan.from_json(path.read_text(encoding="utf-8")), path.resolve().parent
+        except (ValueError, OSError) as exc:
+            print(f"synthc: error: {path} is not a valid plan: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return None
+    from .compiler import compile
+
+    result = compile(path)
+    _emit_diagnostics(result, fmt)
+    if result.plan is None or not result.ok:
+        return None
+    return result.plan, path.resolve().parent
+
+
+def cmd_run(args) -> int:
+    loaded = _load_plan(args.spec, args.format)
+    if loaded is None:
+        return EXIT_ERRORS
+    plan, base = loaded
+    from .engines.base import ConstraintNotEnforced, EngineDead, EngineOptions
+    from .runtime.executor import CellFailed, RunOptions, run_plan
+    from .runtime.journal import JournalMismatch
+
+    out_dir = Path(args.out) if args.out else base / plan.output.path
+    options = RunOptions(out_dir=out_dir, fresh=args.fresh, batch=max(1, args.batch),
+                         max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads))
+    try:
+        report = run_plan(plan, options)
+    except CellFailed as exc:
+        print(f"synthc: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    except ConstraintNotEnforced as exc:
+        print(f"synthc: error: {exc}", file=sys.stderr)
+        return EXIT_ENGINE
+    except EngineDead as exc:
+        print(f"synthc: error: the engine stopped: {exc}. Everything generated so far is kept; "
+              "run the same command again to resume.", file=sys.stderr)
+        return EXIT_ENGINE
+    except JournalMismatch as exc:
+        print(f"synthc: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    m = report.manifest
+    for bid, b in m["blocks"].items():
+        splits = ", ".join(f"{k} {v['rows']}" for k, v in b["splits"].items())
+        print(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
+              f"(acceptance {b['acceptance_rate']:.0%}); {splits}", file=sys.stderr)
+    print(f"wrote {', '.join(m['files'])} and manifest.json to {report.out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "compile": cmd_compile, "run": cmd_run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,54 @@
+"""The conformance probe: proves at start-up that the engine really enforces constraints.
+
+The probe asks for output that a model would essentially never write unconstrained (a code
+of a fixed odd shape, an exact enum, a bounded integer). An engine that silently drops the
+constraint fails it, and the run stops with a clear error instead of emitting junk."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .base import ConstraintNotEnforced, Engine, GenerationRequest
+
+PROBE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string", "pattern": "^QX[0-9]{3}-ZZ$"},
+        "pick": {"enum": ["zebra-17", "quasar-42"]},
+        "n": {"type": "integer", "minimum": 700, "maximum": 709},
+    },
+    "required": ["code", "pick", "n"],
+    "additionalProperties": False,
+}
+
+
+def check_probe_output(text: str | None) -> str | None:
+    """None when the output obeys PROBE_SCHEMA, else what is wrong."""
+    if text is None:
+        return "no output"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return f"output is not JSON: {text[:80]!r}"
+    if not isinstance(data, dict) or set(data) != {"code", "pick", "n"}:
+        return f"wrong keys: {text[:80]!r}"
+    if not isinstance(data["code"], str) or not re.fullmatch(r"QX[0-9]{3}-ZZ", data["code"]):
+        return f"`code` breaks its pattern: {data['code']!r}"
+    if data["pick"] not in ("zebra-17", "quasar-42"):
+        return f"`pick` is not one of its values: {data['pick']!r}"
+    if not isinstance(data["n"], int) or isinstance(data["n"], bool) or not 700 <= data["n"] <= 709:
+        return f"`n` is out of range: {data['n']!r}"
+    return None
+
+
+def run_probe(engine: Engine, temperature: float = 0.8, top_p: float = 0.95) -> None:
+    request = GenerationRequest(
+        messages=({"role": "user", "content": "Say hello to me in a friendly way."},),
+        json_schema=PROBE_SCHEMA, max_tokens=64, seed=1234, temperature=temperature, top_p=top_p)
+    result = engine.generate([request])[0]
+    problem = result.error or check_probe_output(result.text)
+    if problem:
+        raise ConstraintNotEnforced(
+            f"engine `{engine.name}` does not enforce its decoding constraint ({problem}); "
+            "refusing to generate unconstrained data")

@@ -1,0 +1,1 @@
+"""The runtime: executes a Plan on an engine, record by record, exactly and resumably."""

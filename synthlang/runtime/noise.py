@@ -1,0 +1,149 @@
+"""Noise: surface variation real data has (typos, case, punctuation, whitespace, OCR
+confusions, date formats, dropped optional values).
+
+Each rule fires on a record with its rate as probability, drawn from the record's own seed.
+Text inside mention spans is never touched, so the spans stay correct; a rule whose result
+would break the field's type is not applied. Every applied rule is recorded."""
+
+from __future__ import annotations
+
+import random
+import string
+from datetime import date
+from typing import Any
+
+from .. import ir
+from ..values import ValueError_, check_value
+
+_KEYBOARD_NEIGHBOURS = {
+    "a": "qsz", "b": "vgn", "c": "xdv", "d": "sfe", "e": "wrd", "f": "dgr", "g": "fht", "h": "gjy",
+    "i": "uok", "j": "hku", "k": "jli", "l": "kop", "m": "nj", "n": "bmh", "o": "ipl", "p": "ol",
+    "q": "wa", "r": "etf", "s": "adw", "t": "ryg", "u": "yji", "v": "cbf", "w": "qes", "x": "zcs",
+    "y": "tuh", "z": "xa",
+}
+_OCR = [("0", "O"), ("O", "0"), ("1", "l"), ("l", "1"), ("5", "S"), ("S", "5"), ("rn", "m"),
+        ("m", "rn"), ("I", "l"), ("8", "B"), ("B", "8"), ("e", "c")]
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    letters = [i for i, ch in enumerate(text) if ch.isalpha()]
+    if not letters:
+        return text
+    for _ in range(rng.randint(1, 2)):
+        letters = [i for i, ch in enumerate(text) if ch.isalpha()]
+        if not letters:
+            break
+        i = rng.choice(letters)
+        kind = rng.choice(("swap", "drop", "double", "neighbour"))
+        if kind == "swap" and i + 1 < len(text):
+            text = text[:i] + text[i + 1] + text[i] + text[i + 2:]
+        elif kind == "drop":
+            text = text[:i] + text[i + 1:]
+        elif kind == "double":
+            text = text[:i] + text[i] + text[i:]
+        else:
+            near = _KEYBOARD_NEIGHBOURS.get(text[i].lower())
+            if near:
+                ch = rng.choice(near)
+                text = text[:i] + (ch.upper() if text[i].isupper() else ch) + text[i + 1:]
+    return text
+
+
+def _whitespace(text: str, rng: random.Random) -> str:
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    kind = rng.choice(("double", "trailing", "leading") if spaces else ("trailing", "leading"))
+    if kind == "double":
+        i = rng.choice(spaces)
+        return text[:i] + "  " + text[i + 1:]
+    return text + " " if kind == "trailing" else " " + text
+
+
+def _ocr(text: str, rng: random.Random) -> str:
+    options = [(a, b) for a, b in _OCR if a in text]
+    if not options:
+        return text
+    a, b = rng.choice(options)
+    starts = [i for i in range(len(text)) if text.startswith(a, i)]
+    i = rng.choice(starts)
+    return text[:i] + b + text[i + len(a):]
+
+
+TEXT_RULES = {
+    "typo": _typo,
+    "lowercase": lambda t, rng: t.lower(),
+    "uppercase": lambda t, rng: t.upper(),
+    "strip_punct": lambda t, rng: t.translate(str.maketrans("", "", string.punctuation)),
+    "whitespace": _whitespace,
+    "ocr": _ocr,
+}
+
+
+def _apply_outside_spans(text: str, spans: list[tuple[int, int]], fn, rng) -> tuple[str, list[tuple[int, int]]]:
+    """Apply fn to the gaps between spans only; return the new text and shifted spans."""
+    if not spans:
+        return fn(text, rng), []
+    pieces, new_spans, cursor, out = [], [], 0, ""
+    for start, end in spans:
+        pieces.append(("gap", text[cursor:start]))
+        pieces.append(("keep", text[start:end]))
+        cursor = end
+    pieces.append(("gap", text[cursor:]))
+    gap_indexes = [i for i, (kind, part) in enumerate(pieces) if kind == "gap" and part]
+    chosen = set(gap_indexes) if fn in (TEXT_RULES["lowercase"], TEXT_RULES["uppercase"],
+                                        TEXT_RULES["strip_punct"]) else \
+        ({rng.choice(gap_indexes)} if gap_indexes else set())
+    for i, (kind, part) in enumerate(pieces):
+        if kind == "gap" and i in chosen:
+            part = fn(part, rng)
+        if kind == "keep":
+            new_spans.append((len(out), len(out) + len(part)))
+        out += part
+    return out, new_spans
+
+
+def apply_noise(rules: tuple[ir.NoiseRule, ...], record: dict, schema: ir.Schema, spans: dict,
+                rng: random.Random, schemas) -> tuple[list[dict], dict]:
+    """Mutates record (and spans, field -> list of (start, end)). Returns (applied, truth):
+    the rules applied and the normalised values of fields whose surface changed form."""
+    applied: list[dict] = []
+    truth: dict = {}
+    for rule in rules:
+        if rng.random() >= rule.rate:
+            continue
+        field = schema.field(rule.field)
+        value = record.get(rule.field)
+        if value is None or field is None:
+            continue
+        if rule.rule in TEXT_RULES:
+            field_spans = spans.get(rule.field, [])
+            new_text, new_spans = _apply_outside_spans(value, field_spans, TEXT_RULES[rule.rule], rng)
+            if new_text == value:
+                continue
+            try:
+                check_value(field.type, new_text, schemas)
+            except ValueError_:
+                continue  # the noisy text would break the field's own constraints
+            record[rule.field] = new_text
+            if field_spans:
+                spans[rule.field] = new_spans
+            applied.append({"field": rule.field, "rule": rule.rule})
+        elif rule.rule == "date_format":
+            fmt = rng.choice(rule.formats)
+            truth.setdefault(rule.field, value)
+            record[rule.field] = date.fromisoformat(value).strftime(fmt)
+            applied.append({"field": rule.field, "rule": "date_format", "format": fmt})
+        elif rule.rule == "drop":
+            truth.setdefault(rule.field, value)
+            record[rule.field] = None
+            applied.append({"field": rule.field, "rule": "drop"})
+    return applied, truth
+
+
+def restore_truth(record: dict, meta: dict) -> dict:
+    """The record with normalised values put back (for validation and evaluation)."""
+    out = dict(record)
+    out.update(meta.get("truth", {}))
+    return out
+
+
+__all__ = ["apply_noise", "restore_truth", "TEXT_RULES", "Any"]

@@ -1,0 +1,145 @@
+"""Writing the dataset: splits with exact sizes, real rows mixed into train, JSONL, Parquet
+or CSV, each file written to a temporary name and moved into place atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..plan.allocate_quota import largest_remainder
+from ..plan.build_plan import real_rows_for_mix
+from ..plan.model import Plan
+
+
+class SplitWriter:
+    """One open file per split; rows are streamed, never held."""
+
+    def __init__(self, folder: Path, stem: str, fmt: str):
+        self.folder, self.stem, self.fmt = folder, stem, fmt
+        self.tmp = folder / f".{stem}.{fmt}.tmp"
+        self.final = folder / f"{stem}.{fmt}"
+        self.count = 0
+        folder.mkdir(parents=True, exist_ok=True)
+        if fmt == "jsonl":
+            self._fh = open(self.tmp, "w", encoding="utf-8")
+        elif fmt == "csv":
+            self._fh = open(self.tmp, "w", encoding="utf-8", newline="")
+            self._csv = None
+        else:
+            self._batch: list[dict] = []
+            self._pq = None
+
+    def write(self, row: dict) -> None:
+        self.count += 1
+        if self.fmt == "jsonl":
+            self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        flat = {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
+        if self.fmt == "csv":
+            if self._csv is None:
+                self._csv = csv.DictWriter(self._fh, fieldnames=list(flat))
+                self._csv.writeheader()
+            self._csv.writerow(flat)
+        else:
+            self._batch.append(flat)
+            if len(self._batch) >= 2048:
+                self._flush_parquet()
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._batch:
+            return
+        table = pa.Table.from_pylist(self._batch)
+        if self._pq is None:
+            self._schema = table.schema
+            self._pq = pq.ParquetWriter(self.tmp, self._schema)
+        self._pq.write_table(table.cast(self._schema))
+        self._batch = []
+
+    def close(self) -> Path:
+        if self.fmt == "parquet":
+            self._flush_parquet()
+            if self._pq is None:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+                pq.write_table(pa.table({}), self.tmp)
+            else:
+                self._pq.close()
+        else:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        os.replace(self.tmp, self.final)
+        return self.final
+
+
+def _select(rng: random.Random, remaining: list[int]) -> int:
+    """Pick a bucket with probability proportional to what it still needs (exact counts)."""
+    total = sum(remaining)
+    r = rng.randrange(total)
+    for i, n in enumerate(remaining):
+        if r < n:
+            return i
+        r -= n
+    raise AssertionError("unreachable")
+
+
+def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: int, folder: Path,
+                stem_prefix: str) -> dict[str, dict]:
+    """Stream a block's accepted records into split files. Returns {split: {"path", "rows", ...}}."""
+    block = plan.block(block_id)
+    out = plan.output
+    rng = random.Random(f"{plan.hash}|split|{block_id}")
+    sizes = largest_remainder(n_records, [Fraction(str(s.share)) for s in out.splits])
+    writers = [SplitWriter(folder, f"{stem_prefix}{s.name}", out.format) for s in out.splits]
+
+    real_rows: list[dict] = []
+    train_index = next((i for i, s in enumerate(out.splits) if s.name == "train"), None)
+    if out.mix is not None and train_index is not None:
+        seeds = plan.seeds[out.mix.seeds]
+        if seeds.schema_name == block.schema_name:
+            need = real_rows_for_mix(sizes[train_index], out.mix.share)
+            picked = random.Random(f"{plan.hash}|mix|{block_id}").sample(range(len(seeds.rows)), need)
+            real_rows = [{**seeds.rows[i], "_meta": {"source": "real", "seed_set": seeds.name, "row": i + 1}}
+                         for i in sorted(picked)]
+
+    remaining = list(sizes)
+    real_left = len(real_rows)
+    real_iter: Iterator[dict] = iter(real_rows)
+    for record in records:
+        i = _select(rng, remaining)
+        remaining[i] -= 1
+        if i == train_index:
+            # interleave real rows in proportion as train fills
+            while real_left and rng.random() < real_left / (real_left + remaining[i] + 1):
+                writers[i].write(next(real_iter))
+                real_left -= 1
+        writers[i].write(record)
+    if train_index is not None:
+        for row in real_iter:
+            writers[train_index].write(row)
+    result = {}
+    for split, w in zip(out.splits, writers):
+        path = w.close()
+        result[split.name] = {"path": path.name, "rows": w.count}
+    if real_rows:
+        result["train"]["real_rows"] = len(real_rows)
+    return result
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
