@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="attempts per quota cell before giving up (default: max(50, 20 x its count))")
     r.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
     r.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    r.add_argument("--fake-engine", action="store_true",
+                   help="replace every model with a fake engine that writes random schema-valid values "
+                        "(tests the pipeline, not the model)")
+    r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
+                   help="a live bar on a terminal (auto), always a bar, or plain log lines")
     return p
 
 
@@ -129,7 +134,12 @@ def cmd_run(args) -> int:
 
     out_dir = Path(args.out) if args.out else base / plan.output.path
     options = RunOptions(out_dir=out_dir, fresh=args.fresh, batch=max(1, args.batch),
-                         max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads))
+                         max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads),
+                         progress={"auto": None, "bar": True, "log": False}[args.progress])
+    if args.fake_engine:
+        from .engines.fake import FakeEngine
+
+        options.engine_factory = lambda model: FakeEngine()
     try:
         report = run_plan(plan, options)
     except CellFailed as exc:

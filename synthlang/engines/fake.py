@@ -1,0 +1,70 @@
+"""A fake engine for tests of the runtime and memory benchmarks: it writes random values that
+satisfy the request's JSON Schema (patterns included), deterministically from the seed.
+It is never used as evidence that generation works; the real engines are."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import string
+import time
+
+from ..regexes import sample as sample_regex
+from .base import GenerationRequest, GenerationResult
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar "
+         "papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
+
+
+def _value(schema: dict, rng: random.Random, broken: bool):
+    if "anyOf" in schema:
+        return _value(schema["anyOf"][0], rng, broken)
+    if "enum" in schema:
+        return "not-an-option" if broken else rng.choice(schema["enum"])
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: _value(v, rng, broken) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        n = rng.randint(schema.get("minItems", 0), schema.get("maxItems", 3))
+        return [_value(schema["items"], rng, broken) for _ in range(n)]
+    if kind == "integer":
+        return (schema.get("maximum", 10) + 1000) if broken else rng.randint(schema.get("minimum", 0),
+                                                                           schema.get("maximum", 10))
+    if kind == "number":
+        return rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0))
+    if kind == "boolean":
+        return rng.random() < 0.5
+    lo, hi = schema.get("minLength", 0), schema.get("maxLength", 40)
+    if "pattern" in schema and not broken:
+        return sample_regex(schema["pattern"][1:-1], rng, lo, hi)
+    if broken:
+        return "hello there"
+    target = rng.randint(lo, hi)
+    words = []
+    while len(" ".join(words)) < target:
+        words.append(rng.choice(WORDS) + "".join(rng.choice(string.ascii_lowercase) for _ in range(3)))
+    return " ".join(words)[:target].rstrip() + "x" * (target - len(" ".join(words)[:target].rstrip()))
+
+
+class FakeEngine:
+    """`broken=True` ignores the constraint, as a misconfigured real engine would."""
+
+    def __init__(self, broken: bool = False, delay: float | None = None):
+        self.name = "fake" + ("-broken" if broken else "")
+        self.broken = broken
+        self.delay = float(os.environ.get("SYNTHLANG_FAKE_DELAY", "0")) if delay is None else delay
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        out = []
+        for r in requests:
+            if self.delay:
+                time.sleep(self.delay)
+            rng = random.Random(r.seed)
+            value = _value(r.json_schema, rng, self.broken)
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            out.append(GenerationResult(text, tokens=len(text) // 4, seconds=self.delay))
+        return out
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,237 @@
+"""The runtime's guarantees, on the fake engine (which writes schema-valid random values):
+exact quotas, validation, checks, dedup, noise with correct spans, provenance, splits and
+mix, formats, failure messages, the conformance probe, and resume after SIGKILL.
+The real-model tests are in test_engine_llamacpp.py."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from synthlang.compiler import compile
+from synthlang.engines.base import ConstraintNotEnforced, EngineDead, GenerationResult
+from synthlang.engines.fake import FakeEngine
+from synthlang.expr import passes
+from synthlang.runtime.executor import CellFailed, RunOptions, run_plan
+from synthlang.runtime.journal import JournalMismatch
+from synthlang.runtime.noise import restore_truth
+from synthlang.values import check_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_spec(tmp_path, rel):
+    src = ROOT / rel
+    dst = tmp_path / src.parent.name
+    shutil.copytree(src.parent, dst)
+    return dst / src.name
+
+
+def run(spec, out, **kw):
+    plan = compile(spec).plan
+    assert plan is not None
+    kw.setdefault("engine_factory", lambda m: FakeEngine())
+    kw.setdefault("progress", False)
+    return plan, run_plan(plan, RunOptions(out_dir=out, **kw))
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_quotas_exact_records_valid_checks_hold(tmp_path):
+    spec = copy_spec(tmp_path, "specs/support_tickets/tickets.synth")
+    plan, report = run(spec, tmp_path / "out")
+    block = plan.blocks[0]
+    rows = read_jsonl(tmp_path / "out/train.jsonl") + read_jsonl(tmp_path / "out/test.jsonl")
+    synth = [r for r in rows if r["_meta"]["source"] == "synthetic"]
+    real = [r for r in rows if r["_meta"]["source"] == "real"]
+    assert len(synth) == block.count
+    assert Counter(r["intent"] for r in synth) == Counter({c.key["intent"]: c.count for c in block.cells})
+    schema = plan.schemas["Ticket"]
+    for r in synth:
+        clean = restore_truth({k: v for k, v in r.items() if k != "_meta"}, r["_meta"])
+        check_record(schema, clean, plan.schemas.get, require_generated=True)
+        assert r["urgent"] == (r["priority"] >= 4)
+        for check in block.checks:
+            assert passes(check, clean)
+        meta = r["_meta"]
+        assert meta["plan"] == plan.hash and meta["block"] == "Ticket" and meta["cell"]["intent"] == r["intent"]
+    ids = [r["_meta"]["id"] for r in synth]
+    assert len(set(ids)) == len(ids)
+    # 80/20 split of the 40 synthetic records; real rows are 20% of train
+    train = read_jsonl(tmp_path / "out/train.jsonl")
+    assert sum(r["_meta"]["source"] == "synthetic" for r in train) == 32
+    assert sum(r["_meta"]["source"] == "real" for r in train) == 8 == len(real)
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["complete"] and manifest["blocks"]["Ticket"]["accepted"] == 40
+    assert sum(c["accepted"] for c in manifest["blocks"]["Ticket"]["cells"]) == 40
+
+
+def test_dedup_catches_seed_rows_and_near_duplicates():
+    from synthlang import ir
+    from synthlang.runtime.dedup import Deduper
+
+    seed = {"body": "My invoice for March lists the wrong plan, please correct it soon."}
+    d = Deduper((ir.Dedup(field="body", mode="near", threshold=0.8),), [seed])
+    assert d.duplicate_of({"body": "my invoice for March lists the wrong plan,  please correct it soon."}) == "body"
+    fresh = {"body": "The export button does nothing in Firefox since yesterday evening."}
+    assert d.duplicate_of(fresh) is None
+    d.add(fresh)
+    assert d.duplicate_of({"body": "The export button does nothing in Firefox since yesterday evening!"}) == "body"
+    exact = Deduper((ir.Dedup(field="n", mode="exact"),), [{"n": 3}])
+    assert exact.duplicate_of({"n": 3}) == "n" and exact.duplicate_of({"n": 4}) is None
+
+
+def test_mentions_spans_exact_after_noise(tmp_path):
+    spec = copy_spec(tmp_path, "tests/runtime_specs/noisy_addresses.synth")
+    plan, report = run(spec, tmp_path / "out")
+    rows = read_jsonl(tmp_path / "out/train.jsonl") + read_jsonl(tmp_path / "out/test.jsonl")
+    assert len(rows) == 40
+    applied = Counter()
+    letters = set()
+    for r in rows:
+        spans = r["_meta"]["spans"]["letter"]
+        assert [s["field"] for s in spans] == ["number", "street", "city", "zip"]
+        prev_end = 0
+        for s in spans:
+            assert r["letter"][s["start"]:s["end"]] == r[s["field"]]
+            assert s["start"] >= prev_end
+            prev_end = s["end"]
+        assert 60 <= len(r["letter"]) <= 300
+        for n in r["_meta"]["noise"]:
+            applied[n["rule"]] += 1
+        if any(n["rule"] == "date_format" for n in r["_meta"]["noise"]):
+            assert r["_meta"]["truth"]["day"][:4] == "2024" and "-" not in r["day"][:4]
+        assert r["letter"] not in letters  # dedup exact
+        letters.add(r["letter"])
+    assert applied["typo"] > 5 and applied["uppercase"] > 3 and applied["date_format"] == 40
+    assert applied["drop"] > 5
+
+
+def test_outputs_in_parquet_and_csv(tmp_path):
+    import csv
+
+    import pyarrow.parquet as pq
+
+    for fmt in ("parquet", "csv"):
+        spec = copy_spec(tmp_path / fmt, "specs/self_instruct/instructions.synth")
+        spec.write_text(spec.read_text().replace("format jsonl", f"format {fmt}"))
+        run(spec, tmp_path / fmt / "out")
+        if fmt == "parquet":
+            table = pq.read_table(tmp_path / fmt / "out/train.parquet")
+            assert table.num_rows == 32 and "instruction" in table.column_names
+        else:
+            with open(tmp_path / fmt / "out/test.csv", newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            assert len(rows) == 4 and json.loads(rows[0]["_meta"])["source"] == "synthetic"
+
+
+def test_unfillable_cell_stops_with_a_clear_message(tmp_path):
+    spec = copy_spec(tmp_path, "tests/runtime_specs/hard_cell.synth")
+    with pytest.raises(CellFailed) as info:
+        run(spec, tmp_path / "out", max_attempts=30)
+    msg = str(info.value)
+    assert "cell kind=hard holds 0 of 5 records after 30 attempts" in msg
+    assert "pass rate 0.0%" in msg and 'check: ((kind == "easy") or (n > 100)) (30)' in msg
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["complete"] is False
+    assert manifest["blocks"]["R"]["cells"][0]["accepted"] == 5  # what was made is kept
+
+
+def test_probe_refuses_an_engine_that_ignores_constraints(tmp_path):
+    spec = copy_spec(tmp_path, "specs/self_instruct/instructions.synth")
+    with pytest.raises(ConstraintNotEnforced):
+        run(spec, tmp_path / "out", engine_factory=lambda m: FakeEngine(broken=True))
+    assert not (tmp_path / "out/train.jsonl").exists()
+
+
+class FlakyEngine(FakeEngine):
+    """Fails every third request once, then dies after `die_after` requests."""
+
+    def __init__(self, die_after=None):
+        super().__init__()
+        self.calls = 0
+        self.die_after = die_after
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            self.calls += 1
+            if self.die_after is not None and self.calls > self.die_after:
+                raise EngineDead("simulated crash")
+            if self.calls % 3 == 0:
+                out.append(GenerationResult(None, error="HTTP 503"))
+            else:
+                out += super().generate([r])
+        return out
+
+
+def test_engine_errors_are_retried_and_a_dead_engine_resumes(tmp_path):
+    spec = copy_spec(tmp_path, "specs/self_instruct/instructions.synth")
+    _, full = run(spec, tmp_path / "ref")
+    with pytest.raises(EngineDead):
+        run(spec, tmp_path / "out", engine_factory=lambda m: FlakyEngine(die_after=25), probe=False)
+    _, resumed = run(spec, tmp_path / "out", engine_factory=lambda m: FlakyEngine(), probe=False)
+    for split in ("train.jsonl", "test.jsonl"):
+        assert (tmp_path / "out" / split).read_text() == (tmp_path / "ref" / split).read_text()
+    assert resumed.manifest["blocks"]["Pair"]["rejections"].get("engine_error", 0) == 0
+
+
+def test_output_folder_of_another_plan_is_refused(tmp_path):
+    spec = copy_spec(tmp_path, "specs/self_instruct/instructions.synth")
+    run(spec, tmp_path / "out")
+    spec.write_text(spec.read_text().replace("count 36", "count 30").replace(
+        "quota task { explain: 6, summarize: 6, classify: 6, rewrite: 6, list_items: 6, compare: 6 }",
+        "quota task { explain: 5, summarize: 5, classify: 5, rewrite: 5, list_items: 5, compare: 5 }"))
+    with pytest.raises(JournalMismatch):
+        run(spec, tmp_path / "out")
+    run(spec, tmp_path / "out", fresh=True)
+    assert len(read_jsonl(tmp_path / "out/train.jsonl")) == 27
+
+
+def test_rerun_of_a_finished_run_changes_nothing(tmp_path):
+    spec = copy_spec(tmp_path, "specs/self_instruct/instructions.synth")
+    run(spec, tmp_path / "out")
+    before = (tmp_path / "out/train.jsonl").read_text()
+    _, again = run(spec, tmp_path / "out")
+    assert (tmp_path / "out/train.jsonl").read_text() == before
+    assert again.manifest["journal_entries_replayed"] >= 36
+
+
+def _synthc_run(spec, out, env):
+    return subprocess.Popen([sys.executable, "-m", "synthlang.cli", "run", str(spec), "--out", str(out),
+                             "--fake-engine", "--batch", "3", "--progress", "log"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
+    spec = copy_spec(tmp_path, "tests/runtime_specs/noisy_addresses.synth")
+    env = {**os.environ, "SYNTHLANG_FAKE_DELAY": "0.15"}
+    ref = _synthc_run(spec, tmp_path / "ref", env)
+    assert ref.wait(timeout=300) == 0, ref.stderr.read()
+    rng = random.Random(3)
+    kills = 0
+    for _ in range(5):
+        proc = _synthc_run(spec, tmp_path / "out", env)
+        time.sleep(rng.uniform(0.8, 1.8))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+    assert kills >= 3
+    final = _synthc_run(spec, tmp_path / "out", env)
+    assert final.wait(timeout=300) == 0, final.stderr.read()
+    for split in ("train.jsonl", "test.jsonl"):
+        assert (tmp_path / "out" / split).read_text() == (tmp_path / "ref" / split).read_text()
+    journal = [json.loads(l) for l in (tmp_path / "out/.synth/journal.jsonl").read_text().splitlines()]
+    accepted = [(e["c"], e["a"]) for e in journal if e.get("ok")]
+    assert len(accepted) == len(set(accepted)) == 40
