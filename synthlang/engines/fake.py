@@ -35,9 +35,9 @@ def _value(schema: dict, rng: random.Random, broken: bool):
         return rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0))
     if kind == "boolean":
         return rng.random() < 0.5
-    lo, hi = schema.get("minLength", 0), schema.get("maxLength", 40)
     if "pattern" in schema and not broken:
-        return sample_regex(schema["pattern"][1:-1], rng, lo, hi)
+        return sample_regex(schema["pattern"][1:-1], rng, schema.get("minLength"), schema.get("maxLength"))
+    lo, hi = schema.get("minLength", 0), schema.get("maxLength", 40)
     if broken:
         return "hello there"
     target = rng.randint(lo, hi)

@@ -81,6 +81,11 @@ class LlamaCppEngine:
         if self.backend_name == "llguidance":
             # compact JSON: no free whitespace the model could fill until max_tokens
             text = json.dumps({**schema, "x-guidance": {"whitespace_flexible": False}})
+            import llguidance
+
+            problem = llguidance.LLMatcher.validate_grammar(llguidance.grammar_from("json_schema", text))
+            if problem:
+                raise ValueError(f"llguidance cannot build this constraint: {problem[:300]}")
             proc = self._backend.get_json_schema_logits_processor(text)
         else:
             proc = self._backend.get_json_schema_logits_processor(json.dumps(schema), "")
@@ -108,6 +113,9 @@ class LlamaCppEngine:
             raise EngineDead(f"llama.cpp ran out of memory: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the run
             return GenerationResult(None, error=f"{type(exc).__name__}: {exc}",
+                                    seconds=time.perf_counter() - start)
+        if processor is not None and not text:
+            return GenerationResult(None, error="empty output: the engine could not apply the constraint",
                                     seconds=time.perf_counter() - start)
         tokens = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
         return GenerationResult(text, tokens=tokens, seconds=time.perf_counter() - start)

@@ -151,6 +151,10 @@ class Runner:
                 node = node["properties"][part]
                 if "anyOf" in node:
                     node = node["anyOf"][0]
+            # the pattern's gap bounds already keep the length in range; llguidance cannot
+            # intersect a long pattern with length bounds, so they are left to the pattern
+            node.pop("minLength", None)
+            node.pop("maxLength", None)
             node["pattern"] = pattern
         return schema
 

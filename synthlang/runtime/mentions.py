@@ -7,11 +7,13 @@ import re
 
 from ..plan.model import MentionConstraint
 
-_META = set("\\.^$|?*+()[]{}/-\"")
+# Characters that are special in the regex dialects of the engines (Rust `regex` in
+# llguidance rejects escapes of anything else, e.g. `\/` or `\ `).
+_META = set("\\.+*?()|[]{}^$#&-~")
 
 
 def escape(value: str) -> str:
-    """Escape regex metacharacters only (engines' regex dialects reject `\\ `)."""
+    """Escape regex metacharacters only."""
     out = []
     for ch in value:
         if ch in _META:
