@@ -107,7 +107,8 @@ def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: i
         if seeds.schema_name == block.schema_name:
             need = real_rows_for_mix(sizes[train_index], out.mix.share)
             picked = random.Random(f"{plan.hash}|mix|{block_id}").sample(range(len(seeds.rows)), need)
-            real_rows = [{**seeds.rows[i], "_meta": {"source": "real", "seed_set": seeds.name, "row": i + 1}}
+            real_rows = [{**_with_derived(block, seeds.rows[i]),
+                          "_meta": {"source": "real", "seed_set": seeds.name, "row": i + 1}}
                          for i in sorted(picked)]
 
     remaining = list(sizes)
@@ -132,6 +133,20 @@ def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: i
     if real_rows:
         result["train"]["real_rows"] = len(real_rows)
     return result
+
+
+def _with_derived(block, row: dict) -> dict:
+    """Seed rows may omit derived fields; compute them as for generated records."""
+    from ..expr import EvalError, Unknown, evaluate
+
+    out = dict(row)
+    for d in block.derived:
+        if len(d.path) == 1 and out.get(d.path[0]) is None:
+            try:
+                out[d.path[0]] = evaluate(d.expr, out)
+            except (EvalError, Unknown, TypeError, ValueError):
+                out[d.path[0]] = None
+    return out
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
