@@ -78,6 +78,7 @@ class Runner:
         self.wall_start = time.perf_counter()
         self.engine_seconds = 0.0
         self.startup_seconds = 0.0               # engine loading and conformance probes
+        self.new_records: dict[str, int] = {}    # records accepted by this invocation, per block
 
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
@@ -348,6 +349,7 @@ class Runner:
                 cells_done = sum(1 for i, c in enumerate(block.cells) if st.accepted[i] >= c.count)
                 progress.update(cells_done, sum(st.accepted), sum(st.attempts), new_records)
         progress.update(len(block.cells), sum(st.accepted), sum(st.attempts), new_records, force=True)
+        self.new_records[block.id] = new_records
 
     def _cell_failure(self, block: Block, ci: int, st: BlockState, budget: int) -> str:
         cell = block.cells[ci]
@@ -394,11 +396,14 @@ class Runner:
                 "splits": getattr(self, "split_counts", {}).get(block.id, {}),
             }
             total_new += sum(st.accepted)
+        made_now = sum(self.new_records.values())
         manifest = {
             "kind": "manifest", "complete": complete, "plan": self.plan.hash, "dataset": self.plan.dataset.name,
             "format": self.plan.output.format, "files": [f.name for f in files],
             "journal_entries_replayed": resumed, "wall_seconds": round(wall, 3),
             "engine_seconds_this_run": round(self.engine_seconds, 3),
+            "records_this_run": made_now,
+            "records_per_second": round(made_now / wall, 4) if wall > 0 else None,
             "startup_seconds": round(self.startup_seconds, 3),
             "outside_engine_share": round(1 - self.engine_seconds / wall, 4) if wall > 0 else None,
             "outside_engine_share_after_startup": (
