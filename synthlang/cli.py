@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
                         "(tests the pipeline, not the model)")
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
+    e = sub.add_parser("eval", help="measure what the synthetic data contributes (the spec's evaluate blocks)")
+    e.add_argument("spec")
+    e.add_argument("--out", help="the run's output folder (default: the spec's `output` path)")
+    e.add_argument("--format", choices=("text", "json"), default="text")
+    rp = sub.add_parser("report", help="write the dataset card and HTML report of a finished run")
+    rp.add_argument("output_dir")
     return p
 
 
@@ -164,7 +170,49 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "compile": cmd_compile, "run": cmd_run}
+def cmd_eval(args) -> int:
+    loaded = _load_plan(args.spec, "text")
+    if loaded is None:
+        return EXIT_ERRORS
+    plan, base = loaded
+    if not plan.evaluate:
+        print(f"synthc: error: {args.spec} has no `evaluate` block", file=sys.stderr)
+        return EXIT_ERRORS
+    from .evaluate.data import EvalInputError
+    from .evaluate.report import write_report
+    from .evaluate.run_eval import render_eval_text, run_eval
+
+    out_dir = Path(args.out) if args.out else base / plan.output.path
+    try:
+        result = run_eval(plan, base, out_dir)
+        write_report(out_dir)
+    except EvalInputError as exc:
+        print(f"synthc: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    if args.format == "json":
+        import json
+
+        print(json.dumps(result, indent=2))
+    else:
+        sys.stdout.write(render_eval_text(result))
+        print(f"wrote eval.json, README.md and report.html to {out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .evaluate.data import EvalInputError
+    from .evaluate.report import write_report
+
+    try:
+        card, page = write_report(Path(args.output_dir))
+    except (EvalInputError, ValueError) as exc:
+        print(f"synthc: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_ERRORS
+    print(f"wrote {card} and {page}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

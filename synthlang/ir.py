@@ -268,7 +268,8 @@ class Output(Node):
 
 class Evaluate(Node):
     kind: Literal["evaluate"] = "evaluate"
-    label: str
-    text: str
+    label: str                         # a class label field, or a `mentions` field (span tagging)
+    mode: Literal["classification", "spans"] = "classification"
+    text: str = ""                     # the input field (classification)
     test: str                          # relative to the spec's folder
     compare: tuple[str, ...] = ("real", "synthetic", "blend")

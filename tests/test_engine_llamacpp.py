@@ -113,3 +113,21 @@ def test_real_model_mentions_at_their_spans_after_noise(tmp_path, engine):
         assert 60 <= len(r["letter"]) <= 300
         noised += bool(r["_meta"]["noise"])
     assert noised >= 1
+
+
+def test_real_model_generation_then_eval_end_to_end(tmp_path, engine):
+    from synthlang.evaluate.report import write_report
+    from synthlang.evaluate.run_eval import run_eval
+
+    folder = tmp_path / "news_topics"
+    shutil.copytree(ROOT / "specs/news_topics", folder)
+    spec = folder / "news.synth"
+    spec.write_text(spec.read_text().replace("count 50", "count 10").replace("mix bbc 20%", "mix bbc 50%"))
+    plan, report, rows = run_spec(tmp_path, "specs/news_topics/news.synth", engine)
+    assert sum(r["_meta"]["source"] == "synthetic" for r in rows) == 10
+    result = run_eval(plan, folder, tmp_path / "out")
+    ev = result["evaluations"][0]
+    assert ev["sets"]["synthetic"]["n_train"] == 10 and ev["n_test"] == 100
+    assert set(ev["verdicts"]) == {"synthetic", "blend"}
+    card, page = write_report(tmp_path / "out")
+    assert "Contribution of the synthetic data" in page.read_text()

@@ -29,7 +29,7 @@ from .progress import Progress
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
 from .seeding import record_id, record_seed, sub_rng
-from .sinks import write_block, write_json_atomic
+from .sinks import write_block, write_json_atomic, write_text_atomic
 
 RUN_DIR = ".synth"
 
@@ -287,7 +287,11 @@ class Runner:
         finally:
             journal.close()
         files = self._write_outputs(journal, states)
+        write_text_atomic(out / "plan.json", self.plan.to_json())
         manifest = self._write_manifest(states, complete=True, resumed=resumed, files=files)
+        from ..evaluate.report import write_report
+
+        write_report(out)
         return RunReport(out, manifest, files)
 
     def _seed_rows(self, block: Block) -> list[dict]:

@@ -93,11 +93,12 @@ def _check_evaluate(ctx: Context, ev) -> None:
         return
     schema = owners[0]
     label_field = schema.field(label)
-    if ir.options_of(label_field.type) is None:
+    spans_mode = bool(label_field.mentions)
+    if ir.options_of(label_field.type) is None and not spans_mode:
         sink.error("E1001", f"`{label}` is {ir.type_name(label_field.type)}; evaluation needs a class label "
-                   "(an enum, a literal union or bool)", ev.label.span)
+                   "(an enum, a literal union or bool) or a field with `mentions` (span tagging)", ev.label.span)
         return
-    spec: dict = {"label": label}
+    spec: dict = {"label": label, "mode": "spans" if spans_mode else "classification"}
     seen = {}
     ok = True
     for it in ev.items:
@@ -107,6 +108,10 @@ def _check_evaluate(ctx: Context, ev) -> None:
             continue
         seen[it.keyword] = it
         match it.keyword:
+            case "text" if spans_mode:
+                sink.error("E1001", f"`{label}` is itself the text its spans are tagged in; drop `text`",
+                           it.span)
+                ok = False
             case "text":
                 f = schema.field(it.value.value)
                 if f is None:
@@ -140,7 +145,7 @@ def _check_evaluate(ctx: Context, ev) -> None:
                         ok = False
                     names.append(n.value)
                 spec["compare"] = tuple(names)
-    for needed in ("text", "test"):
+    for needed in (("test",) if spans_mode else ("text", "test")):
         if needed not in seen:
             sink.error("E0105", f"evaluate `{label}` has no `{needed}` line", ev.label.span)
             ok = False
