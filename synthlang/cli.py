@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("text", "json"), default="text")
     rp = sub.add_parser("report", help="write the dataset card and HTML report of a finished run")
     rp.add_argument("output_dir")
+    pv = sub.add_parser("prepare-vllm", help="convert the embedded model once into a folder vLLM can load")
+    pv.add_argument("--force", action="store_true", help="convert again even if the folder exists")
     return p
 
 
@@ -135,6 +137,7 @@ def cmd_run(args) -> int:
         return EXIT_ERRORS
     plan, base = loaded
     from .engines.base import ConstraintNotEnforced, EngineDead, EngineOptions
+    from .engines.capabilities import UnsupportedFeature
     from .runtime.executor import CellFailed, RunOptions, run_plan
     from .runtime.journal import JournalMismatch
 
@@ -151,7 +154,7 @@ def cmd_run(args) -> int:
     except CellFailed as exc:
         print(f"synthc: error: {exc}", file=sys.stderr)
         return EXIT_ERRORS
-    except ConstraintNotEnforced as exc:
+    except (ConstraintNotEnforced, UnsupportedFeature) as exc:
         print(f"synthc: error: {exc}", file=sys.stderr)
         return EXIT_ENGINE
     except EngineDead as exc:
@@ -212,7 +215,20 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "report": cmd_report}
+def cmd_prepare_vllm(args) -> int:
+    from .engines.base import EngineDead
+    from .engines.prepare_vllm import prepare_embedded
+
+    try:
+        path = prepare_embedded(force=args.force)
+    except EngineDead as exc:
+        print(f"synthc: error: {exc}", file=sys.stderr)
+        return EXIT_ENGINE
+    print(path)
+    return EXIT_OK
+
+
+COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,9 +176,11 @@ class Model(Node):
     endpoint: str | None = None
     api_key_env: str | None = None
     backend: str = "auto"
+    schema_format: Literal["json_schema", "structured_outputs", "json_object"] = "json_schema"
     concurrency: int = 8
     n_ctx: int = 2048
     threads: int | None = None
+    gpu_memory_utilization: float | None = None  # vLLM; on CPU it is the share of RAM for the KV cache
     span: Any = _span()
 
 

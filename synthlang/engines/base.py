@@ -56,4 +56,10 @@ def get_engine(model: ir.Model, options: EngineOptions | None = None) -> Engine:
         case "llamacpp":
             from .llamacpp import LlamaCppEngine
             return LlamaCppEngine(model, options)
+        case "openai":
+            from .openai_compat import OpenAICompatEngine
+            return OpenAICompatEngine(model, options)
+        case "vllm":
+            from .vllm_engine import VLLMEngine
+            return VLLMEngine(model, options)
     raise EngineDead(f"engine `{model.engine}` is not available in this installation")

@@ -12,6 +12,7 @@ import time
 
 from ..regexes import sample as sample_regex
 from .base import GenerationRequest, GenerationResult
+from .capabilities import ALL
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar "
          "papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
@@ -53,6 +54,7 @@ class FakeEngine:
     def __init__(self, broken: bool = False, delay: float | None = None):
         self.name = "fake" + ("-broken" if broken else "")
         self.broken = broken
+        self.capabilities = None if broken else ALL
         self.delay = float(os.environ.get("SYNTHLANG_FAKE_DELAY", "0")) if delay is None else delay
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

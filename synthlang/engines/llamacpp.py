@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import ir
 from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
+from .capabilities import ALL
 
 EMBEDDED_NAMES = ("smollm2-135m-instruct", "embedded", "smollm2")
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -63,6 +64,8 @@ class LlamaCppEngine:
                              "available here (use llguidance or outlines_core)")
         self._backend = None
         self._processors: OrderedDict[str, object] = OrderedDict()
+        # llguidance enforces every keyword the plan emits; other backends are probed
+        self.capabilities = ALL if self.backend_name == "llguidance" and options.constrained else None
 
     # constraint -------------------------------------------------------------------------------
     def _processor(self, schema: dict):

@@ -22,19 +22,20 @@ class SchemaBuilder:
         match t:
             case ir.StrType(min_len=lo, max_len=hi, pattern=p):
                 out: dict = {"type": "string"}
-                if p is not None:
-                    out["pattern"] = f"^{p}$"
-                    _, whi = width(p)
-                    if hi is None:
-                        hi = whi if whi is not None else DEFAULT_MAX_LEN
-                    elif whi is not None:
-                        hi = min(hi, whi)
-                if lo:
+                if p is None:
+                    if lo:
+                        out["minLength"] = lo
+                    out["maxLength"] = DEFAULT_MAX_LEN if hi is None else hi
+                    return out, out["maxLength"] + 2
+                # a regex often bounds the length by itself; length keywords are added only where
+                # they say more (several backends cannot combine them with a pattern)
+                out["pattern"] = f"^{p}$"
+                wlo, whi = width(p)
+                if lo is not None and lo > wlo:
                     out["minLength"] = lo
-                if hi is None:
-                    hi = DEFAULT_MAX_LEN
-                out["maxLength"] = hi
-                return out, hi + 2
+                if whi is None or (hi is not None and hi < whi):
+                    out["maxLength"] = DEFAULT_MAX_LEN if hi is None else hi
+                return out, out.get("maxLength", whi) + 2
             case ir.IntType(min=lo, max=hi):
                 lo = -INT_BOUND if lo is None else lo
                 hi = INT_BOUND if hi is None else hi

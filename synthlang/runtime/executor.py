@@ -17,6 +17,7 @@ from typing import Callable
 
 from .. import ir
 from ..engines.base import Engine, EngineDead, EngineOptions, GenerationRequest, GenerationResult, get_engine
+from ..engines.capabilities import check_capabilities
 from ..engines.probe import run_probe
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
 from ..plan.model import Block, Plan
@@ -89,6 +90,8 @@ class Runner:
             engine = factory(model)
             if self.opt.probe:
                 run_probe(engine, model.temperature, model.top_p)
+                blocks = [b for b in self.plan.blocks if b.model == model_name]
+                check_capabilities(engine, blocks)
             self.engines[model_name] = engine
             self.startup_seconds += time.perf_counter() - started
         return self.engines[model_name]

