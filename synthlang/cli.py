@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--fake-engine", action="store_true",
                    help="replace every model with a fake engine that writes random schema-valid values "
                         "(tests the pipeline, not the model)")
+    r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="spread the attempts over a Ray cluster (a local one without ADDRESS)")
+    r.add_argument("--workers", type=int, default=None, help="Ray workers, one engine each (default: the CPUs)")
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
     e = sub.add_parser("eval", help="measure what the synthetic data contributes (the spec's evaluate blocks)")
@@ -144,11 +147,12 @@ def cmd_run(args) -> int:
     out_dir = Path(args.out) if args.out else base / plan.output.path
     options = RunOptions(out_dir=out_dir, fresh=args.fresh, batch=max(1, args.batch),
                          max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads),
-                         progress={"auto": None, "bar": True, "log": False}[args.progress])
+                         progress={"auto": None, "bar": True, "log": False}[args.progress],
+                         ray=args.ray, workers=args.workers)
     if args.fake_engine:
-        from .engines.fake import FakeEngine
+        from .engines.fake import FakeFactory
 
-        options.engine_factory = lambda model: FakeEngine()
+        options.engine_factory = FakeFactory()
     try:
         report = run_plan(plan, options)
     except CellFailed as exc:

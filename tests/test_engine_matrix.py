@@ -94,6 +94,19 @@ def test_llamacpp_engine(tmp_path):
     assert_valid_exact(spec)
 
 
+def test_llamacpp_engines_on_ray_workers(tmp_path):
+    spec = spec_with_model(tmp_path, "model writer {\n  engine llamacpp\n  temperature 0.7\n}")
+    proc = synthc("run", str(spec), "--progress", "log", "--ray", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = assert_valid_exact(spec)
+    # the same records as the single-process run of the same plan
+    single = tmp_path / "single"
+    proc = synthc("run", str(spec), "--progress", "log", "--out", str(single))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = [json.loads(l) for split in ("train", "test") for l in (single / f"{split}.jsonl").read_text().splitlines()]
+    assert [r["_meta"]["id"] for r in again] == [r["_meta"]["id"] for r in rows]
+
+
 def test_openai_engine_against_a_real_server(tmp_path, llama_server):
     spec = spec_with_model(tmp_path, f'model writer {{\n  engine openai\n  name "smollm2"\n'
                                      f'  endpoint "{llama_server}"\n  schema_format json_object\n'

@@ -70,3 +70,13 @@ class FakeEngine:
 
     def close(self) -> None:
         return None
+
+
+class FakeFactory:
+    """A picklable engine factory (Ray workers build their engine from it)."""
+
+    def __init__(self, broken: bool = False, delay: float | None = None):
+        self.broken, self.delay = broken, delay
+
+    def __call__(self, model) -> FakeEngine:
+        return FakeEngine(broken=self.broken, delay=self.delay)

@@ -50,6 +50,8 @@ class RunOptions:
     progress: bool | None = None             # None: live line on a terminal, log lines otherwise
     engine_factory: Callable[[ir.Model], Engine] | None = None
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+    ray: str | None = None                   # None: this process; "local" or a cluster address
+    workers: int | None = None               # Ray workers, one engine each (default: the cluster's CPUs)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Runner:
         self.engine_seconds = 0.0
         self.startup_seconds = 0.0               # engine loading and conformance probes
         self.new_records: dict[str, int] = {}    # records accepted by this invocation, per block
+        self.pool = LocalPool(self)
 
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
@@ -99,6 +102,7 @@ class Runner:
     def close(self) -> None:
         for engine in self.engines.values():
             engine.close()
+        self.pool.close()
 
     def _generate(self, model_name: str, requests: list[GenerationRequest]) -> list[GenerationResult]:
         engine = self.engine(model_name)  # loads on first use; timed as start-up, not engine work
@@ -173,9 +177,25 @@ class Runner:
         rng = sub_rng(seed, "examples")
         return rng.sample(rows, min(ex.n, len(rows)))
 
-    def _finish(self, block: Block, ci: int, attempt: int, seed: int, values: dict, result: GenerationResult,
-                deduper: Deduper) -> dict:
-        """Validate, derive, check, judge, dedup and noise one generated record -> journal entry."""
+    def attempt_batch(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
+        """Everything about a batch of attempts that does not depend on other records: sample,
+        prompt, generate, validate, derive, check, judge. Returns one candidate per attempt, in
+        order (JSON-serialisable, so a remote worker can produce them)."""
+        block = self.plan.block(block_id)
+        prepared = [self._prepare(block, ci, a) for a in attempts]
+        requests = [p[2] for p in prepared if p[1] is not None]
+        results = iter(self._generate(block.model, requests)) if requests else iter(())
+        out = []
+        for attempt, (seed, values, req_or_reason) in zip(attempts, prepared):
+            if values is None:
+                out.append({"b": block.id, "c": ci, "a": attempt, "ok": False, "why": req_or_reason})
+            else:
+                out.append(self._evaluate(block, ci, attempt, seed, values, next(results)))
+        return out
+
+    def _evaluate(self, block: Block, ci: int, attempt: int, seed: int, values: dict,
+                  result: GenerationResult) -> dict:
+        """Validate, derive, check and judge one generated record -> a candidate entry."""
         entry = {"b": block.id, "c": ci, "a": attempt, "tok": result.tokens, "t": round(result.seconds, 4)}
         if result.error is not None:
             return {**entry, "ok": False, "why": "engine_error", "err": result.error[:300]}
@@ -226,6 +246,19 @@ class Runner:
                 return {**entry, "ok": False, "why": "judge_error"}
             if judge_score < block.judge.min_score:
                 return {**entry, "ok": False, "why": "judge", "score": judge_score}
+        return {**entry, "ok": True, "record": record, "spans": {k: [list(x) for x in v] for k, v in spans.items()},
+                "seed": seed, "judge": judge_score}
+
+    def _accept(self, block: Block, candidate: dict, deduper: Deduper) -> dict:
+        """Dedup against everything kept so far, then noise and provenance -> journal entry.
+        Runs in the driver, in attempt order, so the result never depends on parallelism."""
+        if not candidate["ok"]:
+            return candidate
+        entry = {k: candidate[k] for k in ("b", "c", "a", "tok", "t")}
+        ci, attempt, seed = candidate["c"], candidate["a"], candidate["seed"]
+        record, judge_score = candidate["record"], candidate["judge"]
+        spans = {k: [tuple(x) for x in v] for k, v in candidate["spans"].items()}
+        schema = self.plan.schemas[block.schema_name]
         dup = deduper.duplicate_of(record)
         if dup is not None:
             return {**entry, "ok": False, "why": f"dedup: {dup}"}
@@ -328,19 +361,16 @@ class Runner:
             while st.accepted[ci] < cell.count:
                 if st.attempts[ci] >= budget:
                     raise CellFailed(self._cell_failure(block, ci, st, budget))
-                size = min(self.opt.batch, budget - st.attempts[ci])
+                size = min(self.opt.batch * self.pool.width, budget - st.attempts[ci])
                 attempts = list(range(st.next_attempt[ci], st.next_attempt[ci] + size))
-                prepared = [self._prepare(block, ci, a) for a in attempts]
-                requests = [p[2] for p in prepared if p[1] is not None]
-                results = iter(self._generate(block.model, requests)) if requests else iter(())
+                candidates = self.pool.run(block.id, ci, attempts)
+                if not isinstance(self.pool, LocalPool):  # remote engines: their time is in the entries
+                    self.engine_seconds += sum(c.get("t", 0.0) for c in candidates)
                 entries = []
-                for attempt, (seed, values, req_or_reason) in zip(attempts, prepared):
+                for attempt, candidate in zip(attempts, candidates):
                     if st.accepted[ci] >= cell.count:
                         break  # the cell is full; later attempts of the batch are not used
-                    if values is None:
-                        entry = {"b": block.id, "c": ci, "a": attempt, "ok": False, "why": req_or_reason}
-                    else:
-                        entry = self._finish(block, ci, attempt, seed, values, next(results), deduper)
+                    entry = self._accept(block, candidate, deduper)
                     entries.append(entry)
                     st.attempts[ci] += 1
                     st.next_attempt[ci] = attempt + 1
@@ -422,6 +452,21 @@ class Runner:
         return manifest
 
 
+class LocalPool:
+    """Attempts evaluated in this process, one batch at a time."""
+
+    width = 1
+
+    def __init__(self, runner: "Runner"):
+        self.runner = runner
+
+    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
+        return self.runner.attempt_batch(block_id, ci, attempts)
+
+    def close(self) -> None:
+        return None
+
+
 def _merge(values: dict, written: dict) -> dict:
     out = dict(values)
     for k, v in written.items():
@@ -434,6 +479,10 @@ def _merge(values: dict, written: dict) -> dict:
 
 def run_plan(plan: Plan, options: RunOptions) -> RunReport:
     runner = Runner(plan, options)
+    if options.ray is not None:
+        from .distributed import RayPool
+
+        runner.pool = RayPool(plan, options)
     try:
         return runner.run()
     finally:

@@ -1,0 +1,106 @@
+"""Scale-out on Ray: `synthc run --ray [ADDRESS]`.
+
+Each Ray worker holds one engine and evaluates batches of attempts (sample, prompt, generate,
+validate, derive, check, judge). The driver keeps everything that needs a global view: the
+journal, the dedup index across all shards, acceptance in attempt order, noise, quotas and the
+output. So a Ray run writes exactly the records a single-process run writes, and resumes the
+same way. A worker that dies is replaced and its attempts are sent again: attempts are
+deterministic, so nothing is lost or counted twice."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from ..engines.base import EngineDead
+from ..plan.model import Plan
+
+MAX_REPLACEMENTS_PER_WORKER = 3
+
+
+class _Worker:
+    def __init__(self, plan_json: str, options):
+        from .executor import RunOptions, Runner
+
+        plan = Plan.from_json(plan_json)
+        self.runner = Runner(plan, RunOptions(out_dir=Path(os.devnull), engine_factory=options.engine_factory,
+                                              engine_options=options.engine_options, probe=options.probe))
+
+    def attempt_batch(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
+        return self.runner.attempt_batch(block_id, ci, attempts)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayPool:
+    def __init__(self, plan: Plan, options):
+        try:
+            import ray
+        except ImportError as exc:
+            raise EngineDead("--ray needs Ray: install the `ray` extra (pip install -e '.[ray]')") from exc
+        self.ray = ray
+        if not ray.is_initialized():
+            address = None if options.ray in ("", "local") else options.ray
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                         ignore_reinit_error=True, configure_logging=False)
+            except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError and others
+                raise EngineDead(f"cannot reach the Ray cluster {address or '(local)'}: {exc}") from exc
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        n = options.workers or max(1, cpus)
+        engine_options = options.engine_options
+        if engine_options.threads is None:
+            # one engine per CPU: each uses its share, not every core
+            engine_options = replace(engine_options, threads=max(1, cpus // n))
+        self.worker_options = replace(options, engine_options=engine_options)
+        self.plan_json = plan.to_json()
+        self.actor_class = ray.remote(num_cpus=max(1, cpus // n) if options.workers else 1, max_restarts=0)(_Worker)
+        self.workers = [self._spawn() for _ in range(n)]
+        self.width = n
+        self.replacements = 0
+
+    def _spawn(self):
+        return self.actor_class.remote(self.plan_json, self.worker_options)
+
+    def worker_pids(self) -> list[int]:
+        return self.ray.get([w.pid.remote() for w in self.workers])
+
+    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
+        ray = self.ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
+
+        size = -(-len(attempts) // len(self.workers))
+        chunks = [attempts[i:i + size] for i in range(0, len(attempts), size)]
+        pending = {self.workers[i].attempt_batch.remote(block_id, ci, chunk): (i, chunk)
+                   for i, chunk in enumerate(chunks)}
+        results: dict[int, dict] = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            index, chunk = pending.pop(ref)
+            try:
+                out = ray.get(ref)
+            except (ActorDiedError, ActorUnavailableError, RayActorError):
+                self.replacements += 1
+                if self.replacements > MAX_REPLACEMENTS_PER_WORKER * len(self.workers):
+                    raise EngineDead("Ray workers keep dying; the run stops here and resumes from its journal")
+                self.workers[index] = self._spawn()
+                pending[self.workers[index].attempt_batch.remote(block_id, ci, chunk)] = (index, chunk)
+                continue
+            except RayTaskError as exc:
+                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                if isinstance(cause, Exception):
+                    raise cause from None
+                raise EngineDead(str(exc)) from None
+            for attempt, candidate in zip(chunk, out):
+                results[attempt] = candidate
+        return [results[a] for a in attempts]
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                self.ray.kill(w)
+            except Exception:  # noqa: BLE001 - a worker already gone is fine at shutdown
+                continue
