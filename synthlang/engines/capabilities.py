@@ -119,9 +119,11 @@ def probe_features(engine: Engine, features: set[str], tries: int = 3) -> tuple[
     return enforced, why
 
 
-def check_capabilities(engine: Engine, blocks: list[Block]) -> set[str]:
-    """Raise UnsupportedFeature naming each field whose constraint the engine does not enforce."""
+def check_capabilities(engine: Engine, blocks: list[Block], judged: list[Block] = ()) -> set[str]:
+    """Raise UnsupportedFeature naming each field whose constraint the engine does not enforce.
+    `blocks` are written by this engine, `judged` are judged by it (the score's bounds)."""
     used = [(b, path, feat) for b in blocks for path, feat in block_features(b)]
+    used += [(b, f"judge.{path}", feat) for b in judged for path, feat in schema_features(b.judge_schema or {})]
     needed = {feat for _, _, feat in used}
     if not needed:
         return set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from .base import ConstraintNotEnforced, Engine, GenerationRequest
+from .base import ConstraintNotEnforced, Engine, EngineDead, GenerationRequest
 
 PROBE_SCHEMA = {
     "type": "object",
@@ -45,7 +45,9 @@ def run_probe(engine: Engine, temperature: float = 0.8, top_p: float = 0.95) -> 
         messages=({"role": "user", "content": "Say hello to me in a friendly way."},),
         json_schema=PROBE_SCHEMA, max_tokens=64, seed=1234, temperature=temperature, top_p=top_p)
     result = engine.generate([request])[0]
-    problem = result.error or check_probe_output(result.text)
+    if result.error is not None:
+        raise EngineDead(f"engine `{engine.name}` failed its first request: {result.error}")
+    problem = check_probe_output(result.text)
     if problem:
         raise ConstraintNotEnforced(
             f"engine `{engine.name}` does not enforce its decoding constraint ({problem}); "

@@ -94,7 +94,8 @@ class Runner:
             if self.opt.probe:
                 run_probe(engine, model.temperature, model.top_p)
                 blocks = [b for b in self.plan.blocks if b.model == model_name]
-                check_capabilities(engine, blocks)
+                judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model == model_name]
+                check_capabilities(engine, blocks, judged)
             self.engines[model_name] = engine
             self.startup_seconds += time.perf_counter() - started
         return self.engines[model_name]
