@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("spec", help="a .synth spec or a plan .json")
     r.add_argument("--out", help="output folder (default: the spec's `output` path)")
     r.add_argument("--fresh", action="store_true", help="discard an earlier run in the output folder")
-    r.add_argument("--batch", type=int, default=4, help="requests per engine call (default 4)")
+    r.add_argument("--batch", type=int, default=None,
+                   help="requests per engine call (default: 4 on llama.cpp, 64 on vLLM, 2 x concurrency on a server)")
     r.add_argument("--max-attempts", type=int, default=None,
                    help="attempts per quota cell before giving up (default: max(50, 20 x its count))")
     r.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
@@ -145,7 +146,7 @@ def cmd_run(args) -> int:
     from .runtime.journal import JournalMismatch
 
     out_dir = Path(args.out) if args.out else base / plan.output.path
-    options = RunOptions(out_dir=out_dir, fresh=args.fresh, batch=max(1, args.batch),
+    options = RunOptions(out_dir=out_dir, fresh=args.fresh, batch=max(1, args.batch) if args.batch else None,
                          max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads),
                          progress={"auto": None, "bar": True, "log": False}[args.progress],
                          ray=args.ray, workers=args.workers)

@@ -43,7 +43,7 @@ class CellFailed(Exception):
 class RunOptions:
     out_dir: Path
     fresh: bool = False
-    batch: int = 4
+    batch: int | None = None                 # requests per engine call; None: what suits the engine
     max_attempts: int | None = None          # per cell; default max(50, 20 x its count)
     retries: int = 3                         # per request, on engine errors
     probe: bool = True
@@ -362,7 +362,7 @@ class Runner:
             while st.accepted[ci] < cell.count:
                 if st.attempts[ci] >= budget:
                     raise CellFailed(self._cell_failure(block, ci, st, budget))
-                size = min(self.opt.batch * self.pool.width, budget - st.attempts[ci])
+                size = min(self._batch(block) * self.pool.width, budget - st.attempts[ci])
                 attempts = list(range(st.next_attempt[ci], st.next_attempt[ci] + size))
                 candidates = self.pool.run(block.id, ci, attempts)
                 if not isinstance(self.pool, LocalPool):  # remote engines: their time is in the entries
@@ -388,6 +388,13 @@ class Runner:
                 progress.update(cells_done, sum(st.accepted), sum(st.attempts), new_records)
         progress.update(len(block.cells), sum(st.accepted), sum(st.attempts), new_records, force=True)
         self.new_records[block.id] = new_records
+
+    def _batch(self, block: Block) -> int:
+        if self.opt.batch:
+            return self.opt.batch
+        model = self.plan.models[block.model]
+        # vLLM schedules large batches continuously; a server gets what it can run at once
+        return {"vllm": 64, "openai": 2 * model.concurrency}.get(model.engine, 4)
 
     def _cell_failure(self, block: Block, ci: int, st: BlockState, budget: int) -> str:
         cell = block.cells[ci]
