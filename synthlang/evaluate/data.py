@@ -14,31 +14,41 @@ class EvalInputError(Exception):
 
 
 def read_rows(path: Path) -> list[dict]:
-    """Rows of a .jsonl, .csv or .parquet file; `_meta` decoded from JSON text where needed."""
+    """All rows of a .jsonl, .csv or .parquet file; `_meta` decoded from JSON text where needed."""
+    return list(iter_rows(path))
+
+
+def iter_rows(path: Path):
+    """Rows of a .jsonl, .csv or .parquet file, one at a time (files may exceed memory)."""
     if not path.is_file():
         raise EvalInputError(f"{path} not found")
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            with open(path, encoding="utf-8") as fh:
+                rows = (json.loads(line) for line in fh if line.strip())
+                yield from (_decode_meta(r) for r in rows)
         elif suffix == ".csv":
             with open(path, newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
+                yield from (_decode_meta(r) for r in csv.DictReader(fh))
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
-            rows = pq.read_table(path).to_pylist()
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+                yield from (_decode_meta(r) for r in batch.to_pylist())
         else:
             raise EvalInputError(f"{path}: unsupported file type {suffix}")
     except (json.JSONDecodeError, UnicodeDecodeError, csv.Error, OSError) as exc:
         raise EvalInputError(f"{path}: cannot read rows: {exc}") from None
-    for row in rows:
-        meta = row.get("_meta")
-        if isinstance(meta, str):
-            try:
-                row["_meta"] = json.loads(meta)
-            except json.JSONDecodeError:
-                row["_meta"] = {}
-    return rows
+
+
+def _decode_meta(row: dict) -> dict:
+    meta = row.get("_meta")
+    if isinstance(meta, str):
+        try:
+            row["_meta"] = json.loads(meta)
+        except json.JSONDecodeError:
+            row["_meta"] = {}
+    return row
 
 
 def output_files(plan: Plan, out_dir: Path, block_id: str) -> dict[str, Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import ir
 from ..plan.model import Plan
-from .data import EvalInputError, output_files, read_rows
+from .data import EvalInputError, iter_rows, output_files
 
 NEAR = 0.8
 
@@ -85,7 +85,30 @@ def _summary(values: list[float]) -> dict:
     return {"n": len(values), "min": min(values), "mean": round(sum(values) / len(values), 2), "max": max(values)}
 
 
+SAMPLE = 2000  # texts per field kept for the diversity measures (a seeded reservoir sample)
+
+
+class _Reservoir:
+    def __init__(self, k: int, seed: str):
+        import random
+
+        self.k, self.n, self.items, self.rng = k, 0, [], random.Random(seed)
+
+    def add(self, item) -> None:
+        self.n += 1
+        if len(self.items) < self.k:
+            self.items.append(item)
+        else:
+            j = self.rng.randrange(self.n)
+            if j < self.k:
+                self.items[j] = item
+
+
 def collect(out_dir: Path) -> dict:
+    """Statistics of a finished run, streaming the output once: counts and lengths over every
+    record, diversity measures over a seeded sample of at most SAMPLE texts per field."""
+    from array import array
+
     plan_path, manifest_path = out_dir / "plan.json", out_dir / "manifest.json"
     if not plan_path.is_file() or not manifest_path.is_file():
         raise EvalInputError(f"{out_dir} holds no finished run (plan.json and manifest.json are written by "
@@ -97,42 +120,58 @@ def collect(out_dir: Path) -> dict:
     blocks = []
     for block in plan.blocks:
         schema = plan.schemas[block.schema_name]
-        rows = []
+        text_fields = [f.name for f in schema.fields if isinstance(f.type, ir.StrType)]
+        model_text = [f.name for f in schema.fields if isinstance(f.type, ir.StrType) and f.source == "model"]
+        actual = {qf: Counter() for qf in block.quota_fields}
+        lens = {name: array("l") for name in text_fields}
+        samples = {name: _Reservoir(SAMPLE, f"{plan.hash}|{block.id}|{name}") for name in model_text}
+        noise = Counter()
+        n_synth = n_real = 0
+        split_rows = {}
         for split, path in output_files(plan, out_dir, block.id).items():
-            if path.is_file():
-                rows += [(split, r) for r in read_rows(path)]
-        synth = [r for _, r in rows if (r.get("_meta") or {}).get("source") == "synthetic"]
-        real = [r for _, r in rows if (r.get("_meta") or {}).get("source") == "real"]
+            split_rows[split] = 0
+            if not path.is_file():
+                continue
+            for r in iter_rows(path):
+                split_rows[split] += 1
+                if (r.get("_meta") or {}).get("source") != "synthetic":
+                    n_real += 1
+                    continue
+                n_synth += 1
+                for qf in block.quota_fields:
+                    actual[qf][str(r.get(qf))] += 1
+                for name in text_fields:
+                    if isinstance(r.get(name), str):
+                        lens[name].append(len(r[name]))
+                        if name in samples:
+                            samples[name].add(r[name])
+                for n in r["_meta"].get("noise", []):
+                    noise[f"{n['field']}: {n['rule']}"] += 1
         mb = manifest["blocks"].get(block.id, {})
         balance = []
         for qf in block.quota_fields:
-            actual = Counter(str(r.get(qf)) for r in synth)
             target = Counter()
             for c in block.cells:
                 target[str(c.key[qf])] += c.count
-            balance.append({"field": qf, "values": [{"value": v, "target": target[v], "actual": actual.get(v, 0)}
+            balance.append({"field": qf, "values": [{"value": v, "target": target[v], "actual": actual[qf].get(v, 0)}
                                                     for v in target]})
-        text_fields = [f.name for f in schema.fields if isinstance(f.type, ir.StrType)]
         seeds = [r for s in plan.seeds.values() if s.schema_name == block.schema_name for r in s.rows]
         lengths, diversity = {}, {}
         for name in text_fields:
-            texts = [r[name] for r in synth if isinstance(r.get(name), str)]
-            lens = [len(t) for t in texts]
-            lengths[name] = {**_summary(lens), "histogram": histogram(lens)}
-            if next(f for f in schema.fields if f.name == name).source == "model" and texts:
-                seed_texts = [r[name] for r in seeds if isinstance(r.get(name), str)]
-                nn = nearest_seed_similarity(texts, seed_texts) if seed_texts else []
-                diversity[name] = {"distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
-                                   "near_duplicate_rate": near_duplicate_rate(texts),
-                                   "seed_similarity": {**_summary(nn), "histogram": histogram(nn)} if nn else None}
-        noise = Counter()
-        for r in synth:
-            for n in (r.get("_meta") or {}).get("noise", []):
-                noise[f"{n['field']}: {n['rule']}"] += 1
+            values = list(lens[name])
+            lengths[name] = {**_summary(values), "histogram": histogram(values)}
+        for name, res in samples.items():
+            texts = res.items
+            if not texts:
+                continue
+            seed_texts = [r[name] for r in seeds if isinstance(r.get(name), str)]
+            nn = nearest_seed_similarity(texts, seed_texts[:SAMPLE]) if seed_texts else []
+            diversity[name] = {"sample": len(texts), "distinct_1": distinct_n(texts, 1),
+                               "distinct_2": distinct_n(texts, 2), "near_duplicate_rate": near_duplicate_rate(texts),
+                               "seed_similarity": {**_summary(nn), "histogram": histogram(nn)} if nn else None}
         blocks.append({
             "id": block.id, "schema": block.schema_name, "count": block.count,
-            "rows": {"synthetic": len(synth), "real": len(real)},
-            "splits": {s: sum(1 for sp, _ in rows if sp == s) for s in [x.name for x in plan.output.splits]},
+            "rows": {"synthetic": n_synth, "real": n_real}, "splits": split_rows,
             "attempts": mb.get("attempts"), "accepted": mb.get("accepted"),
             "acceptance_rate": mb.get("acceptance_rate"), "rejections": mb.get("rejections", {}),
             "balance": balance, "lengths": lengths, "diversity": diversity, "noise": dict(noise.most_common()),
@@ -262,9 +301,9 @@ def render_html(data: dict) -> str:
             rows = []
             for name, d in b["diversity"].items():
                 ss = d["seed_similarity"] or {}
-                rows.append([name, d["distinct_1"], d["distinct_2"], d["near_duplicate_rate"],
+                rows.append([name, d["sample"], d["distinct_1"], d["distinct_2"], d["near_duplicate_rate"],
                              ss.get("mean", "-"), ss.get("max", "-")])
-            out.append(_table(f"{b['id']}-diversity", ["field", "distinct-1", "distinct-2",
+            out.append(_table(f"{b['id']}-diversity", ["field", "sample", "distinct-1", "distinct-2",
                                                         f"near-duplicate rate (>= {NEAR})",
                                                         "mean similarity to nearest seed", "max"], rows))
             for name, d in b["diversity"].items():
