@@ -174,7 +174,8 @@ def cmd_run(args) -> int:
         splits = ", ".join(f"{k} {v['rows']}" for k, v in b["splits"].items())
         print(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
               f"(acceptance {b['acceptance_rate']:.0%}); {splits}", file=sys.stderr)
-    print(f"wrote {', '.join(m['files'])} and manifest.json to {report.out_dir}", file=sys.stderr)
+    print(f"wrote {', '.join(m['files'])}, manifest.json, README.md (dataset card) and report.html "
+          f"to {report.out_dir}", file=sys.stderr)
     return EXIT_OK
 
 
