@@ -26,14 +26,21 @@ class VLLMEngine:
         self.backend = BACKENDS.get(model.backend, "auto")
         path = resolve_vllm_model(model.model)
         self.name = f"vllm:{model.model}[{self.backend}]"
+        from vllm.platforms import current_platform
+
+        on_cpu = current_platform.is_cpu()
         memory = model.gpu_memory_utilization
         if memory is None:
-            from vllm.platforms import current_platform
             # on the CPU backend this share of RAM is reserved for the KV cache: keep it modest
-            memory = 0.3 if current_platform.is_cpu() else 0.9
+            memory = 0.3 if on_cpu else 0.9
+        extra = {}
+        if on_cpu:
+            # vLLM's CPU build crashes ("CPU Generator does not use offset") when a prompt with a
+            # per-request seed is prefilled in chunks; whole prefills keep the seeds usable
+            extra["enable_chunked_prefill"] = False
         try:
             self.llm = LLM(model=path, dtype="bfloat16", max_model_len=model.n_ctx, enable_prefix_caching=True,
-                           seed=0, gpu_memory_utilization=memory,
+                           seed=0, gpu_memory_utilization=memory, **extra,
                            structured_outputs_config={"backend": self.backend, "disable_any_whitespace": True})
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds on start-up
             raise EngineDead(f"vLLM could not start on {path}: {type(exc).__name__}: {exc}") from exc
@@ -59,6 +66,8 @@ class VLLMEngine:
         except (MemoryError, RuntimeError) as exc:
             raise EngineDead(f"vLLM failed: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - e.g. a schema the backend rejects: fail the batch, not the run
+            if type(exc).__name__ == "EngineDeadError":  # vLLM's engine process is gone: end the run
+                raise EngineDead(f"vLLM's engine died: {exc}") from exc
             seconds = (time.perf_counter() - start) / len(requests)
             return [GenerationResult(None, error=f"{type(exc).__name__}: {exc}"[:500], seconds=seconds)
                     for _ in requests]

@@ -10,7 +10,8 @@ from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .model import Block, Cell, DerivedField, MentionConstraint, Plan, SampledField
 
-JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5}},
+# an enum rather than integer bounds: every constraint backend enforces enums
+JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 5]}},
                 "required": ["score"], "additionalProperties": False}
 # JSON punctuation and escapes can make a value longer than its characters; this margin covers them.
 TOKEN_MARGIN = 16

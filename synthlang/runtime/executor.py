@@ -8,6 +8,7 @@ does not depend on batching, on interruptions, or on how often a run was resumed
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections import Counter
@@ -362,7 +363,12 @@ class Runner:
             while st.accepted[ci] < cell.count:
                 if st.attempts[ci] >= budget:
                     raise CellFailed(self._cell_failure(block, ci, st, budget))
-                size = min(self._batch(block) * self.pool.width, budget - st.attempts[ci])
+                # no more attempts than the cell still needs at the block's pass rate so far
+                # (the size of a wave never changes which records are kept)
+                rate = sum(st.accepted) / sum(st.attempts) if sum(st.attempts) else 1.0
+                want = math.ceil((cell.count - st.accepted[ci]) / max(rate, 0.05))
+                size = min(self._batch(block) * self.pool.width, budget - st.attempts[ci],
+                           max(want, self.pool.width))
                 attempts = list(range(st.next_attempt[ci], st.next_attempt[ci] + size))
                 candidates = self.pool.run(block.id, ci, attempts)
                 if not isinstance(self.pool, LocalPool):  # remote engines: their time is in the entries
