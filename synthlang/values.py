@@ -135,6 +135,19 @@ def _check_bounds(value, lo, hi, path) -> None:
         raise ValueError_(f"{_short(value)} is above the maximum {_short(hi)}", path)
 
 
+def find_in_order(text: str, values: list[str]) -> list[tuple[int, int]] | None:
+    """Spans of the values found one after the other in text (each after the previous one),
+    or None if one is missing: how real rows' mentions are located."""
+    spans, pos = [], 0
+    for value in values:
+        at = text.find(value, pos)
+        if at < 0:
+            return None
+        spans.append((at, at + len(value)))
+        pos = at + len(value)
+    return spans
+
+
 def check_record(schema: ir.Schema, row: dict, schemas: SchemaLookup, prefix: str = "",
                  require_generated: bool = False) -> dict:
     """Validate a record. Fields with a `~` or `=` source may be absent unless require_generated."""

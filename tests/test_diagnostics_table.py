@@ -54,3 +54,17 @@ def test_labelled_error(tmp_path, code, text, line, col):
     found = [(d.code, d.span.line, d.span.col) for d in result.diagnostics if d.span is not None]
     assert (code, line, col) in found, f"got {found}"
     assert not result.ok
+
+
+def test_seed_rows_must_contain_their_mentions_in_order(tmp_path):
+    (tmp_path / "rows.csv").write_text(
+        "city,zip,letter\n"
+        "Oxford,40221,\"Send it to Oxford 40221 please.\"\n"
+        "Bath,12045,\"Send it to 12045 Bath please.\"\n")
+    spec = tmp_path / "spec.synth"
+    spec.write_text('schema A {\n  city: str ~ faker("city")\n  zip: str(/[0-9]{5}/) ~ regex\n'
+                    '  letter: str(10..80) mentions city, zip\n}\nseeds s from "rows.csv" as A\n')
+    result = compile(spec)
+    bad = [(d.code, d.span.path, d.span.line, d.message) for d in result.diagnostics]
+    assert bad == [("E0302", "rows.csv", 3, "row 2 of `rows.csv` does not fit A: field `letter` does not "
+                    "contain the values of `city`, `zip` in that order")]

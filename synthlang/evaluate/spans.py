@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import ir
 from ..plan.model import Plan
+from ..values import find_in_order
 from .data import EvalInputError, read_rows, real_rows, synthetic_train_rows
 from .metrics import bootstrap, scored
 
@@ -24,17 +25,9 @@ def spans_by_search(row: dict, text_field: str, fields: tuple[str, ...]) -> list
     text = row.get(text_field)
     if not isinstance(text, str):
         return None
-    out, pos = [], 0
-    for f in fields:
-        value = row.get(f)
-        if value is None:
-            continue
-        at = text.find(str(value), pos)
-        if at < 0:
-            return None
-        out.append((f, at, at + len(str(value))))
-        pos = at + len(str(value))
-    return out
+    present = [f for f in fields if row.get(f) is not None]
+    found = find_in_order(text, [str(row[f]) for f in present])
+    return None if found is None else [(f, s, e) for f, (s, e) in zip(present, found)]
 
 
 def spans_of(row: dict, text_field: str, fields: tuple[str, ...]):

@@ -10,7 +10,7 @@ import json
 from .. import ir
 from ..diagnostics import Note
 from ..source import SourceFile
-from ..values import ValueError_, check_record, coerce_text
+from ..values import ValueError_, check_record, coerce_text, find_in_order
 from .context import Context
 
 MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
@@ -139,16 +139,10 @@ def _mention_problem(schema: ir.Schema, row: dict) -> str | None:
         text = row.get(f.name)
         if not f.mentions or not isinstance(text, str):
             continue
-        pos = 0
-        for m in f.mentions:
-            value = row.get(m)
-            if value is None:
-                continue
-            found = text.find(str(value), pos)
-            if found < 0:
-                where = "" if pos == 0 else " after the previous mention"
-                return f"field `{f.name}` does not contain `{value}` (from `{m}`){where}"
-            pos = found + len(str(value))
+        present = [m for m in f.mentions if row.get(m) is not None]
+        if find_in_order(text, [str(row[m]) for m in present]) is None:
+            return (f"field `{f.name}` does not contain the values of "
+                    f"{', '.join(f'`{m}`' for m in present)} in that order")
     return None
 
 
