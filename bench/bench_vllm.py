@@ -49,7 +49,6 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=48)
     ap.add_argument("--backend", default="guidance")
     args = ap.parse_args()
-    from synthlang import ir
     from synthlang.compiler import compile
     from synthlang.engines.base import EngineOptions
     from synthlang.engines.vllm_engine import VLLMEngine

@@ -1,7 +1,6 @@
 """Labelled example errors: each small spec must give exactly this code at this line:col.
 The table is both a specification of the checker and its test."""
 
-from pathlib import Path
 
 import pytest
 

@@ -6,7 +6,6 @@ Marked `engine`; CI installs vLLM's CPU build so none of them is skipped there."
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys

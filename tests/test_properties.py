@@ -1,7 +1,6 @@
 """Property tests: anything the grammar generates compiles or yields diagnostics; compiling
 is deterministic; the emitted JSON Schema accepts what the checker accepts; quotas are exact."""
 
-import json
 import shutil
 from fractions import Fraction
 from pathlib import Path

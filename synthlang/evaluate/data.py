@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..plan.model import Plan
+from ..runtime.sinks import block_prefix
 
 
 class EvalInputError(Exception):
@@ -52,7 +53,7 @@ def _decode_meta(row: dict) -> dict:
 
 
 def output_files(plan: Plan, out_dir: Path, block_id: str) -> dict[str, Path]:
-    prefix = "" if len(plan.blocks) == 1 else f"{block_id}."
+    prefix = block_prefix(plan, block_id)
     return {s.name: out_dir / f"{prefix}{s.name}.{plan.output.format}" for s in plan.output.splits}
 
 

@@ -351,9 +351,8 @@ def render_card(data: dict) -> str:
     total = sum(b["rows"]["synthetic"] + b["rows"]["real"] for b in data["blocks"])
     size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000 \
         else "100K<n<1M" if total < 1_000_000 else "n>1M"
-    single = len(plan.blocks) == 1
-    files = [{"split": s.name, "path": f"{'' if single else b.id + '.'}{s.name}.{plan.output.format}"}
-             for b in plan.blocks for s in plan.output.splits]
+    files = [{"split": split, "path": path.name}
+             for b in plan.blocks for split, path in output_files(plan, Path("."), b.id).items()]
     front = ["---", f"pretty_name: {json.dumps(plan.dataset.name)}", "language:", "- en", "license: other",
              "task_categories:"] + [f"- {t}" for t in tasks] + [
         "size_categories:", f"- {size}", "tags:", "- synthetic", "- synthlang", "configs:",

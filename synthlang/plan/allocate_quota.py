@@ -9,7 +9,6 @@ marginal exact. Deterministic: ties go to the earlier value.
 from __future__ import annotations
 
 from fractions import Fraction
-from itertools import product
 
 from .. import ir
 
@@ -102,5 +101,3 @@ def allocate_quota(count: int, quotas: tuple[ir.Quota, ...]) -> list[tuple[dict,
         keys, counts = new_keys, new_counts
     return list(zip(keys, counts))
 
-
-__all__ = ["allocate_quota", "largest_remainder", "product"]

@@ -31,7 +31,7 @@ from .progress import Progress
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
 from .seeding import record_id, record_seed, sub_rng
-from .sinks import write_block, write_json_atomic, write_text_atomic
+from .sinks import block_prefix, write_block, write_json_atomic, write_text_atomic
 
 RUN_DIR = ".synth"
 
@@ -83,6 +83,7 @@ class Runner:
         self.engine_seconds = 0.0
         self.startup_seconds = 0.0               # engine loading and conformance probes
         self.new_records: dict[str, int] = {}    # records accepted by this invocation, per block
+        self.split_counts: dict[str, dict] = {}  # block -> split -> file and row count
         self.pool = LocalPool(self)
 
     # engines ----------------------------------------------------------------------------------
@@ -419,12 +420,9 @@ class Runner:
     def _write_outputs(self, journal: Journal, states: dict) -> list[Path]:
         out = self.opt.out_dir
         files = []
-        single = len(self.plan.blocks) == 1
         for block in self.plan.blocks:
-            prefix = "" if single else f"{block.id}."
             result = write_block(self.plan, block.id, self._accepted_records(journal, block.id),
-                                 sum(states[block.id].accepted), out, prefix)
-            self.split_counts = getattr(self, "split_counts", {})
+                                 sum(states[block.id].accepted), out, block_prefix(self.plan, block.id))
             self.split_counts[block.id] = result
             files += [out / v["path"] for v in result.values()]
         return files
@@ -444,7 +442,7 @@ class Runner:
                 "cells": [{"key": c.key, "count": c.count, "accepted": st.accepted[i], "attempts": st.attempts[i],
                            "rejections": dict(st.cell_rejections[i].most_common())}
                           for i, c in enumerate(block.cells)],
-                "splits": getattr(self, "split_counts", {}).get(block.id, {}),
+                "splits": self.split_counts.get(block.id, {}),
             }
             total_new += sum(st.accepted)
         made_now = sum(self.new_records.values())

@@ -80,6 +80,11 @@ class SplitWriter:
         return self.final
 
 
+def block_prefix(plan: Plan, block_id: str) -> str:
+    """File names start with the block's id when a spec has several blocks."""
+    return "" if len(plan.blocks) == 1 else f"{block_id}."
+
+
 def _select(rng: random.Random, remaining: list[int]) -> int:
     """Pick a bucket with probability proportional to what it still needs (exact counts)."""
     total = sum(remaining)

@@ -163,7 +163,7 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
         elif rule == "drop":
             if not field.optional:
                 sink.error("E0701", f"`drop` makes a field null; `{field.name}` is not optional", r.rule.span,
-                           help=f"mark it optional with `?`")
+                           help="mark it optional with `?`")
                 continue
         out.append(ir.NoiseRule(field=field.name, rule=rule, rate=rate / 100.0, formats=formats))
     return out
