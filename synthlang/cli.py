@@ -13,7 +13,7 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERNAL = 0, 1, 2, 3, 70
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors exit 2 with a short message
         self.print_usage(sys.stderr)
-        print(f"synthc: error: {message}", file=sys.stderr)
+        _error(message)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -65,10 +65,20 @@ def _emit_diagnostics(result, fmt: str) -> None:
         print(render_all_text(result.diagnostics), file=sys.stderr)
 
 
+def _error(message: str) -> None:
+    """One line on stderr; text from specs, seeds, plans or engines cannot reach the terminal
+    as an escape sequence."""
+    from .diagnostics import printable
+
+    print(f"synthc: error: {printable(message)}", file=sys.stderr)
+
+
 def _spec_path(arg: str) -> Path | None:
+    from .files import is_regular_file
+
     path = Path(arg)
-    if not path.is_file():
-        print(f"synthc: error: no such spec file: {arg}", file=sys.stderr)
+    if not is_regular_file(path):
+        _error(f"no such spec file: {arg}")
         return None
     return path
 
@@ -105,7 +115,7 @@ def cmd_compile(args) -> int:
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, out)
         except OSError as exc:
-            print(f"synthc: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+            _error(f"cannot write {out}: {exc.strerror or exc}")
             return EXIT_ERRORS
         print(f"wrote {out} ({result.plan.hash})", file=sys.stderr)
     else:
@@ -124,7 +134,7 @@ def _load_plan(arg: str, fmt: str):
         try:
             return Plan.from_json(path.read_text(encoding="utf-8")), path.resolve().parent
         except (ValueError, OSError) as exc:
-            print(f"synthc: error: {path} is not a valid plan: {str(exc).splitlines()[0]}", file=sys.stderr)
+            _error(f"{path} is not a valid plan: {str(exc).splitlines()[0]}")
             return None
     from .compiler import compile
 
@@ -145,8 +155,9 @@ def cmd_run(args) -> int:
     from .runtime.executor import CellFailed, RunOptions, run_plan
     from .runtime.journal import JournalMismatch
 
+    # nothing is written outside the spec's (or the plan's) folder tree, or outside --out
     out_dir = Path(args.out) if args.out else base / plan.output.path
-    options = RunOptions(out_dir=out_dir, fresh=args.fresh, batch=max(1, args.batch) if args.batch else None,
+    options = RunOptions(out_dir=out_dir, root=out_dir if args.out else base, fresh=args.fresh, batch=max(1, args.batch) if args.batch else None,
                          max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads),
                          progress={"auto": None, "bar": True, "log": False}[args.progress],
                          ray=args.ray, workers=args.workers)
@@ -157,17 +168,20 @@ def cmd_run(args) -> int:
     try:
         report = run_plan(plan, options)
     except CellFailed as exc:
-        print(f"synthc: error: {exc}", file=sys.stderr)
+        _error(f"{exc}")
         return EXIT_ERRORS
     except (ConstraintNotEnforced, UnsupportedFeature) as exc:
-        print(f"synthc: error: {exc}", file=sys.stderr)
+        _error(f"{exc}")
         return EXIT_ENGINE
     except EngineDead as exc:
-        print(f"synthc: error: the engine stopped: {exc}. Everything generated so far is kept; "
-              "run the same command again to resume.", file=sys.stderr)
+        _error(f"the engine stopped: {exc}. Everything generated so far is kept; "
+               "run the same command again to resume.")
         return EXIT_ENGINE
     except JournalMismatch as exc:
-        print(f"synthc: error: {exc}", file=sys.stderr)
+        _error(f"{exc}")
+        return EXIT_ERRORS
+    except OSError as exc:  # UnsafePath among them: a symlink leading out, a file where a folder goes
+        _error(f"cannot write the dataset: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return EXIT_ERRORS
     m = report.manifest
     for bid, b in m["blocks"].items():
@@ -185,7 +199,7 @@ def cmd_eval(args) -> int:
         return EXIT_ERRORS
     plan, base = loaded
     if not plan.evaluate:
-        print(f"synthc: error: {args.spec} has no `evaluate` block", file=sys.stderr)
+        _error(f"{args.spec} has no `evaluate` block")
         return EXIT_ERRORS
     from .evaluate.data import EvalInputError
     from .evaluate.report import write_report
@@ -196,7 +210,7 @@ def cmd_eval(args) -> int:
         result = run_eval(plan, base, out_dir)
         write_report(out_dir)
     except EvalInputError as exc:
-        print(f"synthc: error: {exc}", file=sys.stderr)
+        _error(f"{exc}")
         return EXIT_ERRORS
     if args.format == "json":
         import json
@@ -215,7 +229,7 @@ def cmd_report(args) -> int:
     try:
         card, page = write_report(Path(args.output_dir))
     except (EvalInputError, ValueError) as exc:
-        print(f"synthc: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        _error(f"{str(exc).splitlines()[0]}")
         return EXIT_ERRORS
     print(f"wrote {card} and {page}", file=sys.stderr)
     return EXIT_OK
@@ -228,7 +242,7 @@ def cmd_prepare_vllm(args) -> int:
     try:
         path = prepare_embedded(force=args.force)
     except EngineDead as exc:
-        print(f"synthc: error: {exc}", file=sys.stderr)
+        _error(f"{exc}")
         return EXIT_ENGINE
     print(path)
     return EXIT_OK
@@ -247,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - a bug must still not show a user a traceback
-        print(f"synthc: internal error: {type(exc).__name__}: {exc}\n"
+        from .diagnostics import printable
+
+        print(f"synthc: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
               "This is a bug in synthc; please report it with the spec that triggered it.", file=sys.stderr)
         return EXIT_INTERNAL
 

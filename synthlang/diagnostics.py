@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable
@@ -128,27 +129,51 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
+# C0 and C1 control characters (ESC, CSI, BEL, ...): text from a spec or a seed file must never
+# reach a terminal as an escape sequence
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_C1 = re.compile(r"[\x7f-\x9f]")
+SHOWN_LINE = 160  # characters of a source line shown around a caret
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters become visible escapes like \\x1b."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _caret_block(span: Span, label: str = "") -> list[str]:
     line_no = span.line
     text = span.source.line_text(line_no).expandtabs(1)
     end_line, end_col = span.end_line_col
-    width = (end_col - span.col) if end_line == line_no else len(text) - span.col + 1
+    col = span.col
+    width = (end_col - col) if end_line == line_no else len(text) - col + 1
     width = max(1, width)
+    if len(text) > SHOWN_LINE:  # a window of a long line around the span
+        start = max(0, min(col - 1 - SHOWN_LINE // 3, len(text) - SHOWN_LINE))
+        shown = text[start:start + SHOWN_LINE]
+        prefix, suffix = ("…" if start else ""), ("…" if start + SHOWN_LINE < len(text) else "")
+        text = prefix + shown + suffix
+        col = col - start + len(prefix)
+        width = max(1, min(width, SHOWN_LINE - (col - 1 - len(prefix))))
+    # each control character is shown as four characters (\xNN): move the caret with it
+    before = printable(text[:col - 1])
+    marked = printable(text[col - 1:col - 1 + width])
     gutter = " " * len(str(line_no))
-    return [f"{gutter} |", f"{line_no} | {text}",
-            f"{gutter} | {' ' * (span.col - 1)}{'^' * width}{(' ' + label) if label else ''}"]
+    return [f"{gutter} |", f"{line_no} | {printable(text)}",
+            f"{gutter} | {' ' * len(before)}{'^' * max(1, len(marked))}{(' ' + label) if label else ''}"]
 
 
 def render_text(diag: Diagnostic) -> str:
-    where = f"{diag.span.path}:{diag.span.line}:{diag.span.col}: " if diag.span else ""
-    lines = [f"{where}{diag.severity.value}[{diag.code}]: {diag.message}"]
+    where = f"{printable(diag.span.path)}:{diag.span.line}:{diag.span.col}: " if diag.span else ""
+    lines = [f"{where}{diag.severity.value}[{diag.code}]: {printable(diag.message)}"]
     if diag.span is not None:
         lines += _caret_block(diag.span)
     for note in diag.notes:
-        lines.append(f"{' ' * (len(str(diag.span.line)) if diag.span else 1)} = note: {note.span.path}:{note.span.line}:{note.span.col}: {note.message}")
+        lines.append(f"{' ' * (len(str(diag.span.line)) if diag.span else 1)} = note: "
+                     f"{printable(note.span.path)}:{note.span.line}:{note.span.col}: {printable(note.message)}")
     if diag.help:
         pad = " " * (len(str(diag.span.line)) if diag.span else 1)
-        lines.append(f"{pad} = help: {diag.help}")
+        lines.append(f"{pad} = help: {printable(diag.help)}")
     return "\n".join(lines)
 
 
@@ -161,4 +186,6 @@ def render_all_text(diags: list[Diagnostic]) -> str:
 
 
 def render_all_json(diags: list[Diagnostic]) -> str:
-    return json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False)
+    # JSON escapes C0 characters itself; C1 ones (a CSI is U+009B) are escaped here too
+    text = json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False)
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from functools import lru_cache
 from typing import Any, Mapping
 
-from . import ir
+from . import ir, regexes
 
 
 class Unknown(Exception):
@@ -22,11 +21,6 @@ class Unknown(Exception):
 
 class EvalError(Exception):
     """A runtime error inside an expression, e.g. division by zero."""
-
-
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
 
 
 def lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
@@ -99,10 +93,14 @@ def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
     if op == "not":
         return not _truthy(evaluate(expr.args[0], record))
     if op == "call":
-        return _call(expr.value, [evaluate(a, record) for a in expr.args])
+        args = [evaluate(a, record) for a in expr.args]
+        try:
+            return _finite(_call(expr.value, args))
+        except (OverflowError, ValueError, TypeError, AttributeError) as exc:
+            raise EvalError(f"{expr.value}(): {exc}") from None
     if op == "matches":
         value = evaluate(expr.args[0], record)
-        return value is not None and _regex(expr.value).search(str(value)) is not None
+        return value is not None and regexes.search(expr.value, str(value))
     if op == "neg":
         value = evaluate(expr.args[0], record)
         return None if value is None else -value
@@ -124,18 +122,27 @@ def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
     try:
         match op:
             case "+":
-                return left + right
+                return _finite(left + right)
             case "-":
-                return left - right
+                return _finite(left - right)
             case "*":
-                return left * right
+                return _finite(left * right)
             case "/":
-                return left / right
+                return _finite(left / right)
             case "%":
-                return left % right
+                return _finite(left % right)
     except ZeroDivisionError:
         raise EvalError("division by zero") from None
+    except OverflowError:
+        raise EvalError("number out of range") from None
     raise EvalError(f"unknown operator {op}")  # pragma: no cover
+
+
+def _finite(value: Any) -> Any:
+    """Arithmetic never yields inf or nan: an overflowing expression is an error, like 1/0."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EvalError("the result is not a finite number")
+    return value
 
 
 def _truthy(value: Any) -> bool:

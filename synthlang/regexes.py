@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import string
+from functools import lru_cache
 
 try:  # Python 3.11+
     from re import _constants as C  # type: ignore[attr-defined]
@@ -28,14 +29,44 @@ def strip_anchors(pattern: str) -> str:
     return pattern
 
 
+@lru_cache(maxsize=2048)
+def matcher(pattern: str):
+    """The pattern compiled for matching values. Every match of a user's regex against data
+    (seed values, quota values, picked constants, checks) runs on RE2, which never backtracks:
+    no pattern can make `check` or a run hang (Python's `re` only parses patterns here)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the reason is reported as a diagnostic, not on stderr
+    return re2.compile(pattern, options)
+
+
+def fullmatch(pattern: str, text: str) -> bool:
+    return matcher(pattern).fullmatch(text) is not None
+
+
+def search(pattern: str, text: str) -> bool:
+    return matcher(pattern).search(text) is not None
+
+
 def compile_error(pattern: str) -> str | None:
-    """None if the pattern compiles, else the reason."""
+    """None if the pattern compiles (in Python's syntax, and for RE2), else the reason."""
     try:
         re.compile(pattern)
     except re.error as exc:
         return str(exc)
     except (OverflowError, RecursionError, ValueError) as exc:
         return str(exc) or type(exc).__name__
+    import re2
+
+    try:
+        matcher(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        feature = unsupported_feature(pattern)
+        return (f"{feature} are not supported" if feature and feature != "word-boundary assertions" else reason) + \
+            " (regexes are matched by RE2, which never backtracks: no lookaround, backreferences " \
+            "or possessive repeats, and counted repeats up to 1000)"
     return None
 
 
@@ -110,14 +141,13 @@ def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len
            tries: int = 200) -> str:
     """A random string fully matching pattern, within the length bounds where possible."""
     tree = P.parse(pattern)
-    compiled = re.compile(pattern)
     last = ""
     for _ in range(tries):
         out: list[str] = []
         _emit(tree, rng, out)
         last = "".join(out)
         if (min_len is None or len(last) >= min_len) and (max_len is None or len(last) <= max_len) \
-                and compiled.fullmatch(last):
+                and fullmatch(pattern, last):
             return last
     raise ValueError(f"could not draw a string matching /{pattern}/ within the length bounds")
 

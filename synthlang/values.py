@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import date
-from functools import lru_cache
 from typing import Any, Callable
 
-from . import ir
+from . import ir, regexes
 
 SchemaLookup = Callable[[str], "ir.Schema | None"]
-
-
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
 
 
 class ValueError_(Exception):
@@ -27,36 +20,79 @@ class ValueError_(Exception):
         self.message, self.path = message, path
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not a JSON value")
+
+
+def load_json(text: str) -> Any:
+    """json.loads for data from outside (seed and test rows): no NaN or Infinity, no integers
+    of thousands of digits, no nesting deep enough to exhaust the stack, no lone surrogates.
+    Raises ValueError (json.JSONDecodeError is one) with the reason."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    _check_text(value)
+    return value
+
+
+def _check_text(value: Any) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the text holds a lone UTF-16 surrogate, which no output format can store") from None
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
 
 
 def coerce_text(t: ir.Type, text: str) -> Any:
     """Turn a CSV cell into a value of type t (JSON for lists and records)."""
     match t:
         case ir.IntType():
+            digits = text.replace("_", "").strip()
+            if len(digits.lstrip("+-0")) > 19:
+                raise ValueError_(f"`{_clip(text)}` is out of range for an integer")
             try:
-                return int(text.replace("_", ""))
+                return int(digits)
             except ValueError:
-                raise ValueError_(f"`{text}` is not an integer") from None
+                raise ValueError_(f"`{_clip(text)}` is not an integer") from None
         case ir.FloatType():
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
-                raise ValueError_(f"`{text}` is not a number") from None
+                raise ValueError_(f"`{_clip(text)}` is not a number") from None
+            if not math.isfinite(value):
+                raise ValueError_(f"`{_clip(text)}` is not a finite number")
+            return value
         case ir.BoolType():
             low = text.strip().lower()
             if low in ("true", "1", "yes"):
                 return True
             if low in ("false", "0", "no"):
                 return False
-            raise ValueError_(f"`{text}` is not a boolean (true or false)")
+            raise ValueError_(f"`{_clip(text)}` is not a boolean (true or false)")
         case ir.ListType() | ir.RecordType():
             try:
-                return json.loads(text)
-            except json.JSONDecodeError:
-                raise ValueError_(f"`{_short(text)}` is not JSON (lists and records are written as JSON in CSV)") from None
+                return load_json(text)
+            except ValueError as exc:
+                raise ValueError_(f"`{_short(text)}` is not JSON (lists and records are written as JSON "
+                                  f"in CSV): {exc}") from None
     return text
 
 
@@ -71,7 +107,7 @@ def check_value(t: ir.Type, value: Any, schemas: SchemaLookup, path: str = "",
                 raise ValueError_(f"length {len(value)} is below the minimum {t.min_len}", path)
             if t.max_len is not None and len(value) > t.max_len:
                 raise ValueError_(f"length {len(value)} is above the maximum {t.max_len}", path)
-            if t.pattern is not None and not _compiled(t.pattern).fullmatch(value):
+            if t.pattern is not None and not regexes.fullmatch(t.pattern, value):
                 raise ValueError_(f"{_short(value)} does not match /{t.pattern}/", path)
             return value
         case ir.IntType():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..plan.model import Plan
 from ..runtime.sinks import block_prefix
+from ..values import load_json
 
 
 class EvalInputError(Exception):
@@ -21,14 +22,21 @@ def read_rows(path: Path) -> list[dict]:
 
 def iter_rows(path: Path):
     """Rows of a .jsonl, .csv or .parquet file, one at a time (files may exceed memory)."""
-    if not path.is_file():
-        raise EvalInputError(f"{path} not found")
+    if not path.is_file():  # also refuses FIFOs and devices, which would be read forever
+        raise EvalInputError(f"{path} not found, or not a regular file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
             with open(path, encoding="utf-8") as fh:
-                rows = (json.loads(line) for line in fh if line.strip())
-                yield from (_decode_meta(r) for r in rows)
+                for line_no, line in enumerate(fh, start=1):
+                    if line.strip():
+                        try:
+                            row = load_json(line)
+                        except ValueError as exc:
+                            raise EvalInputError(f"{path}:{line_no}: not a valid row: {exc}") from None
+                        if not isinstance(row, dict):
+                            raise EvalInputError(f"{path}:{line_no}: a row must be a JSON object")
+                        yield _decode_meta(row)
         elif suffix == ".csv":
             with open(path, newline="", encoding="utf-8") as fh:
                 yield from (_decode_meta(r) for r in csv.DictReader(fh))
@@ -38,7 +46,7 @@ def iter_rows(path: Path):
                 yield from (_decode_meta(r) for r in batch.to_pylist())
         else:
             raise EvalInputError(f"{path}: unsupported file type {suffix}")
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error, OSError) as exc:
+    except (ValueError, csv.Error, OSError) as exc:
         raise EvalInputError(f"{path}: cannot read rows: {exc}") from None
 
 
@@ -46,8 +54,8 @@ def _decode_meta(row: dict) -> dict:
     meta = row.get("_meta")
     if isinstance(meta, str):
         try:
-            row["_meta"] = json.loads(meta)
-        except json.JSONDecodeError:
+            row["_meta"] = load_json(meta)
+        except ValueError:
             row["_meta"] = {}
     return row
 

@@ -396,7 +396,7 @@ def render_card(data: dict) -> str:
 
 
 def write_report(out_dir: Path) -> tuple[Path, Path]:
-    from ..runtime.sinks import write_text_atomic
+    from ..files import write_text_atomic
 
     data = collect(out_dir)
     card = write_text_atomic(out_dir / "README.md", render_card(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..plan.model import Plan
-from ..runtime.sinks import write_json_atomic
+from ..files import write_json_atomic
 from .classify import evaluate_classification
 from .spans import evaluate_spans
 

@@ -48,7 +48,7 @@ def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict, int]]) ->
         for check in g.checks:
             try:
                 result = evaluate(check, key)
-            except (Unknown, EvalError, TypeError):
+            except (Unknown, EvalError, TypeError, ValueError, OverflowError):
                 continue
             if result is False:
                 ctx.sink.error("E0404", f"quota cell {shown} ({n} records) can never pass "
@@ -92,7 +92,7 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
                  judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise)
 
 
-def _check_mix(ctx: Context, blocks: list[Block]) -> None:
+def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
     out = ctx.output
     if out is None or out.mix is None or out.mix.seeds not in ctx.seeds:
         return
@@ -125,8 +125,15 @@ def real_rows_for_mix(synthetic_train: int, share_percent: float) -> int:
 
 
 def build_plan(ctx: Context) -> Plan | None:
+    _check_mix(ctx, ctx.blocks)
+    if ctx.sink.has_errors:
+        # blocks that checked clean still get their quota cells checked, so one run of
+        # `synthc check` reports those too; nothing else is built from a spec with errors
+        # (its schemas may be recursive or empty)
+        for g in ctx.blocks:
+            _check_cells(ctx, g, allocate_quota(g.count, g.quotas))
+        return None
     blocks = [build_block(ctx, g) for g in ctx.blocks]
-    _check_mix(ctx, blocks)
     if ctx.sink.has_errors:
         return None
     used_models = {b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}

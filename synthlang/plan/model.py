@@ -102,8 +102,13 @@ class Plan(Node):
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
-        plan = cls.model_validate_json(text)
-        expected = cls.content_hash(json.loads(text))
+        # the standard library's parser, then validation of the objects: pydantic's own JSON
+        # parser stops at a nesting depth that long check expressions reach
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a plan is a JSON object")
+        plan = cls.model_validate(data)
+        expected = cls.content_hash(data)
         if plan.hash != expected:
             raise ValueError(f"plan hash mismatch: the file says {plan.hash}, its content hashes to {expected}")
         return plan

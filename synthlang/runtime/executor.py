@@ -20,18 +20,19 @@ from .. import ir
 from ..engines.base import Engine, EngineDead, EngineOptions, GenerationRequest, GenerationResult, get_engine
 from ..engines.capabilities import check_capabilities
 from ..engines.probe import run_probe
+from ..files import ensure_dir, write_json_atomic, write_text_atomic
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
 from ..plan.model import Block, Plan
 from ..values import ValueError_, check_record, check_value
 from .dedup import Deduper
-from .journal import Journal
+from .journal import Journal, JournalCorrupt
 from .mentions import find_spans, mention_pattern
 from .noise import apply_noise
 from .progress import Progress
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
 from .seeding import record_id, record_seed, sub_rng
-from .sinks import block_prefix, write_block, write_json_atomic, write_text_atomic
+from .sinks import block_prefix, write_block
 
 RUN_DIR = ".synth"
 
@@ -43,6 +44,7 @@ class CellFailed(Exception):
 @dataclass
 class RunOptions:
     out_dir: Path
+    root: Path | None = None                 # nothing is written outside this tree (default: out_dir)
     fresh: bool = False
     batch: int | None = None                 # requests per engine call; None: what suits the engine
     max_attempts: int | None = None          # per cell; default max(50, 20 x its count)
@@ -307,10 +309,16 @@ class Runner:
 
     # the run -----------------------------------------------------------------------------------
     def run(self) -> RunReport:
-        out = self.opt.out_dir
+        root = self.opt.root or self.opt.out_dir
+        # every folder on the way is checked: a symlink planted in the tree cannot lead out
+        out = self.opt.out_dir = ensure_dir(self.opt.out_dir, root)
         run_dir = out / RUN_DIR
-        if self.opt.fresh and out.exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if self.opt.fresh and (run_dir.exists() or run_dir.is_symlink()):
+            if run_dir.is_symlink() or not run_dir.is_dir():
+                run_dir.unlink()
+            else:
+                shutil.rmtree(run_dir)
+        ensure_dir(run_dir, root)
         journal = Journal(run_dir / "journal.jsonl", self.plan.hash)
         states = {b.id: BlockState([0] * len(b.cells), [0] * len(b.cells), [0] * len(b.cells),
                                    cell_rejections=[Counter() for _ in b.cells]) for b in self.plan.blocks}
@@ -344,6 +352,9 @@ class Runner:
                 continue
             n += 1
             ci = e["c"]
+            if not 0 <= ci < len(st.accepted):
+                raise JournalCorrupt(f"{journal.path}: an entry names cell {ci} of block {e['b']}, which has "
+                                     f"{len(st.accepted)}")
             st.attempts[ci] += 1
             st.next_attempt[ci] = max(st.next_attempt[ci], e["a"] + 1)
             st.tokens += e.get("tok", 0)

@@ -10,47 +10,79 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from ..files import open_append, open_read
+
 
 class JournalMismatch(Exception):
     pass
+
+
+class JournalCorrupt(JournalMismatch):
+    """The journal was changed by something other than synthc (a torn last line is not this:
+    it is cut off on resume)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what}: the run's journal is damaged, so what was made cannot be trusted. "
+                         "Run again with --fresh to start the dataset over (or restore the journal).")
+
+
+def _well_formed(entry: dict) -> bool:
+    if entry.get("kind") == "header":
+        return True
+    return (isinstance(entry.get("b"), str) and isinstance(entry.get("c"), int) and isinstance(entry.get("a"), int)
+            and isinstance(entry.get("ok"), bool) and (isinstance(entry.get("rec"), dict) if entry["ok"]
+                                                       else isinstance(entry.get("why"), str)))
 
 
 class Journal:
     def __init__(self, path: Path, plan_hash: str):
         self.path = path
         self.plan_hash = plan_hash
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
+        if path.exists() or path.is_symlink():
             self._repair()
             header = self._header()
             if header is not None and header.get("plan") != plan_hash:
                 raise JournalMismatch(
                     f"{path.parent.parent} holds a run of another plan ({header.get('plan')}); "
                     "use --fresh to start over, or another output folder")
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = open_append(path)
         if path.stat().st_size == 0:
             self._write_line({"plan": plan_hash, "kind": "header"})
             self.sync()
 
     def _repair(self) -> None:
         """Cut a partial last line left by a kill in the middle of a write."""
-        with open(self.path, "rb+") as fh:
+        fd = os.open(self.path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb+") as fh:
             data = fh.read()
             if data and not data.endswith(b"\n"):
                 cut = data.rfind(b"\n") + 1
                 fh.truncate(cut)
 
     def _header(self) -> dict | None:
-        with open(self.path, encoding="utf-8") as fh:
+        with open_read(self.path) as fh:
             first = fh.readline()
-        return json.loads(first) if first.strip() else None
+        if not first.strip():
+            return None
+        try:
+            header = json.loads(first)
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or header.get("kind") != "header":
+            raise JournalCorrupt(f"{self.path} does not start with a journal header")
+        return header
 
     def entries(self) -> Iterator[dict]:
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
+        with open_read(self.path) as fh:
+            for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                entry = json.loads(line)
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or not _well_formed(entry):
+                    raise JournalCorrupt(f"{self.path}, line {line_no}, is not a journal entry")
                 if entry.get("kind") != "header":
                     yield entry
 

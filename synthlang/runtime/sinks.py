@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..files import open_new, replace_into_place
 from ..plan.allocate_quota import largest_remainder
 from ..plan.build_plan import real_rows_for_mix
 from ..plan.model import Plan
@@ -24,11 +25,10 @@ class SplitWriter:
         self.tmp = folder / f".{stem}.{fmt}.tmp"
         self.final = folder / f"{stem}.{fmt}"
         self.count = 0
-        folder.mkdir(parents=True, exist_ok=True)
         if fmt == "jsonl":
-            self._fh = open(self.tmp, "w", encoding="utf-8")
+            self._fh = open_new(self.tmp)
         elif fmt == "csv":
-            self._fh = open(self.tmp, "w", encoding="utf-8", newline="")
+            self._fh = open_new(self.tmp, newline="")
             self._csv = None
         else:
             self._batch: list[dict] = []
@@ -76,7 +76,7 @@ class SplitWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
-        os.replace(self.tmp, self.final)
+        replace_into_place(self.tmp, self.final)
         return self.final
 
 
@@ -152,18 +152,3 @@ def _with_derived(block, row: dict) -> dict:
             except (EvalError, Unknown, TypeError, ValueError):
                 out[d.path[0]] = None
     return out
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

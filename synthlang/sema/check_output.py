@@ -3,30 +3,62 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 from .. import ir
 from ..diagnostics import Note, did_you_mean
+from ..files import is_regular_file
 from .context import Context
 
 FORMATS = ("jsonl", "parquet", "csv")
 COMPARE = ("real", "synthetic", "blend")
 
 
+def default_output(name: str) -> str:
+    """`out/<name>` for a spec without an `output` block; the name is made safe as a folder
+    name (a spec file called `...synth` has the stem `..`)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".")[:100]
+    return f"out/{safe or 'dataset'}"
+
+
+def _output_folder(ctx: Context, text: str, span) -> Path | None:
+    """The output folder, resolved and confined like every path, and kept off every file the
+    spec reads: generated files must never overwrite the spec, an import, a seed or test file."""
+    path = ctx.resolve_path(text, span, "E0901", "output")
+    if path is None:
+        return None
+    if path == ctx.root.resolve():
+        ctx.sink.error("E0901", "the output folder cannot be the spec's own folder", span,
+                       help='write e.g. output "out/my_dataset"')
+        return None
+    if path.exists() and not path.is_dir():
+        ctx.sink.error("E0901", f"the output path `{text}` is a file, not a folder", span)
+        return None
+    for read in ctx.inputs:
+        if read == path or path in read.parents:
+            ctx.sink.error("E0901", f"the output folder `{text}` holds `{ctx.rel(read)}`, which the spec reads; "
+                           "the generated files could overwrite it", span,
+                           help='write the dataset to a folder of its own, e.g. output "out/my_dataset"')
+            return None
+    return path
+
+
 def check_output(ctx: Context) -> None:
     sink = ctx.sink
+    for ev in ctx.evaluates_ast:  # first: their test files are inputs the output must not touch
+        _check_evaluate(ctx, ev)
     decl = ctx.output_ast
     if decl is None:
         name = ctx.dataset.name if ctx.dataset else ctx.entry.stem
-        ctx.output = ir.Output(path=f"out/{name}")
+        path = _output_folder(ctx, default_output(name), ctx.dataset_ast.name.span if ctx.dataset_ast else None)
+        if path is not None:
+            ctx.output = ir.Output(path=ctx.rel(path))
     else:
         ok = True
-        path = ctx.resolve_path(decl.path.value, decl.path.span, "E0901", "output")
+        path = _output_folder(ctx, decl.path.value, decl.path.span)
         ok = path is not None
         spec: dict = {"path": ctx.rel(path) if path is not None else ""}
-        if path is not None and path.resolve() == ctx.root.resolve():
-            sink.error("E0901", "the output folder cannot be the spec's own folder", decl.path.span,
-                       help='write e.g. output "out/my_dataset"')
-            ok = False
         seen: dict[str, object] = {}
         for it in decl.items:
             if it.keyword in seen:
@@ -77,9 +109,6 @@ def check_output(ctx: Context) -> None:
         if ok:
             ctx.output = ir.Output(**spec)
 
-    for ev in ctx.evaluates_ast:
-        _check_evaluate(ctx, ev)
-
 
 def _check_evaluate(ctx: Context, ev) -> None:
     sink = ctx.sink
@@ -128,13 +157,15 @@ def _check_evaluate(ctx: Context, ev) -> None:
                 path = ctx.resolve_path(it.value.value, it.value.span, "E1001", "test")
                 if path is None:
                     ok = False
-                elif not path.is_file():
-                    sink.error("E1001", f"test file `{it.value.value}` not found", it.value.span)
+                elif not is_regular_file(path):
+                    sink.error("E1001", f"test file `{it.value.value}` not found, or not a regular file",
+                               it.value.span)
                     ok = False
                 elif path.suffix.lower() not in (".jsonl", ".csv"):
                     sink.error("E1001", "test files are .jsonl or .csv", it.value.span)
                     ok = False
                 else:
+                    ctx.inputs.append(path)
                     spec["test"] = ctx.rel(path)
             case "compare":
                 names = []

@@ -17,6 +17,7 @@ class Context:
     sink: DiagnosticSink
     modules: list[ast.Module] = field(default_factory=list)
     module_dirs: dict[int, Path] = field(default_factory=dict)  # id(module.source) -> folder
+    inputs: list[Path] = field(default_factory=list)  # every file the spec reads (resolved)
 
     # declarations by name (after collect_declarations)
     dataset_ast: ast.SettingsBlock | None = None
@@ -42,6 +43,9 @@ class Context:
         return self.schemas.get(name)
 
     def dir_of(self, node_span) -> Path:
+        """The folder of the file a span is in (the spec's folder for a path with no span)."""
+        if node_span is None:
+            return self.root
         return self.module_dirs.get(id(node_span.source), self.root)
 
     def resolve_path(self, text: str, span, code: str, what: str) -> Path | None:

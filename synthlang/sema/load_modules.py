@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import Note
+from ..files import is_regular_file, read_bytes
 from ..source import SourceFile
 from ..syntax import ast, parse_source
 from .context import Context
 
 
+MAX_SPEC_BYTES = 8 * 2**20  # a spec or import; larger ones are refused with a diagnostic
+
+
 def _read(ctx: Context, path: Path, span) -> SourceFile | None:
     shown = _shown(ctx, path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, MAX_SPEC_BYTES)
     except OSError as exc:
         ctx.sink.error("E0104" if span else "E0003", f"cannot read `{shown}`: {exc.strerror or exc}", span)
         return None
@@ -25,7 +29,9 @@ def _read(ctx: Context, path: Path, span) -> SourceFile | None:
         return None
     if text.startswith("\ufeff"):
         text = text[1:]
-    return SourceFile(shown, text)
+    # CRLF (or CR) line ends read as LF: the same spec gives the same plan on every platform,
+    # and no \r reaches a prompt
+    return SourceFile(shown, text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _shown(ctx: Context, path: Path) -> str:
@@ -51,6 +57,7 @@ def load_modules(ctx: Context) -> None:
             return
         if key in done:
             return
+        ctx.inputs.append(key)
         source = _read(ctx, key, via_span)
         if source is None:
             done[key] = None
@@ -66,8 +73,9 @@ def load_modules(ctx: Context) -> None:
                 target = ctx.resolve_path(decl.path.value, decl.path.span, "E0104", "import")
                 if target is None:
                     continue
-                if not target.is_file():
-                    ctx.sink.error("E0104", f"imported file `{decl.path.value}` not found", decl.path.span)
+                if not is_regular_file(target):
+                    ctx.sink.error("E0104", f"imported file `{decl.path.value}` not found, or not a regular file",
+                                   decl.path.span)
                     continue
                 visit(target, decl.path.span)
         active.pop()

@@ -9,11 +9,13 @@ import json
 
 from .. import ir
 from ..diagnostics import Note
+from ..files import read_bytes
 from ..source import SourceFile
-from ..values import ValueError_, check_record, coerce_text, find_in_order
+from ..values import ValueError_, check_record, coerce_text, find_in_order, load_json
 from .context import Context
 
 MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
+MAX_SEED_BYTES = 256 * 2**20  # seed sets are examples, not corpora
 
 
 def _rows_jsonl(text: str):
@@ -21,9 +23,12 @@ def _rows_jsonl(text: str):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = load_json(line)
         except json.JSONDecodeError as exc:
             yield line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+            continue
+        except ValueError as exc:
+            yield line_no, None, f"not a valid row: {exc}"
             continue
         if not isinstance(value, dict):
             yield line_no, None, "a row must be a JSON object"
@@ -86,8 +91,9 @@ def load_seeds(ctx: Context) -> None:
         if suffix not in (".jsonl", ".csv"):
             ctx.sink.error("E0301", f"seed files are .jsonl or .csv, not `{suffix or path.name}`", decl.path.span)
             continue
+        ctx.inputs.append(path)
         try:
-            data = path.read_bytes()
+            data = read_bytes(path, MAX_SEED_BYTES)
         except OSError as exc:
             ctx.sink.error("E0301", f"cannot read seed file `{decl.path.value}`: {exc.strerror or exc}",
                            decl.path.span)

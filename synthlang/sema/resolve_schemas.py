@@ -124,14 +124,14 @@ class SchemaResolver:
                     return None
                 seen_regex = True
                 p = strip_anchors(a.pattern)
-                err = compile_error(p)
-                if err:
-                    self.sink.error("E0203", f"invalid regex: {err}", a.span)
-                    return None
                 feature = unsupported_feature(p)
                 if feature:
                     self.sink.error("E0203", f"regex uses {feature}, which no decoding constraint can enforce",
                                     a.span, help="rewrite it without lookaround or backreferences")
+                    return None
+                err = compile_error(p)
+                if err:
+                    self.sink.error("E0203", f"invalid regex: {err}", a.span)
                     return None
                 pattern = p
             else:

@@ -114,21 +114,22 @@ class _ToAst(Transformer):
         text = str(tok).replace("_", "")
         span = self._span(tok)
         if re.fullmatch(r"-?[0-9]+", text):
-            value = int(text)
+            # no int() of thousands of digits (Python refuses past 4300; the limit is 19)
+            value = int(text) if len(text.lstrip("-0")) <= 20 else INT_LIMIT + 1
             if abs(value) > INT_LIMIT:
-                raise _ParseAbort("E0004", f"integer `{tok}` is out of range", tok.start_pos, tok.end_pos,
+                raise _ParseAbort("E0004", f"integer {_token_text(tok)} is out of range", tok.start_pos, tok.end_pos,
                                   help=f"integers must lie within ±{INT_LIMIT}")
             return ast.Lit("int", value, span)
         value = float(text)
         if value in (float("inf"), float("-inf")) or abs(value) > 1e300:
-            raise _ParseAbort("E0004", f"number `{tok}` is out of range", tok.start_pos, tok.end_pos)
+            raise _ParseAbort("E0004", f"number {_token_text(tok)} is out of range", tok.start_pos, tok.end_pos)
         return ast.Lit("float", value, span)
 
     def percent(self, children):
         tok = children[0]
         value = float(str(tok)[:-1].replace("_", ""))
         if abs(value) > 1e300:
-            raise _ParseAbort("E0004", f"percentage `{tok}` is out of range", tok.start_pos, tok.end_pos)
+            raise _ParseAbort("E0004", f"percentage {_token_text(tok)} is out of range", tok.start_pos, tok.end_pos)
         return ast.Lit("percent", value, self._span(tok))
 
     def date(self, children):
@@ -459,20 +460,51 @@ def _token_text(tok: Token) -> str:
 
 
 MAX_DEPTH = 100
+# terms of one operator chain plus the nesting around it: the IR walks chains recursively, and
+# pydantic serialises at most about 250 levels
+MAX_CHAIN = 240
 
 
-def _too_deep(tree) -> int | None:
-    """The offset of a node nested deeper than MAX_DEPTH, checked without recursion."""
+def _too_deep(tree) -> tuple[int, str] | None:
+    """(offset, problem) of a node nested deeper than MAX_DEPTH or ending an operator chain
+    longer than MAX_CHAIN, checked without recursion."""
     from lark import Tree
 
-    stack = [(tree, 1)]
+    stack = [(tree, 1, 1)]
     while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        node, depth, chain = stack.pop()
+        if depth > MAX_DEPTH or depth + chain > MAX_CHAIN:
             meta = node.meta
-            return getattr(meta, "start_pos", 0) if not getattr(meta, "empty", True) else 0
-        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+            where = getattr(meta, "start_pos", 0) if not getattr(meta, "empty", True) else 0
+            return where, (f"an expression of more than {MAX_CHAIN} terms" if depth <= MAX_DEPTH
+                           else f"nesting deeper than {MAX_DEPTH} levels")
+        # a left-associative chain (`a + b + c`, `x or y or z`) is long, not deep: its first
+        # child of the same rule stays at this level (the chain's length has a bound of its own)
+        for i, c in enumerate(node.children):
+            if isinstance(c, Tree):
+                same = i == 0 and c.data == node.data
+                stack.append((c, depth if same else depth + 1, chain + 1 if same else 1))
     return None
+
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _keyword_as_name(exc: UnexpectedInput) -> bool:
+    """Error handler: a keyword where the parser wanted a name is that name.
+
+    The contextual lexer reads a keyword wherever some use of the current LALR state could take
+    one: after a string or a number, LALR merges what may follow across every place a string or
+    an expression appears, so the field after `channel: "a" | "b"` or `n: int = 5` could not be
+    called `text` or `using`. Re-reading the token as a NAME when the keyword does not fit but a
+    name does keeps keywords usable as field names everywhere the grammar can tell them apart."""
+    if not isinstance(exc, UnexpectedToken):
+        return False
+    tok = exc.token
+    if tok.type == "NAME" or not _NAME_RE.fullmatch(str(tok)) or "NAME" not in exc.expected:
+        return False
+    exc.interactive_parser.feed_token(Token.new_borrow_pos("NAME", str(tok), tok))
+    return True
 
 
 def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
@@ -482,10 +514,11 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
         sink.error("E0003", "file contains NUL bytes; is it a binary file?", source.span(0, 0))
         return None
     try:
-        tree = parser.parse(source.text)
+        tree = parser.parse(source.text, on_error=_keyword_as_name)
         deep = _too_deep(tree)
         if deep is not None:
-            sink.error("E0001", f"nesting deeper than {MAX_DEPTH} levels", source.span(deep, deep + 1),
+            where, problem = deep
+            sink.error("E0001", problem, source.span(where, where + 1),
                        help="split the expression or the type into smaller parts")
             return None
         return _ToAst(source).transform(tree)
