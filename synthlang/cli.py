@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERNAL = 0, 1, 2, 3, 70
+MAX_PLAN_BYTES = 512 * 2**20  # plans embed their seed rows
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,9 +91,22 @@ def cmd_check(args) -> int:
         return EXIT_USAGE
     result = check(path)
     _emit_diagnostics(result, args.format)
-    if args.format == "text" and not result.diagnostics:
-        print(f"{args.spec}: ok", file=sys.stderr)
+    if args.format == "text":
+        _print_network(result)
+        if not result.diagnostics:
+            print(f"{args.spec}: ok", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_ERRORS
+
+
+def _print_network(result) -> None:
+    """What a reviewer must see in a spec: where it sends requests and which secret goes along."""
+    from .diagnostics import printable
+
+    for model in result.context.models.values():
+        if model.endpoint or model.api_key_env:
+            key = f", with the key in ${model.api_key_env}" if model.api_key_env else ", with no key"
+            print(printable(f"network: model `{model.name}` sends requests to {model.endpoint or '(no endpoint)'}{key}"),
+                  file=sys.stderr)
 
 
 def cmd_compile(args) -> int:
@@ -109,11 +122,11 @@ def cmd_compile(args) -> int:
     text = result.plan.to_json()
     if args.output:
         out = Path(args.output)
+        from .files import write_text_atomic
+
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out)
+            write_text_atomic(out, text)
         except OSError as exc:
             _error(f"cannot write {out}: {exc.strerror or exc}")
             return EXIT_ERRORS
@@ -129,13 +142,21 @@ def _load_plan(arg: str, fmt: str):
     if path is None:
         return None
     if path.suffix == ".json":
+        from .files import read_bytes
         from .plan.model import Plan
+        from .plan.validate_plan import validate_plan
 
         try:
-            return Plan.from_json(path.read_text(encoding="utf-8")), path.resolve().parent
-        except (ValueError, OSError) as exc:
-            _error(f"{path} is not a valid plan: {str(exc).splitlines()[0]}")
+            plan = Plan.from_json(read_bytes(path, MAX_PLAN_BYTES).decode("utf-8"))
+        except (ValueError, OSError, RecursionError) as exc:
+            _error(f"{path} is not a valid plan: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
             return None
+        problems = validate_plan(plan)
+        if problems:
+            _error(f"{path} is not a plan this synthc runs: " + "; ".join(problems[:5])
+                   + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+            return None
+        return plan, path.resolve().parent
     from .compiler import compile
 
     result = compile(path)

@@ -197,3 +197,8 @@ def check_record(schema: ir.Schema, row: dict, schemas: SchemaLookup, prefix: st
             raise ValueError_("missing" if f.name not in row else "is null but the field is not optional", path)
         out[f.name] = check_value(f.type, row[f.name], schemas, path, require_generated)
     return out
+
+
+def match_key(values: list) -> str:
+    """A hashable key for a list of field values (seed rows indexed by the values they match)."""
+    return json.dumps(values, sort_keys=True, default=str)

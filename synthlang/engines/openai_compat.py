@@ -16,6 +16,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import ir
+from ..endpoints import model_problems
 from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -24,11 +25,29 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 SCHEMA_FORMATS = ("json_schema", "structured_outputs", "json_object")
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: following one would carry the Authorization header to whatever
+    host the server names."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+# only http and https: no file://, ftp:// or data: handlers, and no redirects
+_OPENER = urllib.request.OpenerDirector()
+for _handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), urllib.request.HTTPErrorProcessor(),
+                 urllib.request.HTTPDefaultErrorHandler(), _NoRedirect()):
+    _OPENER.add_handler(_handler)
+
+
 class OpenAICompatEngine:
     def __init__(self, model: ir.Model, options: EngineOptions, max_retries: int = 5, timeout: float = 300.0,
                  backoff: float = 0.5):
         if not model.endpoint:
             raise EngineDead(f"model `{model.name}`: engine openai needs an `endpoint`")
+        problems = model_problems(model.endpoint, model.api_key_env)  # a plan may come from anyone
+        if problems:
+            raise EngineDead(f"model `{model.name}`: {'; '.join(problems)}")
         self.name = f"openai:{model.model}@{model.endpoint}"
         self.model = model
         self.url = model.endpoint.rstrip("/") + "/chat/completions"
@@ -61,7 +80,7 @@ class OpenAICompatEngine:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+        with _OPENER.open(req, timeout=self.timeout) as resp:
             return json.loads(resp.read().decode("utf-8"))
 
     def _one(self, r: GenerationRequest) -> GenerationResult:

@@ -51,12 +51,19 @@ def iter_rows(path: Path):
 
 
 def _decode_meta(row: dict) -> dict:
+    """`_meta` as a dict, whatever the format: JSON text in CSV, a struct in Parquet (where
+    absent keys read as null and the spans map reads as (key, value) pairs)."""
     meta = row.get("_meta")
     if isinstance(meta, str):
         try:
-            row["_meta"] = load_json(meta)
+            meta = load_json(meta)
         except ValueError:
-            row["_meta"] = {}
+            meta = {}
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if v is not None}
+        if isinstance(meta.get("spans"), list):
+            meta["spans"] = dict(meta["spans"])
+        row["_meta"] = meta
     return row
 
 

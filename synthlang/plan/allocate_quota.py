@@ -53,32 +53,60 @@ def _controlled_round(rows: list[int], cols: list[int]) -> list[list[int]]:
     col_used = [0] * len(cols)
     col_rows: dict[int, list[int]] = {j: [] for j in range(len(cols))}
 
-    def augment(i: int, seen: set[int]) -> bool:
-        # find a column for row i, possibly moving another row's unit (Kuhn's augmenting path)
-        for j in row_cells.get(i, []):
-            if (i, j) in chosen or j in seen:
-                continue
-            seen.add(j)
-            if col_used[j] < need_c[j]:
-                chosen.add((i, j))
-                col_used[j] += 1
-                col_rows[j].append(i)
-                return True
-            for k in list(col_rows[j]):
-                # try to move row k's unit out of column j
-                chosen.discard((k, j))
-                col_rows[j].remove(k)
-                if augment(k, seen):
+    def augment(start: int) -> bool:
+        """Kuhn's augmenting path from row `start`, with an explicit stack (a table can have
+        thousands of rows; recursion would run out): find a column with room for one more unit
+        of the row, possibly moving another row's unit out of a full column."""
+        seen: set[int] = set()
+        # a frame: [row, next candidate index, column being freed, rows to try moving, next index]
+        stack: list[list] = [[start, 0, None, [], 0]]
+        returned: bool | None = None
+        while stack:
+            frame = stack[-1]
+            i = frame[0]
+            if returned is not None:  # the row moved out of column frame[2] answered
+                j, k = frame[2], frame[3][frame[4] - 1]
+                if returned:
                     chosen.add((i, j))
                     col_rows[j].append(i)
-                    return True
-                chosen.add((k, j))
+                    stack.pop()
+                    continue  # returned stays True for the frame below
+                chosen.add((k, j))  # undo the tentative move
                 col_rows[j].append(k)
-        return False
+                returned = None
+            if frame[2] is not None and frame[4] < len(frame[3]):
+                j, k = frame[2], frame[3][frame[4]]
+                frame[4] += 1
+                chosen.discard((k, j))
+                col_rows[j].remove(k)
+                stack.append([k, 0, None, [], 0])
+                continue
+            frame[2] = None
+            cells = row_cells.get(i, [])
+            while frame[1] < len(cells):
+                j = cells[frame[1]]
+                frame[1] += 1
+                if (i, j) in chosen or j in seen:
+                    continue
+                seen.add(j)
+                if col_used[j] < need_c[j]:
+                    chosen.add((i, j))
+                    col_used[j] += 1
+                    col_rows[j].append(i)
+                    returned = True
+                    break
+                frame[2], frame[3], frame[4] = j, list(col_rows[j]), 0
+                break
+            else:
+                returned = False
+            if returned is not None:
+                stack.pop()
+                continue
+        return bool(returned)
 
     for i in range(len(rows)):
         for _ in range(need_r[i]):
-            if not augment(i, set()):  # pragma: no cover - impossible by the fractional flow
+            if not augment(i):  # pragma: no cover - impossible by the fractional flow
                 raise AssertionError("controlled rounding failed")
     for i, j in chosen:
         table[i][j] += 1

@@ -6,6 +6,7 @@ from .. import __version__, ir
 from ..diagnostics import Note
 from ..expr import EvalError, Unknown, evaluate, to_source
 from ..sema.context import Context
+from ..values import match_key
 from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .model import Block, Cell, DerivedField, MentionConstraint, Plan, SampledField
@@ -41,6 +42,7 @@ def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: lis
 
 
 def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict, int]]) -> None:
+    seed_keys: dict[tuple[str, ...], set] = {}  # matching fields -> their values in seed rows
     for key, n in cells:
         if n == 0 or not key:
             continue
@@ -57,8 +59,10 @@ def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict, int]]) ->
                                help="give that cell a 0% share, or loosen the check")
         if g.examples is not None:
             seeds = ctx.seeds[g.examples.seeds]
-            matching = [m for m in g.examples.matching if m in key]
-            if matching and not any(all(row.get(m) == key[m] for m in matching) for row in seeds.rows):
+            matching = tuple(m for m in g.examples.matching if m in key)
+            if matching not in seed_keys:  # one pass over the rows, not one per cell
+                seed_keys[matching] = {match_key([row.get(m) for m in matching]) for row in seeds.rows}
+            if matching and match_key([key[m] for m in matching]) not in seed_keys[matching]:
                 ctx.sink.error("E0405", f"no row of seed set `{seeds.name}` matches quota cell {shown}, "
                                "so that cell has no examples", g.span,
                                help=f"add seed rows with {shown}, or drop `matching`")

@@ -23,7 +23,7 @@ from ..engines.probe import run_probe
 from ..files import ensure_dir, write_json_atomic, write_text_atomic
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
 from ..plan.model import Block, Plan
-from ..values import ValueError_, check_record, check_value
+from ..values import ValueError_, check_record, check_value, match_key
 from .dedup import Deduper
 from .journal import Journal, JournalCorrupt
 from .mentions import find_spans, mention_pattern
@@ -87,6 +87,7 @@ class Runner:
         self.new_records: dict[str, int] = {}    # records accepted by this invocation, per block
         self.split_counts: dict[str, dict] = {}  # block -> split -> file and row count
         self.pool = LocalPool(self)
+        self._example_index: dict[str, dict[str, list[dict]]] = {}
 
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
@@ -178,7 +179,12 @@ class Runner:
         ex = block.examples
         if ex is None:
             return []
-        rows = [r for r in self.plan.seeds[ex.seeds].rows if all(r.get(m) == values.get(m) for m in ex.matching)]
+        index = self._example_index.get(block.id)
+        if index is None:  # seed rows by their matching values, built once per block
+            index = self._example_index[block.id] = {}
+            for r in self.plan.seeds[ex.seeds].rows:
+                index.setdefault(match_key([r.get(m) for m in ex.matching]), []).append(r)
+        rows = index.get(match_key([values.get(m) for m in ex.matching]), [])
         rng = sub_rng(seed, "examples")
         return rng.sample(rows, min(ex.n, len(rows)))
 

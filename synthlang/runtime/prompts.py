@@ -4,17 +4,11 @@ which keys it is writing (the constraint enforces them either way)."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 
 from ..plan.model import Block
-from ..sema.check_prompt import template_env
+from ..templates import render
 
 SYSTEM = "You write realistic, varied data for a training set. Answer only with the requested JSON."
-
-
-@lru_cache(maxsize=256)
-def _template(text: str):
-    return template_env().from_string(text)
 
 
 def _describe(schema: dict) -> str:
@@ -45,7 +39,7 @@ def format_note(json_schema: dict) -> str:
 
 
 def render_prompt(block: Block, context: dict) -> str:
-    return _template(block.prompt).render(**context).strip()
+    return render(block.prompt, context).strip()
 
 
 def messages_for(block: Block, context: dict, json_schema: dict) -> tuple[dict, ...]:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import ir
+from ..fakers import value_fits
 from ..plan.model import Block, SampledField
 from ..regexes import sample as sample_regex
 from ..values import ValueError_, check_value
@@ -26,10 +27,15 @@ def _faker():
 def _faker_value(provider: str, t: ir.Type, rng: random.Random) -> Any:
     fake = _faker()
     fake.seed_instance(rng.getrandbits(63))
-    value = getattr(fake, provider)()
+    try:
+        value = getattr(fake, provider)()
+    except Exception as exc:  # noqa: BLE001 - a provider that fails fails this record's sampling
+        raise SamplingError(f"faker `{provider}` failed: {type(exc).__name__}") from None
+    if not value_fits(value, t.kind):  # a plan may name any provider: nothing is stringified blindly
+        raise SamplingError(f"faker `{provider}` gives {type(value).__name__}, not a {ir.type_name(t)}")
     match t:
         case ir.StrType():
-            return str(value)
+            return value
         case ir.IntType():
             return int(value)
         case ir.FloatType():

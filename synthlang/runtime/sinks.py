@@ -8,6 +8,7 @@ import json
 import os
 import random
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -18,9 +19,10 @@ from ..plan.model import Plan
 
 
 class SplitWriter:
-    """One open file per split; rows are streamed, never held."""
+    """One open file per split; rows are streamed, never held. `to_row` turns a record into
+    what the format stores (Parquet: typed by the plan, see arrow_types)."""
 
-    def __init__(self, folder: Path, stem: str, fmt: str):
+    def __init__(self, folder: Path, stem: str, fmt: str, arrow_schema=None, to_row=None):
         self.folder, self.stem, self.fmt = folder, stem, fmt
         self.tmp = folder / f".{stem}.{fmt}.tmp"
         self.final = folder / f"{stem}.{fmt}"
@@ -31,51 +33,44 @@ class SplitWriter:
             self._fh = open_new(self.tmp, newline="")
             self._csv = None
         else:
+            import pyarrow.parquet as pq
+
             self._batch: list[dict] = []
-            self._pq = None
+            self._schema, self._to_row = arrow_schema, to_row
+            self._fh = open_new(self.tmp, binary=True)  # no-follow; pyarrow writes to the handle
+            self._pq = pq.ParquetWriter(self._fh, self._schema)
 
     def write(self, row: dict) -> None:
         self.count += 1
         if self.fmt == "jsonl":
             self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            return
-        flat = {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
-        if self.fmt == "csv":
+        elif self.fmt == "csv":
+            # CSV has no nested values: lists, records and _meta are JSON text in their cells
+            flat = {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
+                    for k, v in row.items()}
             if self._csv is None:
                 self._csv = csv.DictWriter(self._fh, fieldnames=list(flat))
                 self._csv.writeheader()
             self._csv.writerow(flat)
         else:
-            self._batch.append(flat)
+            self._batch.append(self._to_row(row))
             if len(self._batch) >= 2048:
                 self._flush_parquet()
 
     def _flush_parquet(self) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        if not self._batch:
-            return
-        table = pa.Table.from_pylist(self._batch)
-        if self._pq is None:
-            self._schema = table.schema
-            self._pq = pq.ParquetWriter(self.tmp, self._schema)
-        self._pq.write_table(table.cast(self._schema))
-        self._batch = []
+        if self._batch:
+            self._pq.write_table(pa.Table.from_pylist(self._batch, schema=self._schema))
+            self._batch = []
 
     def close(self) -> Path:
         if self.fmt == "parquet":
             self._flush_parquet()
-            if self._pq is None:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-                pq.write_table(pa.table({}), self.tmp)
-            else:
-                self._pq.close()
-        else:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            self._pq.close()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
         replace_into_place(self.tmp, self.final)
         return self.final
 
@@ -103,7 +98,13 @@ def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: i
     out = plan.output
     rng = random.Random(f"{plan.hash}|split|{block_id}")
     sizes = largest_remainder(n_records, [Fraction(str(s.share)) for s in out.splits])
-    writers = [SplitWriter(folder, f"{stem_prefix}{s.name}", out.format) for s in out.splits]
+    arrow_schema = to_row = None
+    if out.format == "parquet":
+        from .arrow_types import record_schema, to_arrow_row
+
+        arrow_schema = record_schema(plan, block)
+        to_row = partial(to_arrow_row, plan, block)
+    writers = [SplitWriter(folder, f"{stem_prefix}{s.name}", out.format, arrow_schema, to_row) for s in out.splits]
 
     real_rows: list[dict] = []
     train_index = next((i for i, s in enumerate(out.splits) if s.name == "train"), None)

@@ -17,6 +17,7 @@ from .typecheck import describe, group, lower_expr
 TEXT_RULES = ("typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr")
 NOISE_RULES = TEXT_RULES + ("date_format", "drop")
 MAX_COUNT = 10**12
+MAX_CELLS = 50_000  # joint quota cells of one block (each is a line of the plan)
 
 
 def _model_ref(ctx: Context, name: ast.Name) -> str | None:
@@ -218,6 +219,12 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         ok = ok and res is not None
         if res is not None:
             quotas.append(res)
+    cells = math.prod(len(q.values) for q in quotas)
+    if cells > MAX_CELLS:
+        sink.error("E0403", f"the quotas of generate {ident} make {cells:,} cells; at most {MAX_CELLS:,} are allowed",
+                   items["quota"][-1].span, help="quota fewer fields jointly, or sample the others (`~ uniform`)")
+        ok = False
+        quotas = []
 
     known = [f.name for f in schema.fields if f.source == "sampled" or f.name in quota_fields]
 

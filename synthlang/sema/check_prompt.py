@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from .. import ir
 from ..diagnostics import did_you_mean
 from ..syntax import ast
+from ..templates import template_env
 from .context import Context
-
-
-@lru_cache(maxsize=1)
-def template_env():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    # Sandboxed and immutable: templates cannot call unsafe attributes or mutate data,
-    # and no loader is configured, so `include`/`import` cannot read any file.
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                         keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
 
 
 def default_prompt(schema: ir.Schema, known: list[str], has_examples: bool) -> str:

@@ -219,11 +219,17 @@ def _sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None:
             if not isinstance(t, (ir.StrType, ir.IntType, ir.FloatType, ir.DateType)):
                 sink.error("E0205", f"`~ faker` cannot fill a {tname}", s.span)
                 return None
-            from .faker_providers import provider_names
+            from ..fakers import provider_fits, provider_names, provider_value_type
             names = provider_names()
             if provider not in names:
                 sink.error("E0205", f"Faker has no provider `{provider}`", s.args[0].span,
                            help=did_you_mean(provider, names) or "see Faker's list of standard providers")
+                return None
+            if not provider_fits(provider, t.kind):
+                sink.error("E0205", f"Faker's `{provider}` gives {provider_value_type(provider)}, which cannot "
+                           f"fill a {tname}", s.args[0].span,
+                           help="choose a provider that returns text (e.g. `name`, `city`, `sentence`)"
+                           if isinstance(t, ir.StrType) else None)
                 return None
             return ir.Sampler(method="faker", provider=provider)
     return None  # pragma: no cover

@@ -1,0 +1,75 @@
+"""Where a spec may send requests, and which secret it may send along: the rules shared by the
+checker (`model` blocks) and the OpenAI-compatible engine (which applies them again to a plan).
+
+A spec comes from anyone; the environment it runs in holds the user's secrets. So an endpoint is
+an http(s) URL and nothing else (no `file://`, no credentials in the URL), an API key comes only
+from a variable whose name says it is one, and a key never travels in clear text to another
+machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+KEY_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*(_API_KEY|_TOKEN)|API_KEY")
+KEY_VARIABLE_HELP = "an API key is read only from a variable named like OPENAI_API_KEY or HF_TOKEN " \
+                    "(upper case, ending in _API_KEY or _TOKEN)"
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why the URL cannot be an endpoint, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"endpoints are http:// or https:// URLs, not `{parts.scheme or url}`"
+    if not parts.hostname:
+        return "the URL has no host"
+    if parts.username or parts.password:
+        return "the URL carries credentials; use `api_key_env` instead"
+    return None
+
+
+def key_variable_problem(name: str) -> str | None:
+    if not KEY_VARIABLE.fullmatch(name):
+        return f"`{name}` does not name an API key variable: {KEY_VARIABLE_HELP}"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def key_transport_problem(url: str) -> str | None:
+    """A key may go over plain http only to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        return (f"the API key would be sent in clear text to {parts.hostname}: use an https:// endpoint "
+                "(plain http is allowed only for servers on this machine)")
+    return None
+
+
+def model_problems(endpoint: str | None, key_variable: str | None) -> list[str]:
+    """Every rule above that a model's endpoint and key variable break."""
+    problems = []
+    if endpoint is not None:
+        problem = endpoint_problem(endpoint)
+        if problem:
+            problems.append(problem)
+    if key_variable is not None:
+        problem = key_variable_problem(key_variable)
+        if problem:
+            problems.append(problem)
+        elif endpoint is not None and not problems:
+            problem = key_transport_problem(endpoint)
+            if problem:
+                problems.append(problem)
+    return problems
