@@ -1,9 +1,10 @@
 """Compiler speed: `synthc check` of a typical spec as a whole process (it runs as a
-pre-commit hook), and compiling a generated spec with 100 schemas and 100 generate blocks.
+pre-commit hook), compiling a generated spec with 100 schemas and 100 generate blocks, and
+`synthc check` of hostile-sized input: a quota over 1,000 values and 2 MB specs.
 
     python bench/bench_compiler.py
 
-Prints wall times and their ratio to the targets (0.3 s and 1 s on a 2-core machine)."""
+Prints wall times and their ratio to the targets (0.3 s, 1 s and 2 s on a 2-core machine)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,35 @@ generate S{i} {{
     return "".join(parts)
 
 
+def quota_spec(values: int = 1000) -> str:
+    names = [f"v{i}" for i in range(values)]
+    return ("enum Label { " + ", ".join(names) + " }\nschema T { label: Label\n  text: str(10..200) }\n"
+            "generate T {\n  count 100000\n  quota label { " + ", ".join(f"{n}: {100 / values}%" for n in names)
+            + " }\n}\n")
+
+
+def prose_spec(size: int = 2_000_000) -> str:
+    """A large spec as large specs are written: a taxonomy enum, long prompt texts, a few blocks."""
+    labels = [f"label_{i}" for i in range(20_000)]
+    parts = ["enum Label { " + ", ".join(labels) + " }\n"]
+    sentence = "Write about the customer's situation in plain words, with one concrete detail. "
+    i = 0
+    while sum(map(len, parts)) < size:
+        body = "\n".join("    " + sentence * 4 for _ in range(200))
+        parts.append(f'schema P{i} {{ label: Label ~ uniform\n  text: str(10..400) }}\n'
+                     f'generate P{i} {{\n  count 100\n  prompt """\n{body}\n    Label: {{{{ label }}}}\n  """\n}}\n')
+        i += 1
+    return "".join(parts)
+
+
+def dense_spec(size: int = 2_000_000) -> str:
+    """The parser's worst case: 2 MB of small declarations (thousands of schemas and blocks)."""
+    n = 100
+    while len(large_spec(n)) < size:
+        n *= 2
+    return large_spec(n)
+
+
 def time_process(args: list[str], runs: int = 7) -> float:
     times = []
     for _ in range(runs):
@@ -68,11 +98,20 @@ def main() -> None:
         in_process = time.perf_counter() - start
         assert result.ok and result.plan is not None and len(result.plan.blocks) == 100
         large = time_process(synthc + ["compile", str(spec), "-o", str(Path(tmp) / "plan.json")], runs=3)
+        hostile = {}
+        for name, text in (("quota over 1,000 values", quota_spec()), ("2 MB spec, prose and a 20k enum", prose_spec()),
+                           ("2 MB spec, 4k small blocks", dense_spec())):
+            path = Path(tmp) / "hostile.synth"
+            path.write_text(text)
+            hostile[name] = (time_process(synthc + ["check", str(path)], runs=1 if "4k" in name else 3), len(text))
     python_start = time_process([sys.executable, "-c", "pass"])
     print(f"python start-up (floor)              {python_start * 1000:7.1f} ms")
     print(f"synthc check, typical spec (process) {typical * 1000:7.1f} ms   target 300 ms   ratio {typical / 0.3:.2f}")
     print(f"compile 100 schemas+blocks (process) {large * 1000:7.1f} ms   target 1000 ms  ratio {large / 1.0:.2f}")
     print(f"compile 100 schemas+blocks (in-proc) {in_process * 1000:7.1f} ms")
+    for name, (seconds, size) in hostile.items():
+        print(f"synthc check, {name:<33} ({size / 1e6:.1f} MB) {seconds * 1000:8.1f} ms   target 2000 ms  "
+              f"ratio {seconds / 2.0:.2f}")
     probe = subprocess.run(synthc[:1] + ["-c", "import sys, synthlang.compiler; "
                            "print([m for m in ('llama_cpp','vllm','torch') if m in sys.modules])"],
                            capture_output=True, text=True)

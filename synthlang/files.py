@@ -80,8 +80,9 @@ def ensure_dir(folder: Path, root: Path) -> Path:
         if not inside(folder, root):
             raise UnsafePath(errno.EPERM, f"{folder} is outside {root}") from None
         rel = Path(os.path.realpath(folder)).relative_to(root_real)
-    if not root_real.is_dir():
-        root_real.mkdir(parents=True, exist_ok=True)
+    if root_real.exists() and not root_real.is_dir():
+        raise UnsafePath(errno.ENOTDIR, f"{root} exists and is not a folder")
+    root_real.mkdir(parents=True, exist_ok=True)
     current = root_real
     for part in rel.parts:
         if part in ("", "."):

@@ -126,7 +126,7 @@ def _chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("headless Chromium is needed for this test; .ci/run installs Debian's `chromium`")
+    pytest.fail("headless Chromium is not on PATH; the README's test command (scripts/test.sh) installs Debian's `chromium`")
 
 
 def test_html_report_renders_in_headless_chromium(news, tmp_path):

@@ -1,0 +1,507 @@
+"""Hostile specs, seeds and plans, tried as an attacker and as a careless user would: each case
+asserts its exact outcome (a diagnostic code at a line, or a refusal with exit code and reason),
+that nothing changed outside a temporary tree (the whole tree is compared before and after,
+symlink targets included), and that every command finishes within a time limit."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from synthlang.plan.model import Plan
+
+TIMEOUT = 60
+MINIMAL = 'schema T { b: str(1..10) }\ngenerate T { count 2 }\n'
+
+
+def synthc(*args, cwd=None, timeout=TIMEOUT, env=None):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "synthlang.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
+    proc.seconds = time.perf_counter() - start
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr[-2000:]
+    return proc
+
+
+def snapshot(root: Path) -> dict:
+    """Every entry under root: file digests, folders, and symlinks with their targets."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A spec folder beside a victim folder that nothing may touch."""
+    spec_dir, victim = tmp_path / "spec", tmp_path / "victim"
+    spec_dir.mkdir()
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    return spec_dir, victim
+
+
+def codes_at(proc) -> list[tuple[str, int]]:
+    return [(d["code"], d.get("line")) for d in json.loads(proc.stdout)]
+
+
+def check_json(spec: Path):
+    return synthc("check", "--format", "json", spec)
+
+
+# ---- nothing is written outside the spec's folder tree ---------------------------------------
+
+def test_symlinked_default_output_folder_is_refused(tree):
+    spec_dir, victim = tree
+    (spec_dir / "t.synth").write_text(MINIMAL)
+    (spec_dir / "out").symlink_to(victim)
+    before = snapshot(victim.parent)
+    proc = synthc("run", spec_dir / "t.synth", "--fake-engine")
+    assert proc.returncode == 1
+    assert "leaves the spec's folder tree" in proc.stderr
+    assert snapshot(victim.parent) == before
+
+
+def test_spec_whose_stem_is_dotdot_writes_below_out(tree):
+    spec_dir, victim = tree
+    (spec_dir / "...synth").write_text(MINIMAL)
+    (spec_dir / "other.txt").write_text("mine")
+    proc = synthc("run", spec_dir / "...synth", "--fake-engine")
+    assert proc.returncode == 0, proc.stderr
+    assert (spec_dir / "out" / "dataset" / "train.jsonl").is_file()
+    assert sorted(p.name for p in spec_dir.iterdir()) == ["...synth", "other.txt", "out"]
+
+
+@pytest.mark.parametrize("planted", ["train.jsonl", ".synth", "manifest.json", "README.md", "report.html",
+                                     ".synth/journal.jsonl", ".train.jsonl.tmp"])
+def test_symlinks_planted_in_the_output_folder_are_never_followed(tree, planted):
+    spec_dir, victim = tree
+    (spec_dir / "t.synth").write_text(MINIMAL)
+    out = spec_dir / "out" / "t"
+    target = victim if planted == ".synth" else victim / "keep.txt"
+    link = out / planted
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    before = snapshot(victim)
+    proc = synthc("run", spec_dir / "t.synth", "--fake-engine")
+    assert snapshot(victim) == before
+    if planted == ".synth":
+        assert proc.returncode == 1 and "leads out of" in proc.stderr
+    elif planted == ".synth/journal.jsonl":
+        assert proc.returncode == 1  # O_NOFOLLOW refuses the journal; nothing outside is read or written
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert not (out / planted).is_symlink()
+
+
+def test_output_folder_holding_a_seed_file_is_refused(tree):
+    spec_dir, _ = tree
+    (spec_dir / "seeds").mkdir()
+    (spec_dir / "seeds" / "train.jsonl").write_text('{"b": "hello"}\n')
+    spec = spec_dir / "s.synth"
+    spec.write_text('seeds s from "seeds/train.jsonl" as T\n' + MINIMAL + 'output "seeds" { format jsonl }\n')
+    before = snapshot(spec_dir)
+    assert codes_at(check_json(spec)) == [("E0901", 4)]
+    assert synthc("run", spec, "--fake-engine").returncode == 1
+    assert snapshot(spec_dir) == before
+
+
+def test_output_over_the_spec_folder_or_a_file_is_refused(tree):
+    spec_dir, _ = tree
+    (spec_dir / "data.txt").write_text("x")
+    for out in (".", "data.txt", "../victim", "/tmp"):
+        spec = spec_dir / "o.synth"
+        spec.write_text(MINIMAL + f'output "{out}" {{ format jsonl }}\n')
+        assert codes_at(check_json(spec)) == [("E0901", 3)], out
+
+
+def test_out_pointing_at_a_file_is_a_clear_error(tree):
+    spec_dir, _ = tree
+    (spec_dir / "t.synth").write_text(MINIMAL)
+    (spec_dir / "file").write_text("x")
+    proc = synthc("run", spec_dir / "t.synth", "--fake-engine", "--out", spec_dir / "file")
+    assert proc.returncode == 1 and "not a folder" in proc.stderr
+    assert (spec_dir / "file").read_text() == "x"
+
+
+def test_a_damaged_journal_names_fresh(tree):
+    spec_dir, _ = tree
+    (spec_dir / "t.synth").write_text(MINIMAL)
+    assert synthc("run", spec_dir / "t.synth", "--fake-engine").returncode == 0
+    journal = spec_dir / "out" / "t" / ".synth" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:1] + ['{"b": "T", "c": 99, "a": 0, "ok": false, "why": "x"}'] + lines[1:]) + "\n")
+    proc = synthc("run", spec_dir / "t.synth", "--fake-engine")
+    assert proc.returncode == 1 and "--fresh" in proc.stderr
+    journal.write_text("garbage\n")
+    proc = synthc("run", spec_dir / "t.synth", "--fake-engine")
+    assert proc.returncode == 1 and "damaged" in proc.stderr and "--fresh" in proc.stderr
+    assert synthc("run", spec_dir / "t.synth", "--fake-engine", "--fresh").returncode == 0
+
+
+# ---- no secret leaves, no file is probed --------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint, key, line", [
+    ("file:///etc/passwd", None, 2),
+    ("http://user:pw@example.com/v1", None, 2),
+    ("https://example.com/v1", "AWS_SECRET_ACCESS_KEY", 3),
+    ("https://example.com/v1", "HOME", 3),
+    ("http://example.com/v1", "OPENAI_API_KEY", 3),
+])
+def test_endpoints_and_key_variables(tree, endpoint, key, line):
+    spec_dir, _ = tree
+    key_line = f'  api_key_env "{key}"\n' if key else "  concurrency 1\n"
+    spec = spec_dir / "m.synth"
+    spec.write_text(f'model m {{ engine openai name "x"\n  endpoint "{endpoint}"\n{key_line}}}\n'
+                    + MINIMAL.replace("count 2", "count 2 using m"))
+    assert codes_at(check_json(spec)) == [("E0107", line)]
+    text = synthc("check", spec)
+    assert f"network: model `m` sends requests to {endpoint}" in text.stderr
+
+
+def test_loopback_http_with_a_key_is_allowed_and_listed(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "m.synth"
+    spec.write_text('model m { engine openai name "x"\n endpoint "http://127.0.0.1:9/v1"\n api_key_env "LOCAL_TOKEN" }\n'
+                    + MINIMAL.replace("count 2", "count 2 using m"))
+    proc = synthc("check", spec)
+    assert proc.returncode == 0, proc.stderr
+    assert "network: model `m` sends requests to http://127.0.0.1:9/v1, with the key in $LOCAL_TOKEN" in proc.stderr
+
+
+# ---- check finishes fast on any input -----------------------------------------------------------
+
+def test_constant_folding_in_a_template_does_not_run_at_check(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "j.synth"
+    spec.write_text(MINIMAL.replace("count 2", 'count 2\n prompt "{{ [1] * 500000000 }}"'))
+    proc = synthc("check", spec, timeout=20)
+    assert proc.returncode == 0 and proc.seconds < 10
+
+
+@pytest.mark.parametrize("template, reason", [
+    ("{{ [1] * 500000000 }}", "would build a sequence"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "loops more than"),
+    ('{{ "x"|center(1000000000) }}', "over the limit"),
+    ('{{ "%0999999999d"|format(1) }}', "format width"),
+    ('{{ "{:>999999999}".format(1) }}', "format width"),
+    ("{{ ''.__class__.__mro__ }}", "unsafe"),
+])
+def test_templates_are_bounded_at_run_time(tree, template, reason):
+    spec_dir, _ = tree
+    spec = spec_dir / "j.synth"
+    spec.write_text(MINIMAL.replace("count 2", f'count 2\n prompt """{template}"""'))
+    proc = synthc("run", spec, "--fake-engine", "--max-attempts", "2", timeout=60)
+    assert proc.returncode == 1 and reason in proc.stderr, proc.stderr[-1500:]
+    assert proc.seconds < 30
+
+
+@pytest.mark.parametrize("where", ["pick", "check", "seed"])
+def test_backtracking_regexes_finish(tree, where):
+    spec_dir, _ = tree
+    evil = "a" * 60 + "!"
+    (spec_dir / "seeds.jsonl").write_text(json.dumps({"k": evil, "b": "hello"}) + "\n")
+    field = f'k: str(/(a+)+$/) ~ pick("{evil}")' if where == "pick" else "k: str(1..80) ~ faker(\"word\")"
+    if where == "seed":
+        field = "k: str(/(a|aa)+/)?"
+    check = '\n check k matches /(a|a)*b/' if where == "check" else ""
+    seeds = 'seeds s from "seeds.jsonl" as T\n' if where == "seed" else ""
+    spec = spec_dir / "r.synth"
+    spec.write_text(f"{seeds}schema T {{ {field}\n b: str(1..10) }}\ngenerate T {{ count 2{check} }}\n")
+    proc = check_json(spec)
+    assert proc.seconds < 15
+    if where == "check":
+        assert proc.returncode == 0
+    else:
+        assert [c for c, _ in codes_at(proc)] == ["E0207" if where == "pick" else "E0302"]
+
+
+def test_a_thousand_value_quota_and_a_huge_joint_table(tree):
+    spec_dir, _ = tree
+    vals = [f"v{i}" for i in range(1000)]
+    enum = "enum E { " + ", ".join(vals) + " }\n"
+    spec = spec_dir / "q.synth"
+    spec.write_text(enum + "schema T { e: E\n f: bool\n b: str(1..10) }\ngenerate T { count 100000\n quota e { "
+                    + ", ".join(f"{v}: 0.1%" for v in vals) + " }\n quota f { true: 50%, false: 50% } }\n")
+    proc = synthc("check", spec)
+    assert proc.returncode == 0 and proc.seconds < 15, proc.stderr[-500:]
+    big = [f"w{i}" for i in range(3000)]
+    spec.write_text("enum E { " + ", ".join(big) + " }\nenum F { " + ", ".join(big) + " }\n"
+                    "schema T { e: E\n f: F\n b: str(1..10) }\ngenerate T { count 3000\n quota e { "
+                    + ", ".join(f"{v}: 1" for v in big) + " }\n quota f { " + ", ".join(f"{v}: 1" for v in big) + " } }\n")
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0403", 8)] and proc.seconds < 20
+
+
+def test_examples_matching_many_cells_and_rows_is_indexed(tree):
+    spec_dir, _ = tree
+    vals = [f"v{i}" for i in range(500)]
+    rows = "".join(json.dumps({"e": vals[i % 500], "b": f"row {i}"}) + "\n" for i in range(100_000))
+    (spec_dir / "seeds.jsonl").write_text(rows)
+    spec = spec_dir / "x.synth"
+    spec.write_text("enum E { " + ", ".join(vals) + " }\nseeds s from \"seeds.jsonl\" as T\n"
+                    "schema T { e: E\n b: str(1..10) }\ngenerate T { count 500\n quota e { "
+                    + ", ".join(f"{v}: 1" for v in vals) + " }\n examples 2 from s matching e }\n")
+    proc = synthc("check", spec, timeout=120)
+    assert proc.returncode == 0 and proc.seconds < 60, proc.stderr[-500:]
+
+
+def test_fifo_seed_file_is_refused(tree):
+    spec_dir, _ = tree
+    os.mkfifo(spec_dir / "seeds.jsonl")
+    spec = spec_dir / "f.synth"
+    spec.write_text('seeds s from "seeds.jsonl" as T\n' + MINIMAL)
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0301", 1)] and "not a regular file" in proc.stdout
+
+
+def test_oversized_spec_is_refused_with_a_diagnostic(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "big.synth"
+    spec.write_text("# " + "x" * (9 * 2**20) + "\n" + MINIMAL)
+    proc = check_json(spec)
+    assert [c for c, _ in codes_at(proc)] == ["E0003"] and "larger than the limit" in proc.stdout
+
+
+# ---- every bad input is a located diagnostic ------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("schema A { b: B\n x: str(1..5) }\nschema B { a: A }\ngenerate A { count 3 }\n", [("E0210", 1)]),
+    ("enum E { }\nschema T { e: E }\ngenerate T { count 3 }\n", [("E0202", 1)]),
+    ("schema T { a: int(1..5) }\ngenerate T { count " + "9" * 5000 + " }\n", [("E0004", 2)]),
+    ('schema T { q: "a" | "b"\n b: str(1..10) }\ngenerate T { count 10\n quota q { a: 50%, b: 50% }\n'
+     " check round(1e300 * 1e300) > 0 }\n", []),
+    ('schema T { a: str ~ faker("image")\n b: str(1..10) }\ngenerate T { count 3 }\n', [("E0205", 1)]),
+    ('schema T { a: str ~ faker("profile")\n b: str(1..10) }\ngenerate T { count 3 }\n', [("E0205", 1)]),
+    ('seeds s from "' + "a" * 300 + '.jsonl" as T\n' + MINIMAL, [("E0301", 1)]),
+    ('import "' + "b" * 300 + '.synth"\n' + MINIMAL, [("E0104", 1)]),
+    ("schema T { a: int(1..5) ~ uniform\n b: str(1..10) }\ngenerate T { count 10\n check "
+     + " + ".join(["a"] * 200) + " > 0 }\n", []),
+    ("schema T { a: int(1..5) ~ uniform\n b: str(1..10) }\ngenerate T { count 10\n check "
+     + " or ".join(["a == 1"] * 200) + " }\n", []),
+    ("schema T { a: int(1..5) ~ uniform\n b: str(1..10) }\ngenerate T { count 10\n check "
+     + " + ".join(["a"] * 1000) + " > 0 }\n", [("E0001", 4)]),
+])
+def test_bad_input_is_a_located_diagnostic(tree, text, expected):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text(text)
+    proc = check_json(spec)
+    assert [d for d in codes_at(proc) if not d[0].startswith("W")] == expected, proc.stdout[-1500:]
+    assert proc.returncode == (1 if expected else 0)
+
+
+KEYWORDS = ["text", "count", "using", "prompt", "quota", "examples", "noise", "check", "dedup", "judge",
+            "format", "split", "mix", "test", "compare", "seeds", "schema", "model", "output", "uniform"]
+
+
+@pytest.mark.parametrize("before", ['c: "a" | "b"', "c: int = 5", 'c: str = "x"', "c: date = 2024-01-01",
+                                    "c: float = 25%"])
+def test_block_keywords_are_field_names_after_any_field(tree, before):
+    spec_dir, _ = tree
+    fields = "\n  ".join(f"{k}: str(1..10)" for k in KEYWORDS)
+    spec = spec_dir / "k.synth"
+    spec.write_text(f"schema T {{\n  {before}\n  {fields}\n}}\ngenerate T {{ count 2 }}\n")
+    proc = check_json(spec)
+    assert proc.returncode == 0, proc.stdout[-1000:]
+
+
+@pytest.mark.parametrize("row", [
+    '{"b": "' + "[" * 5000 + '"}',
+    "[" * 100000,
+    '{"b": "\\ud800"}',
+    '{"b": NaN}',
+    '{"b": ' + "1" * 5000 + "}",
+])
+def test_hostile_seed_rows_are_located(tree, row):
+    spec_dir, _ = tree
+    (spec_dir / "seeds.jsonl").write_text('{"b": "fine"}\n' + row + "\n")
+    spec = spec_dir / "s.synth"
+    spec.write_text('seeds s from "seeds.jsonl" as T\n' + MINIMAL)
+    proc = check_json(spec)
+    if row.startswith('{"b": "['):  # brackets inside a string are text, not nesting
+        assert codes_at(proc) == [("E0302", 2)]  # too long for str(1..10)
+    else:
+        assert codes_at(proc) == [("E0302", 2)], proc.stdout[-800:]
+
+
+def test_nested_json_and_surrogates_in_a_test_file_are_clear_errors(tree):
+    spec_dir, _ = tree
+    (spec_dir / "seeds.jsonl").write_text("".join(json.dumps({"q": q, "b": "hello"}) + "\n" for q in "ab" * 5))
+    (spec_dir / "test.jsonl").write_text('{"q": "a", "b": "hi"}\n' + "[" * 50000 + "\n")
+    spec = spec_dir / "e.synth"
+    spec.write_text('seeds s from "seeds.jsonl" as T\nschema T { q: "a" | "b"\n b: str(1..10) }\n'
+                    "generate T { count 4\n quota q { a: 50%, b: 50% } }\n"
+                    'evaluate q { text b\n test "test.jsonl" }\n')
+    assert synthc("run", spec, "--fake-engine").returncode == 0
+    proc = synthc("eval", spec)
+    assert proc.returncode == 1 and "test.jsonl:2" in proc.stderr
+
+
+# ---- plans are checked before they run ------------------------------------------------------------
+
+@pytest.fixture
+def plan_file(tree):
+    spec_dir, _ = tree
+    (spec_dir / "t.synth").write_text(MINIMAL)
+    assert synthc("compile", spec_dir / "t.synth", "-o", spec_dir / "plan.json").returncode == 0
+    return spec_dir / "plan.json"
+
+
+def _rewrite(plan_file: Path, change) -> Path:
+    data = json.loads(plan_file.read_text())
+    data = copy.deepcopy(data)
+    change(data)
+    data["hash"] = Plan.content_hash(data)  # a hash anyone can recompute proves nothing
+    plan_file.write_text(json.dumps(data))
+    return plan_file
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: d.update(schema_version=99), "plan format version 99"),
+    (lambda d: d["output"].update(path="../../victim"), "without `..`"),
+    (lambda d: d["output"].update(path="/tmp/x"), "relative path"),
+    (lambda d: d["output"]["splits"][0].update(name="../x"), "is not a name"),
+    (lambda d: d["blocks"][0].update(id="../../x"), "is not a name"),
+    (lambda d: d["schemas"]["T"]["fields"][0]["type"].update(pattern="(?=a)b"), "invalid regex"),
+    (lambda d: d["blocks"][0].update(prompt="{% for %}"), "not a valid template"),
+    (lambda d: d["blocks"][0]["cells"][0].update(count=5), "do not add up"),
+    (lambda d: d["models"]["embedded"].update(engine="openai", endpoint="http://evil.example.com/v1",
+                                              api_key_env="AWS_SECRET_ACCESS_KEY"), "API key variable"),
+])
+def test_tampered_plans_are_refused(tree, plan_file, change, reason):
+    _, victim = tree
+    tampered = _rewrite(plan_file, change)
+    before = snapshot(victim.parent)
+    proc = synthc("run", tampered, "--fake-engine")
+    assert proc.returncode == 1 and reason in proc.stderr, proc.stderr[-800:]
+    assert snapshot(victim.parent) == before
+
+
+def test_deeply_nested_plan_json_is_refused(tree):
+    spec_dir, _ = tree
+    (spec_dir / "p.json").write_text("[" * 200_000)
+    proc = synthc("run", spec_dir / "p.json")
+    assert proc.returncode == 1 and "is not a valid plan" in proc.stderr
+
+
+# ---- diagnostics are safe to print; CRLF is LF ------------------------------------------------------
+
+def test_no_escape_sequence_reaches_the_terminal(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "e.synth"
+    spec.write_text('schema T { b: str(1..10) }\ngenerate T { count 3\n prompt "\x1b]0;pwned\x07 {{ nope\x1b[2J }}" }\n'
+                    "schema U { x\x1b[31m: int }\n")
+    for fmt in ("text", "json"):
+        proc = synthc("check", "--format", fmt, spec)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1
+        assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+
+
+def test_crlf_spec_gives_the_plan_of_the_lf_spec(tree):
+    spec_dir, _ = tree
+    text = MINIMAL.replace("count 2", 'count 2\n prompt """\n  Line one.\n  Line two.\n """')
+    (spec_dir / "lf").mkdir()
+    (spec_dir / "crlf").mkdir()
+    (spec_dir / "lf" / "t.synth").write_text(text)
+    (spec_dir / "crlf" / "t.synth").write_bytes(text.replace("\n", "\r\n").encode())
+    lf = synthc("compile", spec_dir / "lf" / "t.synth").stdout
+    crlf = synthc("compile", spec_dir / "crlf" / "t.synth").stdout
+    assert "\\r" not in crlf and json.loads(crlf)["blocks"][0]["prompt"] == "Line one.\nLine two."
+    assert lf == crlf
+
+
+# ---- data types survive the output format -------------------------------------------------------------
+
+def test_parquet_keeps_lists_structs_dates_and_meta(tree):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec_dir, _ = tree
+    spec = spec_dir / "p.synth"
+    spec.write_text('schema Item { name: str(1..10)\n qty: int(1..5) }\n'
+                    'schema T { q: "a" | "b"\n tags: list[str(2..8)](1..3)\n item: Item\n'
+                    '  day: date(2024-01-01..2024-12-31) ~ uniform\n  when: date(2024-01-01..2024-12-31) ~ uniform\n'
+                    '  note: str(5..40) }\n'
+                    'generate T { count 6\n quota q { a: 50%, b: 50% }\n noise when { date_format ["%d/%m/%Y"] 100% } }\n'
+                    'output "out/p" { format parquet }\n')
+    assert synthc("run", spec, "--fake-engine").returncode == 0
+    table = pq.read_table(spec_dir / "out/p/train.parquet")
+    schema = table.schema
+    assert schema.field("tags").type == pa.list_(pa.string())
+    assert pa.types.is_struct(schema.field("item").type)
+    assert schema.field("day").type == pa.date32()
+    assert schema.field("when").type == pa.string()  # noise made it text; its value is in _meta.truth
+    meta = schema.field("_meta").type
+    assert pa.types.is_struct(meta)
+    assert meta.field("cell").type == pa.struct([("q", pa.string())])
+    assert meta.field("truth").type == pa.struct([("when", pa.date32())])
+    row = table.slice(0, 1).to_pylist()[0]
+    assert isinstance(row["tags"], list) and isinstance(row["item"], dict)
+    assert row["_meta"]["cell"]["q"] in ("a", "b")
+
+
+# ---- properties ---------------------------------------------------------------------------------------------
+
+SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rows=st.lists(st.dictionaries(st.sampled_from(["b", "n", "x"]),
+                                     st.one_of(SAFE_TEXT, st.integers(), st.floats(allow_nan=False),
+                                               st.none(), st.lists(st.integers(), max_size=3)),
+                                     max_size=3), min_size=1, max_size=5),
+       raw=st.lists(st.text(max_size=40), max_size=3))
+def test_any_seed_rows_check_without_internal_error(tmp_path_factory, rows, raw):
+    folder = tmp_path_factory.mktemp("seedprop")
+    (folder / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "".join(r.replace("\n", " ") + "\n" for r in raw),
+                                    encoding="utf-8", errors="replace")
+    spec = folder / "s.synth"
+    spec.write_text('seeds s from "s.jsonl" as T\nschema T { b: str(1..10)\n n: int(0..9)? }\ngenerate T { count 2 }\n')
+    proc = check_json(spec)
+    assert proc.returncode in (0, 1) and proc.seconds < 20
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pattern=st.text(alphabet="ab()+*?|{}[]^$.\\0129,-", min_size=1, max_size=16),
+       value=st.text(alphabet="ab!", max_size=40))
+def test_any_regex_and_value_check_fast(tmp_path_factory, pattern, value):
+    folder = tmp_path_factory.mktemp("reprop")
+    escaped = pattern.replace("/", "\\/")
+    spec = folder / "r.synth"
+    spec.write_text(f'schema T {{ k: str(/{escaped}/) ~ pick({json.dumps(value)})\n b: str(1..10) }}\n'
+                    f'generate T {{ count 2\n check b matches /{escaped}/ }}\n')
+    proc = check_json(spec)
+    assert proc.returncode in (0, 1) and proc.seconds < 20
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(number=st.one_of(st.integers(min_value=-10**30, max_value=10**30).map(str),
+                        st.text(alphabet="0123456789", min_size=1, max_size=6000),
+                        st.floats(allow_nan=False, allow_infinity=False).map(repr)))
+def test_any_numeric_literal_checks(tmp_path_factory, number):
+    folder = tmp_path_factory.mktemp("numprop")
+    spec = folder / "n.synth"
+    spec.write_text(f"schema T {{ a: int(1..5) ~ uniform\n b: str(1..10) }}\n"
+                    f"generate T {{ count 2\n check a * {number} > round({number}) }}\n")
+    proc = check_json(spec)
+    assert proc.returncode in (0, 1)
