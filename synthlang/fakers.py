@@ -36,27 +36,24 @@ def value_fits(value, kind: str) -> bool:
 
 
 @lru_cache(maxsize=256)
-def provider_value_type(name: str) -> str:
-    """The type name of what the provider returns (called once, with a fixed seed), or why it
-    cannot be called without arguments."""
+def _sample(name: str) -> tuple[object, str | None]:
+    """One value of the provider (fixed seed), or the name of the error calling it raised."""
     from faker import Faker
 
     fake = Faker()
     fake.seed_instance(0)
     try:
-        value = getattr(fake, name)()
+        return getattr(fake, name)(), None
     except Exception as exc:  # noqa: BLE001 - any provider error means it cannot be used here
-        return f"an error ({type(exc).__name__}) when called without arguments"
-    return type(value).__name__
+        return None, type(exc).__name__
 
 
-@lru_cache(maxsize=256)
 def provider_fits(name: str, kind: str) -> bool:
-    from faker import Faker
+    value, error = _sample(name)
+    return error is None and value_fits(value, kind)
 
-    fake = Faker()
-    fake.seed_instance(0)
-    try:
-        return value_fits(getattr(fake, name)(), kind)
-    except Exception:  # noqa: BLE001 - reported through provider_value_type
-        return False
+
+def provider_value_type(name: str) -> str:
+    """What the provider returns, in words, for a diagnostic."""
+    value, error = _sample(name)
+    return f"an error ({error}) when called without arguments" if error else type(value).__name__

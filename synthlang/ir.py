@@ -165,6 +165,23 @@ class Dataset(Node):
     description: str = ""
 
 
+# ---- engines and their constraint backends (defined once; the checker and engines read these) ---
+ENGINES = ("llamacpp", "vllm", "openai")
+# each engine's `backend` values -> the library that enforces the constraint. `auto` is the one
+# that enforces every JSON Schema keyword a plan emits and keeps JSON compact: llguidance.
+ENGINE_BACKENDS: dict[str, dict[str, str]] = {
+    "llamacpp": {"auto": "llguidance", "llguidance": "llguidance", "guidance": "llguidance",
+                 "outlines": "outlines_core", "outlines_core": "outlines_core"},
+    "vllm": {"auto": "guidance", "guidance": "guidance", "llguidance": "guidance", "xgrammar": "xgrammar",
+             "outlines": "outlines", "outlines_core": "outlines"},
+    "openai": {"auto": "server"},  # the server decides; `schema_format` says how the schema is sent
+}
+BACKENDS = tuple(sorted({b for table in ENGINE_BACKENDS.values() for b in table if b != "auto"} | {"auto"}))
+# how an OpenAI-compatible server is sent the schema: OpenAI's response_format json_schema (also
+# vLLM's server), vLLM's own structured_outputs field, llama-cpp-python's json_object + schema
+SCHEMA_FORMATS = ("json_schema", "structured_outputs", "json_object")
+
+
 class Model(Node):
     kind: Literal["model"] = "model"
     name: str

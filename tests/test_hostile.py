@@ -293,6 +293,9 @@ def test_oversized_spec_is_refused_with_a_diagnostic(tree):
     ('schema T { a: str ~ faker("profile")\n b: str(1..10) }\ngenerate T { count 3 }\n', [("E0205", 1)]),
     ('seeds s from "' + "a" * 300 + '.jsonl" as T\n' + MINIMAL, [("E0301", 1)]),
     ('import "' + "b" * 300 + '.synth"\n' + MINIMAL, [("E0104", 1)]),
+    (MINIMAL + 'output "out/' + "c" * 300 + '" { format jsonl }\n', [("E0901", 3)]),
+    ('schema T { q: "a" | "b"\n b: str(1..10) }\ngenerate T { count 2 }\nevaluate q { text b\n test "'
+     + "d" * 300 + '.jsonl" }\n', [("E1001", 5)]),
     ("schema T { a: int(1..5) ~ uniform\n b: str(1..10) }\ngenerate T { count 10\n check "
      + " + ".join(["a"] * 200) + " > 0 }\n", []),
     ("schema T { a: int(1..5) ~ uniform\n b: str(1..10) }\ngenerate T { count 10\n check "

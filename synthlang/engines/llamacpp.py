@@ -57,9 +57,8 @@ class LlamaCppEngine:
         except Exception as exc:  # noqa: BLE001 - llama.cpp raises plain ValueError/RuntimeError
             raise EngineDead(f"llama.cpp could not load {path}: {exc}") from exc
         self.model = outlines.from_llamacpp(self.llm)
-        self.backend_name = {"auto": "llguidance", "guidance": "llguidance",
-                             "outlines": "outlines_core"}.get(model.backend, model.backend)
-        if self.backend_name not in ("llguidance", "outlines_core"):
+        self.backend_name = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
+        if self.backend_name is None:  # the checker refuses it; a plan may still name it
             raise EngineDead(f"llamacpp engine: structured-output backend `{model.backend}` is not "
                              "available here (use llguidance or outlines_core)")
         self._backend = None

@@ -20,9 +20,6 @@ from ..endpoints import model_problems
 from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-# ways of sending a JSON Schema: OpenAI's response_format json_schema (also vLLM's server),
-# vLLM's own structured_outputs field, and llama-cpp-python's json_object + schema
-SCHEMA_FORMATS = ("json_schema", "structured_outputs", "json_object")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -56,9 +56,8 @@ def prepare_embedded(force: bool = False) -> Path:
 
 
 def resolve_vllm_model(name: str) -> str:
+    """A model vLLM can load: the embedded one (prepared on first use, like llama.cpp needs no
+    setup either) or the user's path or model id."""
     if name.lower() in EMBEDDED_NAMES:
-        path = prepared_path()
-        if not (path / "config.json").is_file():
-            raise EngineDead("the embedded model has not been prepared for vLLM: run `synthc prepare-vllm` once")
-        return str(path)
+        return str(prepare_embedded())
     return name

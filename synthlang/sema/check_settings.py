@@ -9,8 +9,7 @@ from ..syntax import ast
 from .context import Context
 
 DEFAULT_MODEL = "embedded"
-ENGINES = ("llamacpp", "vllm", "openai")
-BACKENDS = ("auto", "llguidance", "guidance", "xgrammar", "outlines", "outlines_core")
+ENGINES, BACKENDS, SCHEMA_FORMATS = ir.ENGINES, ir.BACKENDS, ir.SCHEMA_FORMATS
 
 # key -> (kinds of literal accepted, description)
 _DATASET_KEYS = {"version": ("str",), "seed": ("int",), "description": ("str",)}
@@ -20,7 +19,6 @@ _MODEL_KEYS = {
     "concurrency": ("int",), "n_ctx": ("int",), "threads": ("int",), "schema_format": ("ident", "str"),
     "gpu_memory_utilization": ("float", "int"),
 }
-SCHEMA_FORMATS = ("json_schema", "structured_outputs", "json_object")
 
 
 def _value_kind(value) -> str:
@@ -119,6 +117,18 @@ def check_settings(ctx: Context) -> None:
         if spec.get("engine") == "openai" and "endpoint" not in spec:
             ctx.sink.error("E0105", f"model `{mname}` uses engine openai but has no `endpoint`",
                            block.name.span, help='add e.g. `endpoint "http://127.0.0.1:8000/v1"`')
-        if spec.get("engine", "llamacpp") != "llamacpp" and "name" not in vals:
-            ctx.sink.error("E0105", f"model `{mname}` needs a `name`", block.name.span)
+        engine = spec.get("engine", "llamacpp")
+        if engine == "openai" and "name" not in vals:  # the server serves models by name
+            ctx.sink.error("E0105", f"model `{mname}` needs a `name`", block.name.span,
+                           help="the name the server serves the model under, e.g. `name \"Qwen/Qwen2.5-7B-Instruct\"`")
+        backend = spec.get("backend")
+        if backend is not None and backend in BACKENDS and backend not in ir.ENGINE_BACKENDS[engine]:
+            usable = [b for b in ir.ENGINE_BACKENDS[engine] if b != "auto"]
+            ctx.sink.error("E0107", f"engine {engine} has no `{backend}` backend", vals["backend"][1],
+                           help=f"use one of {', '.join(usable)}, or leave `backend` out (auto)" if usable else
+                           "an OpenAI-compatible server picks its own backend; say how the schema is sent "
+                           "with `schema_format` instead")
+        if "schema_format" in vals and engine != "openai":
+            ctx.sink.error("E0107", f"`schema_format` is for engine openai; engine {engine} takes the schema directly",
+                           vals["schema_format"][1])
         ctx.models[mname] = ir.Model(**spec)

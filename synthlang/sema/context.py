@@ -54,6 +54,9 @@ class Context:
         if "\0" in text or not text.strip():
             self.sink.error(code, f"{what} path is empty or holds a NUL character", span)
             return None
+        if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in Path(text).parts):
+            self.sink.error(code, f"{what} path has a part longer than 255 bytes, which no file system allows", span)
+            return None
         if Path(text).is_absolute():
             self.sink.error(code, f"{what} path `{text}` is absolute", span,
                             help="write it relative to the spec file")
