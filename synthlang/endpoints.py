@@ -57,19 +57,17 @@ def key_transport_problem(url: str) -> str | None:
     return None
 
 
-def model_problems(endpoint: str | None, key_variable: str | None) -> list[str]:
-    """Every rule above that a model's endpoint and key variable break."""
+def model_problems(endpoint: str | None, key_variable: str | None) -> list[tuple[str, str]]:
+    """Every rule above that a model's endpoint and key variable break, as (setting, problem)."""
     problems = []
     if endpoint is not None:
         problem = endpoint_problem(endpoint)
         if problem:
-            problems.append(problem)
+            problems.append(("endpoint", problem))
     if key_variable is not None:
         problem = key_variable_problem(key_variable)
-        if problem:
-            problems.append(problem)
-        elif endpoint is not None and not problems:
+        if problem is None and endpoint is not None and not problems:
             problem = key_transport_problem(endpoint)
-            if problem:
-                problems.append(problem)
+        if problem:
+            problems.append(("api_key_env", problem))
     return problems

@@ -44,7 +44,7 @@ class OpenAICompatEngine:
             raise EngineDead(f"model `{model.name}`: engine openai needs an `endpoint`")
         problems = model_problems(model.endpoint, model.api_key_env)  # a plan may come from anyone
         if problems:
-            raise EngineDead(f"model `{model.name}`: {'; '.join(problems)}")
+            raise EngineDead(f"model `{model.name}`: {'; '.join(p for _, p in problems)}")
         self.name = f"openai:{model.model}@{model.endpoint}"
         self.model = model
         self.url = model.endpoint.rstrip("/") + "/chat/completions"

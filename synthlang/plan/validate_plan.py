@@ -70,7 +70,7 @@ def validate_plan(plan: Plan) -> list[str]:
     for name, model in plan.models.items():
         if not NAME.fullmatch(name):
             problems.append(f"model name `{name}` is not a name")
-        problems += [f"model `{name}`: {p}" for p in model_problems(model.endpoint, model.api_key_env)]
+        problems += [f"model `{name}`: {p}" for _, p in model_problems(model.endpoint, model.api_key_env)]
     env = template_env()
     for schema in plan.schemas.values():
         for f in schema.fields:

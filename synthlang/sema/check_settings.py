@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..diagnostics import did_you_mean
-from ..endpoints import endpoint_problem, key_transport_problem, key_variable_problem
+from ..endpoints import model_problems
 from ..syntax import ast
 from .context import Context
 
@@ -104,16 +104,8 @@ def check_settings(ctx: Context) -> None:
                                        help=did_you_mean(value, BACKENDS) or f"backends: {', '.join(BACKENDS)}")
                         continue
             spec[key] = value
-        if "endpoint" in vals:
-            problem = endpoint_problem(vals["endpoint"][0])
-            if problem:
-                ctx.sink.error("E0107", f"`endpoint`: {problem}", vals["endpoint"][1])
-        if "api_key_env" in vals:
-            problem = key_variable_problem(vals["api_key_env"][0])
-            if problem is None and "endpoint" in vals and endpoint_problem(vals["endpoint"][0]) is None:
-                problem = key_transport_problem(vals["endpoint"][0])
-            if problem:
-                ctx.sink.error("E0107", f"`api_key_env`: {problem}", vals["api_key_env"][1])
+        for setting, problem in model_problems(spec.get("endpoint"), spec.get("api_key_env")):
+            ctx.sink.error("E0107", f"`{setting}`: {problem}", vals[setting][1])
         if spec.get("engine") == "openai" and "endpoint" not in spec:
             ctx.sink.error("E0105", f"model `{mname}` uses engine openai but has no `endpoint`",
                            block.name.span, help='add e.g. `endpoint "http://127.0.0.1:8000/v1"`')
