@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,32 +59,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def _server(log_dir: Path, what: str, args: list[str], port: int, ready_within: float):
+    """A server started on loopback for the module's tests; its URL once it answers."""
+    log_path = log_dir / "server.log"
+    log = open(log_path, "w")  # a file, not a pipe: the server's logs must never block it
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + ready_within
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"{what} did not start: {log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"{what} did not answer within {ready_within:g} s: {log_path.read_text()[-3000:]}")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     from synthlang.engines.llamacpp import embedded_model_path
 
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = open(log_path, "w")  # a file, not a pipe: the server's logs must never block it
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"llama-cpp-python's server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama-cpp-python's server did not answer within 120 s")
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with _server(tmp_path_factory.mktemp("server"), "llama-cpp-python's server",
+                 [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()),
+                  "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"], port, 120) as url:
+        yield url
 
 
 # every backend each in-process engine accepts, the default (no `backend`, no `name`) first
@@ -182,37 +194,16 @@ def test_vllm_engine(tmp_path, backend):
 def vllm_server(tmp_path_factory):
     from synthlang.engines.prepare_vllm import prepare_embedded
 
-    model = prepare_embedded()
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("vllm") / "server.log"
-    log = open(log_path, "w")
     # compact JSON on the server side too (free whitespace lets a small model run to max_tokens)
     config = json.dumps({"backend": "guidance", "disable_any_whitespace": True})
-    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-                             "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "smollm2",
-                             "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager",
-                             "--no-enable-chunked-prefill", "--gpu-memory-utilization", "0.3",
-                             "--structured-outputs-config", config],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail(f"vllm serve did not answer within 600 s: {log_path.read_text()[-3000:]}")
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with _server(tmp_path_factory.mktemp("vllm"), "vllm serve",
+                 [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(prepare_embedded()),
+                  "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "smollm2",
+                  "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager",
+                  "--no-enable-chunked-prefill", "--gpu-memory-utilization", "0.3",
+                  "--structured-outputs-config", config], port, 600) as url:
+        yield url
 
 
 @needs_vllm
