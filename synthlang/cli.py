@@ -189,17 +189,17 @@ def cmd_run(args) -> int:
     try:
         report = run_plan(plan, options)
     except CellFailed as exc:
-        _error(f"{exc}")
+        _error(str(exc))
         return EXIT_ERRORS
     except (ConstraintNotEnforced, UnsupportedFeature) as exc:
-        _error(f"{exc}")
+        _error(str(exc))
         return EXIT_ENGINE
     except EngineDead as exc:
         _error(f"the engine stopped: {exc}. Everything generated so far is kept; "
                "run the same command again to resume.")
         return EXIT_ENGINE
     except JournalMismatch as exc:
-        _error(f"{exc}")
+        _error(str(exc))
         return EXIT_ERRORS
     except OSError as exc:  # UnsafePath among them: a symlink leading out, a file where a folder goes
         _error(f"cannot write the dataset: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
@@ -231,7 +231,7 @@ def cmd_eval(args) -> int:
         result = run_eval(plan, base, out_dir)
         write_report(out_dir)
     except EvalInputError as exc:
-        _error(f"{exc}")
+        _error(str(exc))
         return EXIT_ERRORS
     if args.format == "json":
         import json
@@ -250,7 +250,7 @@ def cmd_report(args) -> int:
     try:
         card, page = write_report(Path(args.output_dir))
     except (EvalInputError, ValueError) as exc:
-        _error(f"{str(exc).splitlines()[0]}")
+        _error(str(exc).splitlines()[0])
         return EXIT_ERRORS
     print(f"wrote {card} and {page}", file=sys.stderr)
     return EXIT_OK
@@ -263,7 +263,7 @@ def cmd_prepare_vllm(args) -> int:
     try:
         path = prepare_embedded(force=args.force)
     except EngineDead as exc:
-        _error(f"{exc}")
+        _error(str(exc))
         return EXIT_ENGINE
     print(path)
     return EXIT_OK

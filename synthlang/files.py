@@ -127,6 +127,11 @@ def open_append(path: Path):
     return os.fdopen(fd, "a", encoding="utf-8")
 
 
+def open_update(path: Path):
+    """A binary read-write handle on a file this program wrote; refuses a symlink at path."""
+    return os.fdopen(os.open(path, os.O_RDWR | _NOFOLLOW), "rb+")
+
+
 def open_read(path: Path):
     """A text handle for reading a file this program wrote; refuses a symlink at path."""
     fd = os.open(path, os.O_RDONLY | _NOFOLLOW)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..plan.model import Plan
 from ..runtime.sinks import block_prefix
+from ..files import is_regular_file
 from ..values import load_json
 
 
@@ -21,7 +22,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def iter_rows(path: Path):
     """Rows of a .jsonl, .csv or .parquet file, one at a time (files may exceed memory)."""
-    if not path.is_file():  # also refuses FIFOs and devices, which would be read forever
+    if not is_regular_file(path):  # also refuses FIFOs and devices, which would be read forever
         raise EvalInputError(f"{path} not found, or not a regular file")
     suffix = path.suffix.lower()
     try:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ..files import open_append, open_read
+from ..files import open_append, open_read, open_update
 
 
 class JournalMismatch(Exception):
@@ -52,8 +52,7 @@ class Journal:
 
     def _repair(self) -> None:
         """Cut a partial last line left by a kill in the middle of a write."""
-        fd = os.open(self.path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb+") as fh:
+        with open_update(self.path) as fh:
             data = fh.read()
             if data and not data.endswith(b"\n"):
                 cut = data.rfind(b"\n") + 1
