@@ -1,6 +1,7 @@
 """Compiler speed: `synthc check` of a typical spec as a whole process (it runs as a
 pre-commit hook), compiling a generated spec with 100 schemas and 100 generate blocks, and
-`synthc check` of hostile-sized input: a quota over 1,000 values and 2 MB specs.
+`synthc check` of hostile-sized input: a quota over 1,000 values, a 2 MB spec of long prompts,
+the densest spec the token budget admits, and a 2 MB dense spec (refused before parsing).
 
     python bench/bench_compiler.py
 
@@ -66,20 +67,31 @@ def prose_spec(size: int = 2_000_000) -> str:
 
 
 def dense_spec(size: int = 2_000_000) -> str:
-    """The parser's worst case: 2 MB of small declarations (thousands of schemas and blocks)."""
+    """The parser's worst case: 2 MB of small declarations (thousands of schemas and blocks), far
+    over the token budget: refused with E0005 after counting, before parsing."""
     n = 100
     while len(large_spec(n)) < size:
         n *= 2
     return large_spec(n)
 
 
-def time_process(args: list[str], runs: int = 7) -> float:
+def budget_spec() -> str:
+    """The most checking work a spec may ask for: small declarations up to the token budget."""
+    from synthlang.syntax import MAX_SPEC_TOKENS, count_tokens
+
+    n = 100
+    while count_tokens(large_spec(n + 10), MAX_SPEC_TOKENS)[1] is None:
+        n += 10
+    return large_spec(n)
+
+
+def time_process(args: list[str], runs: int = 7, exit_code: int = 0) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         proc = subprocess.run(args, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
-        if proc.returncode != 0:
+        if proc.returncode != exit_code:
             raise SystemExit(f"failed: {' '.join(args)}\n{proc.stderr}")
     return statistics.median(times)
 
@@ -99,18 +111,20 @@ def main() -> None:
         assert result.ok and result.plan is not None and len(result.plan.blocks) == 100
         large = time_process(synthc + ["compile", str(spec), "-o", str(Path(tmp) / "plan.json")], runs=3)
         hostile = {}
-        for name, text in (("quota over 1,000 values", quota_spec()), ("2 MB spec, prose and a 20k enum", prose_spec()),
-                           ("2 MB spec, 4k small blocks", dense_spec())):
+        for name, text, exit_code in (("quota over 1,000 values", quota_spec(), 0),
+                                      ("2 MB spec, prose and a 20k enum", prose_spec(), 0),
+                                      ("small blocks up to the token budget", budget_spec(), 0),
+                                      ("2 MB spec, 4k small blocks (E0005)", dense_spec(), 1)):
             path = Path(tmp) / "hostile.synth"
             path.write_text(text)
-            hostile[name] = (time_process(synthc + ["check", str(path)], runs=1 if "4k" in name else 3), len(text))
+            hostile[name] = (time_process(synthc + ["check", str(path)], runs=3, exit_code=exit_code), len(text))
     python_start = time_process([sys.executable, "-c", "pass"])
     print(f"python start-up (floor)              {python_start * 1000:7.1f} ms")
     print(f"synthc check, typical spec (process) {typical * 1000:7.1f} ms   target 300 ms   ratio {typical / 0.3:.2f}")
     print(f"compile 100 schemas+blocks (process) {large * 1000:7.1f} ms   target 1000 ms  ratio {large / 1.0:.2f}")
     print(f"compile 100 schemas+blocks (in-proc) {in_process * 1000:7.1f} ms")
     for name, (seconds, size) in hostile.items():
-        print(f"synthc check, {name:<33} ({size / 1e6:.1f} MB) {seconds * 1000:8.1f} ms   target 2000 ms  "
+        print(f"synthc check, {name:<36} ({size / 1e6:.1f} MB) {seconds * 1000:8.1f} ms   target 2000 ms  "
               f"ratio {seconds / 2.0:.2f}")
     probe = subprocess.run(synthc[:1] + ["-c", "import sys, synthlang.compiler; "
                            "print([m for m in ('llama_cpp','vllm','torch') if m in sys.modules])"],

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +57,27 @@ def _analyse(path: Path) -> Context:
     return ctx
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Compiling builds a large tree of small acyclic objects; the cyclic collector's passes
+    over it cost more than the compilation (half of the time on a 1 MB spec). Reference
+    counting still frees everything; the collector runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check(path: Path) -> Result:
     """Diagnostics only. The plan is built too: infeasible quota cells need the allocation."""
     return compile(path)
 
 
 def compile(path: Path) -> Result:  # noqa: A001 - the verb of the tool
-    ctx = _analyse(path)
-    plan = build_plan(ctx) if ctx.modules else None  # blocks that checked clean are still planned
+    with _no_cyclic_gc():
+        ctx = _analyse(path)
+        plan = build_plan(ctx) if ctx.modules else None  # blocks that checked clean are still planned
     return Result(ctx.sink.sorted(), ctx, plan)

@@ -23,6 +23,7 @@ CODES: dict[str, str] = {
     "E0002": "malformed token (unterminated string or regex, stray character)",
     "E0003": "unreadable source file",
     "E0004": "number out of range",
+    "E0005": "spec too large",
     "E0101": "unknown name",
     "E0102": "duplicate name",
     "E0103": "import cycle",

@@ -14,6 +14,9 @@ CASES = [
     ("E0002", "schema T { a: str(/ab) }", 1, 19),
     ("E0002", "schema T { a: int(1..5) } $", 1, 27),
     ("E0004", "schema T { a: int(1..99999999999999999999) }", 1, 22),
+    # `enum E {` and 24,998 members with their commas, then `v24998`: token 50,000; the comma
+    # starting line 2 is token 50,001, one past the budget
+    ("E0005", "enum E { " + "".join(f"v{i}, " for i in range(24998)) + "v24998\n, v24999 }", 2, 1),
     ("E0101", HEAD + "generate T { count 3 check len(bodyy) > 3 }", 7, 32),
     ("E0102", "enum A { x }\nenum A { y }", 2, 6),
     ("E0105", HEAD + "generate T { }", 7, 10),

@@ -251,6 +251,40 @@ def test_a_thousand_value_quota_and_a_huge_joint_table(tree):
     assert codes_at(proc) == [("E0403", 8)] and proc.seconds < 20
 
 
+def _dense(blocks: int) -> str:
+    """Small declarations back to back: the most tokens (and checking work) per byte."""
+    return "enum L { a, b }\n" + "".join(
+        f"schema S{i} {{ l: L\n n: int(1..9) ~ uniform\n b: str(5..80) }}\n"
+        f"generate S{i} {{ count 10\n quota l {{ a: 50%, b: 50% }}\n check len(b) > n }}\n" for i in range(blocks))
+
+
+def test_token_budget_refuses_dense_specs_fast_and_counts_imports(tree):
+    from synthlang.syntax import MAX_SPEC_TOKENS, count_tokens
+    spec_dir, _ = tree
+    spec = spec_dir / "dense.synth"
+    spec.write_text(_dense(20_000))  # 2.3 MB, about 12 times the budget
+    proc = check_json(spec)
+    [(code, line)] = codes_at(proc)
+    assert code == "E0005" and proc.returncode == 1 and proc.seconds < 10
+    # the line holds the first token past the budget
+    lines = spec.read_text().split("\n")
+    assert count_tokens("\n".join(lines[:line - 1]), 10**9)[0] <= MAX_SPEC_TOKENS
+    assert count_tokens("\n".join(lines[:line]), 10**9)[0] > MAX_SPEC_TOKENS
+    # just under the budget checks clean; the same text spread over imports shares one budget
+    per_block = count_tokens(_dense(2), 10**9)[0] - count_tokens(_dense(1), 10**9)[0]
+    fits = (MAX_SPEC_TOKENS - 10) // per_block
+    spec.write_text(_dense(fits))
+    assert count_tokens(spec.read_text(), 10**9)[0] <= MAX_SPEC_TOKENS
+    assert synthc("check", spec).returncode == 0
+    text = _dense(fits).replace("enum L", "enum M").replace(" L\n", " M\n").replace("S", "U")
+    (spec_dir / "more.synth").write_text(text)
+    spec.write_text('import "more.synth"\n' + _dense(fits))
+    proc = check_json(spec)
+    [diag] = json.loads(proc.stdout)  # the entry fits; the import it reads next crosses the budget
+    assert (diag["code"], Path(diag["path"]).name) == ("E0005", "more.synth")
+    assert "the spec and its imports have more than 50,000 tokens" in diag["message"]
+
+
 def test_examples_matching_many_cells_and_rows_is_indexed(tree):
     spec_dir, _ = tree
     vals = [f"v{i}" for i in range(500)]

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..diagnostics import Note
 from ..files import is_regular_file, read_bytes
 from ..source import SourceFile
-from ..syntax import ast, parse_source
+from ..syntax import MAX_SPEC_TOKENS, ast, count_tokens, parse_source
 from .context import Context
 
 
@@ -44,8 +44,10 @@ def _shown(ctx: Context, path: Path) -> str:
 def load_modules(ctx: Context) -> None:
     done: dict[Path, ast.Module | None] = {}
     active: list[tuple[Path, object]] = []  # the import chain being followed, with import spans
+    tokens_left = MAX_SPEC_TOKENS  # shared by the spec and its imports
 
     def visit(path: Path, via_span) -> None:
+        nonlocal tokens_left
         key = path.resolve()
         chain = [p for p, _ in active]
         if key in chain:
@@ -62,6 +64,17 @@ def load_modules(ctx: Context) -> None:
         if source is None:
             done[key] = None
             return
+        count, past = count_tokens(source.text, tokens_left)
+        if past is not None:
+            whole = "the spec and its imports have" if active else "the spec has"
+            ctx.sink.error("E0005", f"spec too large: {whole} more than {MAX_SPEC_TOKENS:,} tokens",
+                           source.span(past, past + 1),
+                           help="checking time grows with the number of tokens; split the dataset into "
+                                "several specs")
+            done[key] = None
+            tokens_left = 0
+            return
+        tokens_left -= count
         module = parse_source(source, ctx.sink)
         done[key] = module
         if module is None:

@@ -9,8 +9,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..diagnostics import DiagnosticSink
 from ..source import SourceFile, Span
@@ -56,10 +56,33 @@ def _unescape(raw: str, start: int) -> str:
     return _ESCAPE_RE.sub(sub, raw)
 
 
-class _ToAst(Transformer):
+def _with_meta(method):
+    """Mark a rule method that takes the node's position (meta) before its children."""
+    method.with_meta = True
+    return method
+
+
+class _ToAst:
+    """Parse tree -> AST, bottom up: each rule's method gets its children already converted.
+
+    A direct walk with a dispatch table rather than lark's Transformer, whose per-node
+    overhead was most of the time spent parsing a large spec."""
+
     def __init__(self, source: SourceFile):
-        super().__init__(visit_tokens=False)
         self.src = source
+        self._dispatch: dict[str, tuple[object, bool]] = {}
+
+    def transform(self, tree: Tree):
+        dispatch = self._dispatch
+        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+        entry = dispatch.get(tree.data)
+        if entry is None:
+            method = getattr(self, tree.data, None)
+            entry = dispatch[tree.data] = (method, bool(getattr(method, "with_meta", False)))
+        method, with_meta = entry
+        if method is None:
+            return Tree(tree.data, children, tree.meta)
+        return method(tree.meta, children) if with_meta else method(children)
 
     # helpers ---------------------------------------------------------------------------------
     def _span(self, meta_or_tok) -> Span:
@@ -146,11 +169,11 @@ class _ToAst(Transformer):
         raw = str(tok)[1:-1].replace("\\/", "/")
         return ast.RegexArg(raw, self._span(tok))
 
-    @v_args(meta=True)
+    @_with_meta
     def true(self, meta, children):
         return ast.Lit("bool", True, self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def false(self, meta, children):
         return ast.Lit("bool", False, self._span(meta))
 
@@ -158,26 +181,26 @@ class _ToAst(Transformer):
     def start(self, children):
         return ast.Module(self.src, tuple(children))
 
-    @v_args(meta=True)
+    @_with_meta
     def import_decl(self, meta, children):
         return ast.Import(children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def setting(self, meta, children):
         return ast.Setting(self._name(children[0]), children[1], self._span(meta))
 
     def _settings_block(self, keyword, meta, children):
         return ast.SettingsBlock(keyword, self._name(children[0]), tuple(children[1:]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def dataset_decl(self, meta, children):
         return self._settings_block("dataset", meta, children)
 
-    @v_args(meta=True)
+    @_with_meta
     def model_decl(self, meta, children):
         return self._settings_block("model", meta, children)
 
-    @v_args(meta=True)
+    @_with_meta
     def enum_decl(self, meta, children):
         members = tuple(c for c in children[1:] if c is not None)
         return ast.EnumDecl(self._name(children[0]), members, self._span(meta))
@@ -185,11 +208,11 @@ class _ToAst(Transformer):
     def enum_member(self, children):
         return self._name(children[0])
 
-    @v_args(meta=True)
+    @_with_meta
     def schema_decl(self, meta, children):
         return ast.SchemaDecl(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def field(self, meta, children):
         name_tok, type_expr, optional, source, mentions = children
         return ast.Field(self._name(name_tok), type_expr, optional is not None, source,
@@ -198,63 +221,63 @@ class _ToAst(Transformer):
     def optional_mark(self, children):
         return True
 
-    @v_args(meta=True)
+    @_with_meta
     def named_type(self, meta, children):
         return ast.NamedType(self._name(children[0]), children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def list_type(self, meta, children):
         return ast.ListType(children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def literal_union(self, meta, children):
         return ast.LiteralUnion(tuple(children), self._span(meta))
 
     def type_args(self, children):
         return tuple(c for c in children if c is not None)
 
-    @v_args(meta=True)
+    @_with_meta
     def range(self, meta, children):
         return ast.RangeArg(children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def sampled(self, meta, children):
         s = children[0]
         return ast.SamplerNode(s.kind, s.args, self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def derived(self, meta, children):
         return ast.Derived(children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def uniform(self, meta, children):
         return ast.SamplerNode("uniform", (), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def weights(self, meta, children):
         return ast.SamplerNode("weights", tuple(children), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def pick(self, meta, children):
         return ast.SamplerNode("pick", tuple(children), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def regex_sampler(self, meta, children):
         return ast.SamplerNode("regex", (), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def faker(self, meta, children):
         return ast.SamplerNode("faker", (children[0],), self._span(meta))
 
     def mentions(self, children):
         return tuple(self._name(t) for t in children)
 
-    @v_args(meta=True)
+    @_with_meta
     def seeds_decl(self, meta, children):
         return ast.SeedsDecl(self._name(children[0]), children[1], self._name(children[2]), self._span(meta))
 
     # generate ------------------------------------------------------------------------------------
-    @v_args(meta=True)
+    @_with_meta
     def generate_decl(self, meta, children):
         schema, alias, *items = children
         return ast.GenerateDecl(self._name(schema), alias, tuple(items), self._span(meta))
@@ -262,23 +285,23 @@ class _ToAst(Transformer):
     def gen_alias(self, children):
         return self._name(children[0])
 
-    @v_args(meta=True)
+    @_with_meta
     def count_item(self, meta, children):
         return ast.Keyword("count", children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def using_item(self, meta, children):
         return ast.Keyword("using", self._name(children[0]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def quota_item(self, meta, children):
         return ast.Quota(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def quota_entry(self, meta, children):
         return ast.QuotaEntry(children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def examples_item(self, meta, children):
         n, seeds, matching = children
         return ast.Examples(n, self._name(seeds), matching or (), self._span(meta))
@@ -286,15 +309,15 @@ class _ToAst(Transformer):
     def examples_matching(self, children):
         return tuple(self._name(t) for t in children)
 
-    @v_args(meta=True)
+    @_with_meta
     def prompt_item(self, meta, children):
         return ast.Keyword("prompt", children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def noise_item(self, meta, children):
         return ast.Noise(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def noise_rule(self, meta, children):
         name, formats, rate = children
         return ast.NoiseRule(self._name(name), formats, rate, self._span(meta))
@@ -302,11 +325,11 @@ class _ToAst(Transformer):
     def string_list(self, children):
         return tuple(children)
 
-    @v_args(meta=True)
+    @_with_meta
     def check_item(self, meta, children):
         return ast.Check(children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def dedup_item(self, meta, children):
         name, (mode, threshold) = children
         return ast.Dedup(self._name(name), mode, threshold, self._span(meta))
@@ -317,7 +340,7 @@ class _ToAst(Transformer):
     def dedup_near(self, children):
         return ("near", children[0])
 
-    @v_args(meta=True)
+    @_with_meta
     def judge_item(self, meta, children):
         using, min_score, rubric = children
         return ast.Judge(using, min_score, rubric, self._span(meta))
@@ -326,96 +349,96 @@ class _ToAst(Transformer):
         return self._name(children[0])
 
     # output / evaluate -----------------------------------------------------------------------------
-    @v_args(meta=True)
+    @_with_meta
     def output_decl(self, meta, children):
         return ast.OutputDecl(children[0], tuple(children[1:]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def format_item(self, meta, children):
         return ast.Keyword("format", self._name(children[0]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def split_item(self, meta, children):
         return ast.Keyword("split", tuple(children), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def split_entry(self, meta, children):
         return ast.SplitEntry(self._name(children[0]), children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def mix_item(self, meta, children):
         return ast.Keyword("mix", (self._name(children[0]), children[1]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def evaluate_decl(self, meta, children):
         return ast.EvaluateDecl(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def eval_text(self, meta, children):
         return ast.Keyword("text", self._name(children[0]), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def eval_test(self, meta, children):
         return ast.Keyword("test", children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def eval_compare(self, meta, children):
         return ast.Keyword("compare", tuple(self._name(t) for t in children), self._span(meta))
 
     # expressions ---------------------------------------------------------------------------------------
-    @v_args(meta=True)
+    @_with_meta
     def or_(self, meta, children):
         return ast.BinOp("or", children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def and_(self, meta, children):
         return ast.BinOp("and", children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def not_(self, meta, children):
         return ast.UnOp("not", children[0], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def neg(self, meta, children):
         return ast.UnOp("neg", children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def compare(self, meta, children):
         return ast.BinOp(str(children[1]), children[0], children[2], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def binop(self, meta, children):
         return ast.BinOp(str(children[1]), children[0], children[2], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def in_(self, meta, children):
         return ast.BinOp("in", children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def not_in(self, meta, children):
         return ast.BinOp("not_in", children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def contains(self, meta, children):
         return ast.BinOp("contains", children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def matches(self, meta, children):
         return ast.Matches(children[0], children[1], self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def null(self, meta, children):
         return ast.Null(self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def list_lit(self, meta, children):
         return ast.ListLit(tuple(c for c in children if c is not None), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def ref(self, meta, children):
         return ast.Ref(tuple(self._name(t) for t in children), self._span(meta))
 
-    @v_args(meta=True)
+    @_with_meta
     def call(self, meta, children):
         return ast.Call(self._name(children[0]), tuple(c for c in children[1:] if c is not None),
                         self._span(meta))
@@ -522,15 +545,6 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
                        help="split the expression or the type into smaller parts")
             return None
         return _ToAst(source).transform(tree)
-    except VisitError as exc:
-        inner = exc.orig_exc
-        if isinstance(inner, RecursionError):
-            sink.error("E0001", "nesting too deep", source.span(0, 0))
-            return None
-        if isinstance(inner, _ParseAbort):
-            sink.error(inner.code, inner.message, source.span(inner.start, inner.end), help=inner.help)
-            return None
-        raise
     except _ParseAbort as exc:
         sink.error(exc.code, exc.message, source.span(exc.start, exc.end), help=exc.help)
         return None
