@@ -50,8 +50,9 @@ def _valid(text: str | None, schema: dict) -> bool:
 
 def measure(engine_name: str, backend: str, records: int) -> dict:
     from synthlang.compiler import compile
-    from synthlang.engines.base import EngineOptions, get_engine
-    from synthlang.runtime.executor import RunOptions, Runner
+    from synthlang.engines.base import EngineOptions
+    from synthlang.engines.registry import get_engine
+    from synthlang.runtime.executor import Runner, RunOptions
 
     tmp = Path(tempfile.mkdtemp())
     (tmp / "bench.synth").write_text(SPEC.format(engine=engine_name, backend=f"  backend {backend} ", n=records))

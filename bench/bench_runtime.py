@@ -28,7 +28,7 @@ def constrained_vs_unconstrained(n: int) -> None:
     from synthlang.compiler import compile
     from synthlang.engines.base import EngineOptions
     from synthlang.engines.llamacpp import LlamaCppEngine
-    from synthlang.runtime.executor import RunOptions, Runner
+    from synthlang.runtime.executor import Runner, RunOptions
 
     plan = compile(ROOT / "specs/support_tickets/tickets.synth").plan
     block = plan.blocks[0]
@@ -64,7 +64,7 @@ def _valid_json(text: str, schema: dict) -> bool:
     try:
         jsonschema.validate(json.loads(text), schema)
         return True
-    except Exception:  # noqa: BLE001 - any failure means invalid
+    except Exception:
         return False
 
 

@@ -52,7 +52,7 @@ def main() -> None:
     from synthlang.compiler import compile
     from synthlang.engines.base import EngineOptions
     from synthlang.engines.vllm_engine import VLLMEngine
-    from synthlang.runtime.executor import RunOptions, Runner
+    from synthlang.runtime.executor import Runner, RunOptions
 
     tmp = Path(tempfile.mkdtemp())
     (tmp / "bench.synth").write_text(SPEC.format(n=args.records, backend=args.backend))

@@ -105,8 +105,8 @@ def _print_network(result) -> None:
     for model in result.context.models.values():
         if model.endpoint or model.api_key_env:
             key = f", with the key in ${model.api_key_env}" if model.api_key_env else ", with no key"
-            print(printable(f"network: model `{model.name}` sends requests to {model.endpoint or '(no endpoint)'}{key}"),
-                  file=sys.stderr)
+            where = model.endpoint or "(no endpoint)"
+            print(printable(f"network: model `{model.name}` sends requests to {where}{key}"), file=sys.stderr)
 
 
 def cmd_compile(args) -> int:
@@ -178,8 +178,9 @@ def cmd_run(args) -> int:
 
     # nothing is written outside the spec's (or the plan's) folder tree, or outside --out
     out_dir = Path(args.out) if args.out else base / plan.output.path
-    options = RunOptions(out_dir=out_dir, root=out_dir if args.out else base, fresh=args.fresh, batch=max(1, args.batch) if args.batch else None,
-                         max_attempts=args.max_attempts, engine_options=EngineOptions(threads=args.threads),
+    options = RunOptions(out_dir=out_dir, root=out_dir if args.out else base, fresh=args.fresh,
+                         batch=max(1, args.batch) if args.batch else None, max_attempts=args.max_attempts,
+                         engine_options=EngineOptions(threads=args.threads),
                          progress={"auto": None, "bar": True, "log": False}[args.progress],
                          ray=args.ray, workers=args.workers)
     if args.fake_engine:
@@ -269,7 +270,8 @@ def cmd_prepare_vllm(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "compile": cmd_compile, "run": cmd_run, "eval": cmd_eval, "report": cmd_report}
+COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "compile": cmd_compile, "run": cmd_run,
+            "eval": cmd_eval, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - a bug must still not show a user a traceback
+    except Exception as exc:
         from .diagnostics import printable
 
         print(f"synthc: internal error: {type(exc).__name__}: {printable(str(exc))}\n"

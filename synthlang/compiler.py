@@ -76,7 +76,7 @@ def check(path: Path) -> Result:
     return compile(path)
 
 
-def compile(path: Path) -> Result:  # noqa: A001 - the verb of the tool
+def compile(path: Path) -> Result:
     with _no_cyclic_gc():
         ctx = _analyse(path)
         plan = build_plan(ctx) if ctx.modules else None  # blocks that checked clean are still planned

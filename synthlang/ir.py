@@ -6,7 +6,7 @@ serialisation, so the plan does not change when a comment moves a line.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,13 +69,13 @@ class RecordType(Node):
 
 class ListType(Node):
     kind: Literal["list"] = "list"
-    item: "Type"
+    item: Type
     min_items: int | None = None
     max_items: int | None = None
 
 
-Type = Annotated[Union[StrType, IntType, FloatType, BoolType, DateType, EnumType, LiteralType,
-                       RecordType, ListType], Field(discriminator="kind")]
+Type = Annotated[StrType | IntType | FloatType | BoolType | DateType | EnumType | LiteralType | RecordType | ListType,
+                 Field(discriminator="kind")]
 ListType.model_rebuild()
 
 
@@ -108,7 +108,7 @@ class Expr(Node):
 
     kind: Literal["expr"] = "expr"
     op: str
-    args: tuple["Expr", ...] = ()
+    args: tuple[Expr, ...] = ()
     value: Any = None
     path: tuple[str, ...] | None = None
     span: Any = _span()

@@ -23,7 +23,7 @@ class SourceFile:
         object.__setattr__(self, "_line_starts", tuple(starts))
 
     @classmethod
-    def read(cls, path: Path, shown: str | None = None) -> "SourceFile":
+    def read(cls, path: Path, shown: str | None = None) -> SourceFile:
         data = path.read_bytes()
         text = data.decode("utf-8", errors="replace")
         return cls(shown if shown is not None else str(path), text)
@@ -45,7 +45,7 @@ class SourceFile:
         line = max(1, min(line, len(self._line_starts)))
         return min(self._line_starts[line - 1] + col - 1, len(self.text))
 
-    def span(self, start: int, end: int) -> "Span":
+    def span(self, start: int, end: int) -> Span:
         return Span(self, start, max(start, end))
 
 

@@ -94,10 +94,11 @@ def test_templates_cannot_escape_the_sandbox(tmp_path):
     spec = tmp_path / "spec.synth"
     spec.write_text('schema S { t: str ~ pick("a")\n x: str(1..9) }\n'
                     'generate S { count 1 prompt "{% include \'/etc/passwd\' %}{{ t.__class__ }}" }\n')
+    import pytest
+    from jinja2.exceptions import SecurityError, TemplateNotFound
+
     from synthlang.compiler import compile
     from synthlang.sema.check_prompt import template_env
-    from jinja2.exceptions import SecurityError, TemplateNotFound
-    import pytest
 
     plan = compile(spec).plan
     template = template_env().from_string(plan.blocks[0].prompt)

@@ -27,6 +27,7 @@ class Shared:
     def __init__(self, engine):
         self.engine = engine
         self.name = engine.name
+        self.capabilities = engine.capabilities
 
     def generate(self, requests):
         return self.engine.generate(requests)

@@ -89,7 +89,7 @@ def _server(log_dir: Path, what: str, args: list[str], port: int, ready_within: 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    from synthlang.engines.llamacpp import embedded_model_path
+    from synthlang.engines.embedded import embedded_model_path
 
     port = _free_port()
     with _server(tmp_path_factory.mktemp("server"), "llama-cpp-python's server",

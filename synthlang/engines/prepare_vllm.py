@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from .base import EngineDead
-from .llamacpp import EMBEDDED_NAMES, embedded_model_path
+from .embedded import embedded_model_path, is_embedded
 
 FOLDER = "smollm2-135m-instruct-hf"
 
@@ -41,7 +41,7 @@ def prepare_embedded(force: bool = False) -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
-    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds here
+    except Exception as exc:
         raise EngineDead(f"could not convert {gguf.name}: {type(exc).__name__}: {exc} "
                          "(the conversion needs the `gguf` and `accelerate` packages)") from exc
     # the weights are dequantised to bf16: the folder must not claim a GGUF quantisation
@@ -58,6 +58,6 @@ def prepare_embedded(force: bool = False) -> Path:
 def resolve_vllm_model(name: str) -> str:
     """A model vLLM can load: the embedded one (prepared on first use, like llama.cpp needs no
     setup either) or the user's path or model id."""
-    if name.lower() in EMBEDDED_NAMES:
+    if is_embedded(name):
         return str(prepare_embedded())
     return name

@@ -16,8 +16,7 @@ import time
 from functools import lru_cache
 
 from .. import ir
-from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
-from .capabilities import ALL
+from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
 from .prepare_vllm import resolve_vllm_model
 
 COMPACT_JSON_BACKENDS = ("xgrammar", "guidance")  # the backends vLLM's disable_any_whitespace covers
@@ -64,7 +63,7 @@ class VLLMEngine:
                            seed=0, gpu_memory_utilization=memory, **extra,
                            structured_outputs_config={"backend": self.backend,
                                                       "disable_any_whitespace": self.backend in COMPACT_JSON_BACKENDS})
-        except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds on start-up
+        except Exception as exc:
             raise EngineDead(f"vLLM could not start on {path}: {type(exc).__name__}: {exc}") from exc
         # guidance (llguidance) enforces every keyword; others are probed by the capability check
         self.capabilities = ALL if self.backend == "guidance" and options.constrained else None
@@ -89,7 +88,7 @@ class VLLMEngine:
                                     sampling_params=[self._params(r) for r in requests], use_tqdm=False)
         except (MemoryError, RuntimeError) as exc:
             raise EngineDead(f"vLLM failed: {type(exc).__name__}: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - e.g. a schema the backend rejects: fail the batch, not the run
+        except Exception as exc:
             if type(exc).__name__ == "EngineDeadError":  # vLLM's engine process is gone: end the run
                 raise EngineDead(f"vLLM's engine died: {exc}") from exc
             seconds = (time.perf_counter() - start) / len(requests)

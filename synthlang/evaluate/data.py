@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..files import is_regular_file
 from ..plan.model import Plan
 from ..runtime.sinks import block_prefix
-from ..files import is_regular_file
 from ..values import load_json
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..plan.model import Plan
 from ..files import write_json_atomic
+from ..plan.model import Plan
 from .classify import evaluate_classification
 from .spans import evaluate_spans
 

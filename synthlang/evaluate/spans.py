@@ -144,9 +144,9 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
         n = len(gold)
         results[name] = {
             "n_train": len(sets[name]),
-            "precision": scored(p, bootstrap(n, lambda idx: prf(gold, pred, idx)[0], seed)),
-            "recall": scored(r, bootstrap(n, lambda idx: prf(gold, pred, idx)[1], seed)),
-            "f1": scored(f, bootstrap(n, lambda idx: prf(gold, pred, idx)[2], seed)),
+            "precision": scored(p, bootstrap(n, lambda idx, pred=pred: prf(gold, pred, idx)[0], seed)),
+            "recall": scored(r, bootstrap(n, lambda idx, pred=pred: prf(gold, pred, idx)[1], seed)),
+            "f1": scored(f, bootstrap(n, lambda idx, pred=pred: prf(gold, pred, idx)[2], seed)),
             "predictions": [sorted(list(x) for x in p) for p in pred],
         }
     verdicts = {}
@@ -156,7 +156,8 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
             if name in preds:
                 base, other = preds["real"], preds[name]
                 value = prf(gold, other)[2] - prf(gold, base)[2]
-                ci = bootstrap(len(gold), lambda idx: prf(gold, other, idx)[2] - prf(gold, base, idx)[2], seed)
+                ci = bootstrap(len(gold), lambda idx, base=base, other=other:
+                               prf(gold, other, idx)[2] - prf(gold, base, idx)[2], seed)
                 delta = scored(value, ci)
                 verdicts[name] = {"delta_f1": delta, "says": verdict(name.capitalize() + " data", delta, "span F1")}
     return {"kind": "spans", "label": ev.label, "fields": list(fields), "test": ev.test, "n_test": len(test),

@@ -107,8 +107,9 @@ def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
                        f"makes {seeds.schema_name} records", ctx.output_ast.path.span if ctx.output_ast else None)
         return
     train_share = next((s.share for s in out.splits if s.name == "train"), 0.0)
-    from .allocate_quota import largest_remainder
     from fractions import Fraction
+
+    from .allocate_quota import largest_remainder
     splits = largest_remainder(synth, [Fraction(str(s.share)) for s in out.splits])
     train = splits[[s.name for s in out.splits].index("train")] if train_share else 0
     need = real_rows_for_mix(train, out.mix.share)

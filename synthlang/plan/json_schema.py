@@ -3,7 +3,7 @@ and the worst-case length of its JSON text (which sets max_tokens)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .. import ir
 from ..regexes import width

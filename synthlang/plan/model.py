@@ -97,11 +97,11 @@ class Plan(Node):
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def with_hash(self) -> "Plan":
+    def with_hash(self) -> Plan:
         return self.model_copy(update={"hash": self.content_hash(self.model_dump(mode="json"))})
 
     @classmethod
-    def from_json(cls, text: str) -> "Plan":
+    def from_json(cls, text: str) -> Plan:
         # the standard library's parser, then validation of the objects: pydantic's own JSON
         # parser stops at a nesting depth that long check expressions reach
         data = json.loads(text)

@@ -21,7 +21,7 @@ MAX_REPLACEMENTS_PER_WORKER = 3
 
 class _Worker:
     def __init__(self, plan_json: str, options):
-        from .executor import RunOptions, Runner
+        from .executor import Runner, RunOptions
 
         plan = Plan.from_json(plan_json)
         self.runner = Runner(plan, RunOptions(out_dir=Path(os.devnull), engine_factory=options.engine_factory,
@@ -46,7 +46,7 @@ class RayPool:
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          ignore_reinit_error=True, configure_logging=False)
-            except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError and others
+            except Exception as exc:
                 raise EngineDead(f"cannot reach the Ray cluster {address or '(local)'}: {exc}") from exc
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n = options.workers or max(1, cpus)
@@ -82,10 +82,10 @@ class RayPool:
             index, chunk = pending.pop(ref)
             try:
                 out = ray.get(ref)
-            except (ActorDiedError, ActorUnavailableError, RayActorError):
+            except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
                 self.replacements += 1
                 if self.replacements > MAX_REPLACEMENTS_PER_WORKER * len(self.workers):
-                    raise EngineDead("Ray workers keep dying; the run stops here and resumes from its journal")
+                    raise EngineDead("Ray workers keep dying; the run stops here and resumes from its journal") from exc
                 self.workers[index] = self._spawn()
                 pending[self.workers[index].attempt_batch.remote(block_id, ci, chunk)] = (index, chunk)
                 continue
@@ -102,5 +102,5 @@ class RayPool:
         for w in self.workers:
             try:
                 self.ray.kill(w)
-            except Exception:  # noqa: BLE001 - a worker already gone is fine at shutdown
+            except Exception:
                 continue

@@ -12,16 +12,17 @@ import math
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import ir
-from ..engines.base import Engine, EngineDead, EngineOptions, GenerationRequest, GenerationResult, get_engine
+from ..engines.base import Engine, EngineDead, EngineOptions, GenerationRequest, GenerationResult
 from ..engines.capabilities import check_capabilities
 from ..engines.probe import run_probe
-from ..files import ensure_dir, write_json_atomic, write_text_atomic
+from ..engines.registry import get_engine
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
+from ..files import ensure_dir, write_json_atomic, write_text_atomic
 from ..plan.model import Block, Plan
 from ..values import ValueError_, check_record, check_value, match_key
 from .dedup import Deduper
@@ -146,7 +147,7 @@ class Runner:
         context = {**values, "examples": examples, "dataset": self.plan.dataset.model_dump()}
         try:
             messages = messages_for(block, context, schema)
-        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
+        except Exception as exc:
             return seed, None, f"prompt: {type(exc).__name__}: {exc}"
         model = self.plan.models[block.model]
         request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,
@@ -486,7 +487,7 @@ class LocalPool:
 
     width = 1
 
-    def __init__(self, runner: "Runner"):
+    def __init__(self, runner: Runner):
         self.runner = runner
 
     def run(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
@@ -518,4 +519,4 @@ def run_plan(plan: Plan, options: RunOptions) -> RunReport:
         runner.close()
 
 
-__all__ = ["run_plan", "RunOptions", "RunReport", "CellFailed", "EngineDead"]
+__all__ = ["CellFailed", "EngineDead", "RunOptions", "RunReport", "run_plan"]

@@ -146,4 +146,4 @@ def restore_truth(record: dict, meta: dict) -> dict:
     return out
 
 
-__all__ = ["apply_noise", "restore_truth", "TEXT_RULES", "Any"]
+__all__ = ["TEXT_RULES", "Any", "apply_noise", "restore_truth"]

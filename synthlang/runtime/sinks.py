@@ -7,10 +7,10 @@ import csv
 import json
 import os
 import random
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from ..files import open_new, replace_into_place
 from ..plan.allocate_quota import largest_remainder

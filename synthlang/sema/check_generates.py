@@ -49,12 +49,7 @@ def _quota(ctx: Context, q: ast.Quota, schema: ir.Schema, count: int | None) -> 
     seen: dict = {}
     for e in q.entries:
         key = e.key
-        if isinstance(key, ast.Str):
-            value = key.value
-        elif key.kind == "bool":
-            value = key.value
-        else:
-            value = key.value  # ident
+        value = key.value  # a string, a bool or an ident's name
         if value not in options:
             shown = str(value).lower() if isinstance(value, bool) else value
             sink.error("E0402", f"`{shown}` is not a value of {ir.type_name(field.type)}", key.span,
@@ -247,7 +242,8 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
                     sink.error("E0101", f"unknown field `{m.value}` in {schema.name}", m.span,
                                help=did_you_mean(m.value, [f.name for f in schema.fields]))
                 elif seed_schema.field(m.value) is None:
-                    sink.error("E0405", f"seed set `{seeds.name}` ({seed_schema.name}) has no field `{m.value}`", m.span)
+                    sink.error("E0405", f"seed set `{seeds.name}` ({seed_schema.name}) has no field `{m.value}`",
+                               m.span)
                 elif m.value not in known:
                     sink.error("E0405", f"`{m.value}` is written by the model, so it is unknown when examples "
                                "are chosen", m.span, help="match on quota or sampled fields")

@@ -10,7 +10,6 @@ from ..source import SourceFile
 from ..syntax import MAX_SPEC_TOKENS, ast, count_tokens, parse_source
 from .context import Context
 
-
 MAX_SPEC_BYTES = 8 * 2**20  # a spec or import; larger ones are refused with a diagnostic
 
 

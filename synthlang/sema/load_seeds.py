@@ -115,7 +115,8 @@ def load_seeds(ctx: Context) -> None:
                     if key not in known and key not in unknown_reported:
                         unknown_reported.add(key)
                         ctx.sink.warning("W0004", f"column `{key}` is not a field of {schema.name}; it is ignored",
-                                         _line_span(source, line_no), notes=[Note(decl.name.span, "seed set declared here")])
+                                         _line_span(source, line_no),
+                                         notes=[Note(decl.name.span, "seed set declared here")])
                 try:
                     checked = check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema)
                     problem = _mention_problem(schema, checked)

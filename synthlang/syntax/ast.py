@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from ..source import SourceFile, Span
 
@@ -47,7 +46,7 @@ class RegexArg:
     span: Span
 
 
-TypeArg = Union[RangeArg, RegexArg]
+TypeArg = RangeArg | RegexArg
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class NamedType:
 
 @dataclass(frozen=True)
 class ListType:
-    item: "TypeExpr"
+    item: TypeExpr
     args: tuple[TypeArg, ...] | None
     span: Span
 
@@ -70,7 +69,7 @@ class LiteralUnion:
     span: Span
 
 
-TypeExpr = Union[NamedType, ListType, LiteralUnion]
+TypeExpr = NamedType | ListType | LiteralUnion
 
 
 # ---- expressions -----------------------------------------------------------------------------
@@ -83,21 +82,21 @@ class Ref:
 @dataclass(frozen=True)
 class Call:
     func: Name
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span
 
 
 @dataclass(frozen=True)
 class BinOp:
     op: str  # + - * / % == != < <= > >= and or in not_in contains
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class Matches:
-    operand: "Expr"
+    operand: Expr
     pattern: RegexArg
     span: Span
 
@@ -105,13 +104,13 @@ class Matches:
 @dataclass(frozen=True)
 class UnOp:
     op: str  # not | neg
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class ListLit:
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     span: Span
 
 
@@ -120,7 +119,7 @@ class Null:
     span: Span
 
 
-Expr = Union[Lit, Str, Ref, Call, BinOp, Matches, UnOp, ListLit, Null]
+Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null
 
 
 # ---- sources of a field ------------------------------------------------------------------------
@@ -288,7 +287,7 @@ class EvaluateDecl:
     span: Span
 
 
-Decl = Union[Import, SettingsBlock, EnumDecl, SchemaDecl, SeedsDecl, GenerateDecl, OutputDecl, EvaluateDecl]
+Decl = Import | SettingsBlock | EnumDecl | SchemaDecl | SeedsDecl | GenerateDecl | OutputDecl | EvaluateDecl
 
 
 @dataclass(frozen=True)
