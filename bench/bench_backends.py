@@ -52,7 +52,8 @@ def measure(engine_name: str, backend: str, records: int) -> dict:
     from synthlang.compiler import compile
     from synthlang.engines.base import EngineOptions
     from synthlang.engines.registry import get_engine
-    from synthlang.runtime.executor import Runner, RunOptions
+    from synthlang.runtime.attempts import Attempts
+    from synthlang.runtime.options import RunOptions
 
     tmp = Path(tempfile.mkdtemp())
     (tmp / "bench.synth").write_text(SPEC.format(engine=engine_name, backend=f"  backend {backend} ", n=records))
@@ -62,8 +63,8 @@ def measure(engine_name: str, backend: str, records: int) -> dict:
     options = EngineOptions()
     engine = get_engine(plan.models["writer"], options)
     startup = time.perf_counter() - start
-    prep = Runner(plan, RunOptions(out_dir=tmp / "unused"))
-    requests = [prep._prepare(block, 0, a)[2] for a in range(records)]
+    prep = Attempts(plan, RunOptions(out_dir=tmp / "unused"))
+    requests = [prep.prepare(block, 0, a)[2] for a in range(records)]
     engine.generate(requests[:2])  # warm-up: grammar compilation is start-up, not generation
     row = {"engine": engine_name, "backend": backend, "startup_s": round(startup, 1)}
     for label, constrained in (("constrained", True), ("unconstrained", False)):

@@ -28,15 +28,16 @@ def constrained_vs_unconstrained(n: int) -> None:
     from synthlang.compiler import compile
     from synthlang.engines.base import EngineOptions
     from synthlang.engines.llamacpp import LlamaCppEngine
-    from synthlang.runtime.executor import Runner, RunOptions
+    from synthlang.runtime.attempts import Attempts
+    from synthlang.runtime.options import RunOptions
 
     plan = compile(ROOT / "specs/support_tickets/tickets.synth").plan
     block = plan.blocks[0]
-    runner = Runner(plan, RunOptions(out_dir=Path(tempfile.mkdtemp())))
+    attempts = Attempts(plan, RunOptions(out_dir=Path(tempfile.mkdtemp())))
     requests = []
     for i in range(n):
         ci = i % len(block.cells)
-        _, values, req = runner._prepare(block, ci, i)
+        _, values, req = attempts.prepare(block, ci, i)
         requests.append(req)
     model = ir.Model(name="embedded")
     results = {}
@@ -94,7 +95,8 @@ from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 from synthlang.compiler import compile
 from synthlang.engines.fake import FakeEngine
-from synthlang.runtime.executor import RunOptions, run_plan
+from synthlang.runtime.driver import run_plan
+from synthlang.runtime.options import RunOptions
 tmp = Path(tempfile.mkdtemp())
 spec = tmp / "s.synth"
 spec.write_text('enum K {{ a, b, c }}\\nschema R {{ k: K\\n n: int(1..9) ~ uniform\\n t: str(20..120)\\n'

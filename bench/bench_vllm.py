@@ -52,7 +52,9 @@ def main() -> None:
     from synthlang.compiler import compile
     from synthlang.engines.base import EngineOptions
     from synthlang.engines.vllm_engine import VLLMEngine
-    from synthlang.runtime.executor import Runner, RunOptions
+    from synthlang.runtime.attempts import Attempts
+    from synthlang.runtime.driver import run_plan
+    from synthlang.runtime.options import RunOptions
 
     tmp = Path(tempfile.mkdtemp())
     (tmp / "bench.synth").write_text(SPEC.format(n=args.records, backend=args.backend))
@@ -64,8 +66,8 @@ def main() -> None:
     print(f"vLLM start-up: {time.perf_counter() - start:.1f} s (backend {args.backend})")
 
     # the exact requests synthc makes for attempts 0..n-1
-    prep = Runner(plan, RunOptions(out_dir=tmp / "unused"))
-    requests = [prep._prepare(block, 0, a)[2] for a in range(args.records)]
+    prep = Attempts(plan, RunOptions(out_dir=tmp / "unused"))
+    requests = [prep.prepare(block, 0, a)[2] for a in range(args.records)]
     engine.generate(requests[:2])  # warm-up
 
     def raw(constrained: bool):
@@ -93,9 +95,8 @@ def main() -> None:
     u_secs, u_tokens, u_valid = raw(False)
     c_secs, c_tokens, c_valid = raw(True)
 
-    runner = Runner(plan, RunOptions(out_dir=tmp / "out", batch=args.records, progress=False,
-                                     engine_factory=lambda m: Shared(engine)))
-    runner.run()
+    run_plan(plan, RunOptions(out_dir=tmp / "out", batch=args.records, progress=False,
+                              engine_factory=lambda m: Shared(engine)))
     manifest = json.loads((tmp / "out/manifest.json").read_text())
     s_secs = manifest["wall_seconds"] - manifest["startup_seconds"]
     attempts = manifest["blocks"]["Ticket"]["attempts"]

@@ -173,8 +173,9 @@ def cmd_run(args) -> int:
     plan, base = loaded
     from .engines.base import ConstraintNotEnforced, EngineDead, EngineOptions
     from .engines.capabilities import UnsupportedFeature
-    from .runtime.executor import CellFailed, RunOptions, run_plan
+    from .runtime.driver import CellFailed, run_plan
     from .runtime.journal import JournalMismatch
+    from .runtime.options import RunOptions
 
     # nothing is written outside the spec's (or the plan's) folder tree, or outside --out
     out_dir = Path(args.out) if args.out else base / plan.output.path
@@ -204,6 +205,14 @@ def cmd_run(args) -> int:
         return EXIT_ERRORS
     except OSError as exc:  # UnsafePath among them: a symlink leading out, a file where a folder goes
         _error(f"cannot write the dataset: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return EXIT_ERRORS
+    from .evaluate.data import EvalInputError
+    from .evaluate.report import write_report
+
+    try:
+        write_report(report.out_dir)
+    except (EvalInputError, ValueError) as exc:
+        _error(f"the dataset is written, but its report is not: {str(exc).splitlines()[0]}")
         return EXIT_ERRORS
     m = report.manifest
     for bid, b in m["blocks"].items():

@@ -6,7 +6,7 @@ serialisation, so the plan does not change when a comment moves a line.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,6 +115,11 @@ class Expr(Node):
 
 
 Expr.model_rebuild()
+
+
+# a string or list written by the model with no upper bound gets these (and a warning)
+DEFAULT_MAX_LEN = 256
+DEFAULT_MAX_ITEMS = 8
 
 
 # ---- fields and schemas --------------------------------------------------------------------------
@@ -227,10 +232,18 @@ class Examples(Node):
     matching: tuple[str, ...] = ()
 
 
+# noise rules (defined once; the checker and the runtime read these): text rules rewrite a
+# string's surface, the others change a date's format or drop an optional value
+TextRule = Literal["typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr"]
+NoiseRuleName = Literal[TextRule, "date_format", "drop"]
+TEXT_RULES: tuple[str, ...] = get_args(TextRule)
+NOISE_RULES: tuple[str, ...] = TEXT_RULES + ("date_format", "drop")
+
+
 class NoiseRule(Node):
     kind: Literal["noise"] = "noise"
     field: str
-    rule: Literal["typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr", "date_format", "drop"]
+    rule: NoiseRuleName
     rate: float                        # probability per record, 0..1
     formats: tuple[str, ...] = ()
 

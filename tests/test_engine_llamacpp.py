@@ -13,8 +13,9 @@ from synthlang.compiler import compile
 from synthlang.engines.base import ConstraintNotEnforced, EngineOptions
 from synthlang.engines.probe import run_probe
 from synthlang.expr import passes
-from synthlang.runtime.executor import RunOptions, run_plan
+from synthlang.runtime.driver import run_plan
 from synthlang.runtime.noise import restore_truth
+from synthlang.runtime.options import RunOptions
 from synthlang.values import check_record
 
 pytestmark = pytest.mark.engine

@@ -20,9 +20,10 @@ from synthlang.compiler import compile
 from synthlang.engines.base import ConstraintNotEnforced, EngineDead, GenerationResult
 from synthlang.engines.fake import FakeEngine
 from synthlang.expr import passes
-from synthlang.runtime.executor import CellFailed, RunOptions, run_plan
+from synthlang.runtime.driver import CellFailed, run_plan
 from synthlang.runtime.journal import JournalMismatch
 from synthlang.runtime.noise import restore_truth
+from synthlang.runtime.options import RunOptions
 from synthlang.values import check_record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 from ..files import is_regular_file
+from ..plan.layout import output_files
 from ..plan.model import Plan
-from ..runtime.sinks import block_prefix
 from ..values import load_json
 
 
@@ -67,11 +67,6 @@ def _decode_meta(row: dict) -> dict:
     return row
 
 
-def output_files(plan: Plan, out_dir: Path, block_id: str) -> dict[str, Path]:
-    prefix = block_prefix(plan, block_id)
-    return {s.name: out_dir / f"{prefix}{s.name}.{plan.output.format}" for s in plan.output.splits}
-
-
 def synthetic_train_rows(plan: Plan, out_dir: Path, block_id: str) -> list[dict]:
     files = output_files(plan, out_dir, block_id)
     path = files.get("train") or next(iter(files.values()))
@@ -81,4 +76,4 @@ def synthetic_train_rows(plan: Plan, out_dir: Path, block_id: str) -> list[dict]
 
 
 def real_rows(plan: Plan, schema_name: str) -> list[dict]:
-    return [dict(r) for s in plan.seeds.values() if s.schema_name == schema_name for r in s.rows]
+    return [dict(r) for r in plan.seed_rows(schema_name)]

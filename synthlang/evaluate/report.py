@@ -11,8 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 from .. import ir
+from ..plan.layout import output_files
 from ..plan.model import Plan
-from .data import EvalInputError, iter_rows, output_files
+from .data import EvalInputError, iter_rows
 
 NEAR = 0.8
 
@@ -155,7 +156,7 @@ def collect(out_dir: Path) -> dict:
                 target[str(c.key[qf])] += c.count
             balance.append({"field": qf, "values": [{"value": v, "target": target[v], "actual": actual[qf].get(v, 0)}
                                                     for v in target]})
-        seeds = [r for s in plan.seeds.values() if s.schema_name == block.schema_name for r in s.rows]
+        seeds = plan.seed_rows(block.schema_name)
         lengths, diversity = {}, {}
         for name in text_fields:
             values = list(lens[name])

@@ -9,6 +9,7 @@ from ..sema.context import Context
 from ..values import match_key
 from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
+from .layout import mix_rows, split_sizes, train_index
 from .model import Block, Cell, DerivedField, MentionConstraint, Plan, SampledField
 
 # an enum rather than integer bounds: every constraint backend enforces enums
@@ -106,27 +107,14 @@ def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
         ctx.sink.error("E0901", f"`mix {seeds.name}` adds {seeds.schema_name} rows, but no generate block "
                        f"makes {seeds.schema_name} records", ctx.output_ast.path.span if ctx.output_ast else None)
         return
-    train_share = next((s.share for s in out.splits if s.name == "train"), 0.0)
-    from fractions import Fraction
-
-    from .allocate_quota import largest_remainder
-    splits = largest_remainder(synth, [Fraction(str(s.share)) for s in out.splits])
-    train = splits[[s.name for s in out.splits].index("train")] if train_share else 0
-    need = real_rows_for_mix(train, out.mix.share)
+    index = train_index(out)
+    train = split_sizes(out, synth)[index] if index is not None else 0
+    need = mix_rows(out, synth)
     if need > len(seeds.rows):
         ctx.sink.error("E0901", f"`mix {seeds.name} {out.mix.share:g}%` needs {need} real rows beside {train} "
                        f"synthetic train rows, but `{seeds.name}` has {len(seeds.rows)}",
                        ctx.output_ast.path.span if ctx.output_ast else None,
                        help="lower the share, or add seed rows")
-
-
-def real_rows_for_mix(synthetic_train: int, share_percent: float) -> int:
-    """Real rows so that they make up share_percent of the train split."""
-    from fractions import Fraction
-    share = Fraction(str(share_percent)) / 100
-    if share <= 0:
-        return 0
-    return int(round(Fraction(synthetic_train) * share / (1 - share)))
 
 
 def build_plan(ctx: Context) -> Plan | None:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from .. import ir
 from ..regexes import width
-from ..sema.resolve_schemas import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LEN
 
 INT_BOUND = 2**53 - 1
 MENTION_GAP_CLASS = '[^"\\\\\\n]'   # no quote, backslash or newline: JSON-safe free text
@@ -25,7 +24,7 @@ class SchemaBuilder:
                 if p is None:
                     if lo:
                         out["minLength"] = lo
-                    out["maxLength"] = DEFAULT_MAX_LEN if hi is None else hi
+                    out["maxLength"] = ir.DEFAULT_MAX_LEN if hi is None else hi
                     return out, out["maxLength"] + 2
                 # a regex often bounds the length by itself; length keywords are added only where
                 # they say more (several backends cannot combine them with a pattern)
@@ -34,7 +33,7 @@ class SchemaBuilder:
                 if lo is not None and lo > wlo:
                     out["minLength"] = lo
                 if whi is None or (hi is not None and hi < whi):
-                    out["maxLength"] = DEFAULT_MAX_LEN if hi is None else hi
+                    out["maxLength"] = ir.DEFAULT_MAX_LEN if hi is None else hi
                 return out, out.get("maxLength", whi) + 2
             case ir.IntType(min=lo, max=hi):
                 lo = -INT_BOUND if lo is None else lo
@@ -55,7 +54,7 @@ class SchemaBuilder:
                 return {"enum": list(v)}, max(len(x) for x in v) + 2
             case ir.ListType(item=item, min_items=lo, max_items=hi):
                 item_schema, item_len = self.value(item)
-                hi = DEFAULT_MAX_ITEMS if hi is None else hi
+                hi = ir.DEFAULT_MAX_ITEMS if hi is None else hi
                 out = {"type": "array", "items": item_schema}
                 if lo:
                     out["minItems"] = lo

@@ -113,6 +113,10 @@ class Plan(Node):
             raise ValueError(f"plan hash mismatch: the file says {plan.hash}, its content hashes to {expected}")
         return plan
 
+    def seed_rows(self, schema_name: str) -> list[dict[str, Any]]:
+        """Every seed row of the given schema, across seed sets, in declaration order."""
+        return [r for s in self.seeds.values() if s.schema_name == schema_name for r in s.rows]
+
     def block(self, ident: str) -> Block:
         for b in self.blocks:
             if b.id == ident:

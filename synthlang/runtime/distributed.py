@@ -11,31 +11,33 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from pathlib import Path
 
 from ..engines.base import EngineDead
 from ..plan.model import Plan
+from .attempts import Attempts
+from .entries import Candidate
+from .options import RunOptions
 
 MAX_REPLACEMENTS_PER_WORKER = 3
 
 
 class _Worker:
-    def __init__(self, plan_json: str, options):
-        from .executor import Runner, RunOptions
+    """One Ray actor: an engine and the attempts it evaluates."""
 
-        plan = Plan.from_json(plan_json)
-        self.runner = Runner(plan, RunOptions(out_dir=Path(os.devnull), engine_factory=options.engine_factory,
-                                              engine_options=options.engine_options, probe=options.probe))
+    def __init__(self, plan_json: str, options: RunOptions):
+        self.attempts = Attempts(Plan.from_json(plan_json), options)
 
-    def attempt_batch(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
-        return self.runner.attempt_batch(block_id, ci, attempts)
+    def attempt_batch(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
+        return self.attempts.run(block_id, ci, attempts)
 
     def pid(self) -> int:
         return os.getpid()
 
 
 class RayPool:
-    def __init__(self, plan: Plan, options):
+    """A Pool of Ray workers: a batch of attempts is split across them and put back in order."""
+
+    def __init__(self, plan: Plan, options: RunOptions):
         try:
             import ray
         except ImportError as exc:
@@ -60,6 +62,7 @@ class RayPool:
         self.workers = [self._spawn() for _ in range(n)]
         self.width = n
         self.replacements = 0
+        self._engine_seconds = 0.0  # summed from the candidates: each worker times its own engine
 
     def _spawn(self):
         return self.actor_class.remote(self.plan_json, self.worker_options)
@@ -67,7 +70,7 @@ class RayPool:
     def worker_pids(self) -> list[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])
 
-    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[dict]:
+    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
         ray = self.ray
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 
@@ -75,7 +78,7 @@ class RayPool:
         chunks = [attempts[i:i + size] for i in range(0, len(attempts), size)]
         pending = {self.workers[i].attempt_batch.remote(block_id, ci, chunk): (i, chunk)
                    for i, chunk in enumerate(chunks)}
-        results: dict[int, dict] = {}
+        results: dict[int, Candidate] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
@@ -96,7 +99,14 @@ class RayPool:
                 raise EngineDead(str(exc)) from None
             for attempt, candidate in zip(chunk, out):
                 results[attempt] = candidate
+                self._engine_seconds += candidate.seconds or 0.0
         return [results[a] for a in attempts]
+
+    def engine_seconds(self) -> float:
+        return self._engine_seconds
+
+    def startup_seconds(self) -> float:
+        return 0.0  # the workers load their engines in parallel with each other, inside the runs
 
     def close(self) -> None:
         for w in self.workers:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import string
 from datetime import date
-from typing import Any
 
 from .. import ir
 from ..values import ValueError_, check_value
@@ -68,7 +67,7 @@ def _ocr(text: str, rng: random.Random) -> str:
     return text[:i] + b + text[i + len(a):]
 
 
-TEXT_RULES = {
+TEXT_REWRITES = {
     "typo": _typo,
     "lowercase": lambda t, rng: t.lower(),
     "uppercase": lambda t, rng: t.upper(),
@@ -89,8 +88,8 @@ def _apply_outside_spans(text: str, spans: list[tuple[int, int]], fn, rng) -> tu
         cursor = end
     pieces.append(("gap", text[cursor:]))
     gap_indexes = [i for i, (kind, part) in enumerate(pieces) if kind == "gap" and part]
-    chosen = set(gap_indexes) if fn in (TEXT_RULES["lowercase"], TEXT_RULES["uppercase"],
-                                        TEXT_RULES["strip_punct"]) else \
+    chosen = set(gap_indexes) if fn in (TEXT_REWRITES["lowercase"], TEXT_REWRITES["uppercase"],
+                                        TEXT_REWRITES["strip_punct"]) else \
         ({rng.choice(gap_indexes)} if gap_indexes else set())
     for i, (kind, part) in enumerate(pieces):
         if kind == "gap" and i in chosen:
@@ -114,9 +113,9 @@ def apply_noise(rules: tuple[ir.NoiseRule, ...], record: dict, schema: ir.Schema
         value = record.get(rule.field)
         if value is None or field is None:
             continue
-        if rule.rule in TEXT_RULES:
+        if rule.rule in ir.TEXT_RULES:
             field_spans = spans.get(rule.field, [])
-            new_text, new_spans = _apply_outside_spans(value, field_spans, TEXT_RULES[rule.rule], rng)
+            new_text, new_spans = _apply_outside_spans(value, field_spans, TEXT_REWRITES[rule.rule], rng)
             if new_text == value:
                 continue
             try:
@@ -146,4 +145,4 @@ def restore_truth(record: dict, meta: dict) -> dict:
     return out
 
 
-__all__ = ["TEXT_RULES", "Any", "apply_noise", "restore_truth"]
+__all__ = ["TEXT_REWRITES", "apply_noise", "restore_truth"]

@@ -8,13 +8,11 @@ import json
 import os
 import random
 from collections.abc import Iterable, Iterator
-from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
 from ..files import open_new, replace_into_place
-from ..plan.allocate_quota import largest_remainder
-from ..plan.build_plan import real_rows_for_mix
+from ..plan.layout import mix_rows, output_files, split_sizes, train_index
 from ..plan.model import Plan
 
 
@@ -22,10 +20,9 @@ class SplitWriter:
     """One open file per split; rows are streamed, never held. `to_row` turns a record into
     what the format stores (Parquet: typed by the plan, see arrow_types)."""
 
-    def __init__(self, folder: Path, stem: str, fmt: str, arrow_schema=None, to_row=None):
-        self.folder, self.stem, self.fmt = folder, stem, fmt
-        self.tmp = folder / f".{stem}.{fmt}.tmp"
-        self.final = folder / f"{stem}.{fmt}"
+    def __init__(self, final: Path, fmt: str, arrow_schema=None, to_row=None):
+        self.final, self.fmt = final, fmt
+        self.tmp = final.with_name(f".{final.name}.tmp")
         self.count = 0
         if fmt == "jsonl":
             self._fh = open_new(self.tmp)
@@ -75,11 +72,6 @@ class SplitWriter:
         return self.final
 
 
-def block_prefix(plan: Plan, block_id: str) -> str:
-    """File names start with the block's id when a spec has several blocks."""
-    return "" if len(plan.blocks) == 1 else f"{block_id}."
-
-
 def _select(rng: random.Random, remaining: list[int]) -> int:
     """Pick a bucket with probability proportional to what it still needs (exact counts)."""
     total = sum(remaining)
@@ -91,27 +83,27 @@ def _select(rng: random.Random, remaining: list[int]) -> int:
     raise AssertionError("unreachable")
 
 
-def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: int, folder: Path,
-                stem_prefix: str) -> dict[str, dict]:
+def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: int, folder: Path) -> dict[str, dict]:
     """Stream a block's accepted records into split files. Returns {split: {"path", "rows", ...}}."""
     block = plan.block(block_id)
     out = plan.output
     rng = random.Random(f"{plan.hash}|split|{block_id}")
-    sizes = largest_remainder(n_records, [Fraction(str(s.share)) for s in out.splits])
+    sizes = split_sizes(out, n_records)
     arrow_schema = to_row = None
     if out.format == "parquet":
         from .arrow_types import record_schema, to_arrow_row
 
         arrow_schema = record_schema(plan, block)
         to_row = partial(to_arrow_row, plan, block)
-    writers = [SplitWriter(folder, f"{stem_prefix}{s.name}", out.format, arrow_schema, to_row) for s in out.splits]
+    files = output_files(plan, folder, block_id)
+    writers = [SplitWriter(files[s.name], out.format, arrow_schema, to_row) for s in out.splits]
 
     real_rows: list[dict] = []
-    train_index = next((i for i, s in enumerate(out.splits) if s.name == "train"), None)
-    if out.mix is not None and train_index is not None:
+    train = train_index(out)
+    if out.mix is not None and train is not None:
         seeds = plan.seeds[out.mix.seeds]
         if seeds.schema_name == block.schema_name:
-            need = real_rows_for_mix(sizes[train_index], out.mix.share)
+            need = mix_rows(out, n_records)
             picked = random.Random(f"{plan.hash}|mix|{block_id}").sample(range(len(seeds.rows)), need)
             real_rows = [{**_with_derived(block, seeds.rows[i]),
                           "_meta": {"source": "real", "seed_set": seeds.name, "row": i + 1}}
@@ -123,15 +115,15 @@ def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: i
     for record in records:
         i = _select(rng, remaining)
         remaining[i] -= 1
-        if i == train_index:
+        if i == train:
             # interleave real rows in proportion as train fills
             while real_left and rng.random() < real_left / (real_left + remaining[i] + 1):
                 writers[i].write(next(real_iter))
                 real_left -= 1
         writers[i].write(record)
-    if train_index is not None:
+    if train is not None:
         for row in real_iter:
-            writers[train_index].write(row)
+            writers[train].write(row)
     result = {}
     for split, w in zip(out.splits, writers):
         path = w.close()

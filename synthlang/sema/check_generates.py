@@ -14,8 +14,6 @@ from .check_settings import DEFAULT_MODEL
 from .context import Context
 from .typecheck import describe, group, lower_expr
 
-TEXT_RULES = ("typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr")
-NOISE_RULES = TEXT_RULES + ("date_format", "drop")
 MAX_COUNT = 10**12
 MAX_CELLS = 50_000  # joint quota cells of one block (each is a line of the plan)
 
@@ -104,9 +102,9 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
     seen = set()
     for r in n.rules:
         rule = r.rule.value
-        if rule not in NOISE_RULES:
+        if rule not in ir.NOISE_RULES:
             sink.error("E0701", f"unknown noise rule `{rule}`", r.rule.span,
-                       help=did_you_mean(rule, NOISE_RULES) or f"rules: {', '.join(NOISE_RULES)}")
+                       help=did_you_mean(rule, ir.NOISE_RULES) or f"rules: {', '.join(ir.NOISE_RULES)}")
             continue
         if rule in seen:
             sink.error("E0102", f"noise rule `{rule}` appears twice for `{field.name}`", r.rule.span)
@@ -123,7 +121,7 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
             sink.error("E0701", f"noise rule `{rule}` takes no format list", r.formats[0].span)
             continue
         formats: tuple[str, ...] = ()
-        if rule in TEXT_RULES:
+        if rule in ir.TEXT_RULES:
             if not isinstance(field.type, ir.StrType):
                 sink.error("E0701", f"`{rule}` changes text; `{field.name}` is {ir.type_name(field.type)}",
                            r.rule.span, help="text noise applies to str fields (labels stay clean)")

@@ -347,16 +347,12 @@ def resolve_schemas(ctx: Context) -> None:
                 ctx.sink.warning("W0001", f"the model writes `{f.name.value}` with no upper bound on its "
                                  f"{'length' if what == 'string' else 'item count'}", f.type.span,
                                  help=("generation would run to max_tokens; the plan caps it at "
-                                       f"{DEFAULT_MAX_LEN if what == 'string' else DEFAULT_MAX_ITEMS}; "
+                                       f"{ir.DEFAULT_MAX_LEN if what == 'string' else ir.DEFAULT_MAX_ITEMS}; "
                                        f"write e.g. {'str(..400)' if what == 'string' else 'list[...](0..5)'}"))
             if f.mentions:
                 spec["mentions"] = _mentions(ctx, f, t, typed[name])
             out.append(ir.FieldDef(**spec))
         ctx.schemas[name] = ir.Schema(name=name, fields=tuple(out), span=ctx.schemas[name].span)
-
-
-DEFAULT_MAX_LEN = 256
-DEFAULT_MAX_ITEMS = 8
 
 
 def _mentions(ctx: Context, f: ast.Field, t: ir.Type, siblings) -> tuple[str, ...]:

@@ -1,0 +1,42 @@
+"""Acceptance: a candidate becomes a record of the dataset, or a rejection, in the driver and
+in attempt order (so the result never depends on batching or workers): dedup against
+everything kept so far, then noise and provenance."""
+
+from __future__ import annotations
+
+from ..plan.model import Block, Plan
+from .dedup import Deduper
+from .entries import Candidate, JournalEntry
+from .noise import apply_noise
+from .seeding import record_id, sub_rng
+
+
+def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> JournalEntry:
+    if not candidate.ok:
+        return candidate.as_rejection()
+    at, seed, record = candidate.at, candidate.seed, candidate.record
+    spans = {k: list(v) for k, v in candidate.spans.items()}
+    dup = deduper.duplicate_of(record)
+    if dup is not None:
+        return JournalEntry(at, ok=False, why=f"dedup: {dup}", tokens=candidate.tokens, seconds=candidate.seconds)
+    clean = {d.field: record.get(d.field) for d in block.dedup}
+    deduper.add(record)
+    schema = plan.schemas[block.schema_name]
+    top_spans = {k: v for k, v in spans.items() if "." not in k}
+    applied, truth = apply_noise(block.noise, record, schema, top_spans, sub_rng(seed, "noise"), plan.schemas.get)
+    spans.update(top_spans)
+    meta: dict = {
+        "id": record_id(block.id, at.cell, at.attempt), "source": "synthetic", "block": block.id,
+        "cell": block.cells[at.cell].key, "attempt": at.attempt, "seed": seed, "model": block.model,
+        "plan": plan.hash, "noise": applied,
+    }
+    if spans:
+        meta["spans"] = {
+            path: [{"field": m, "start": s, "end": e} for m, (s, e) in zip(mc.values, spans[path])]
+            for mc in block.mentions for path in [".".join(mc.path)]}
+    if truth:
+        meta["truth"] = truth
+    if candidate.judge_score is not None:
+        meta["judge"] = candidate.judge_score
+    return JournalEntry(at, ok=True, tokens=candidate.tokens, seconds=candidate.seconds,
+                        record={**record, "_meta": meta}, dedup_values=clean)

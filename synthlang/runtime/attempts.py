@@ -1,0 +1,240 @@
+"""Attempts: everything about one attempt that depends on nothing but the attempt itself.
+
+sample -> examples -> prompt -> constrained generation -> validate -> derive -> check -> judge.
+`Attempts.run(block_id, cell, numbers)` turns attempt numbers into Candidates, in order. It owns
+the engines it loads (with their conformance probe and capability check), so a pool can hold
+one per process or per Ray worker."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .. import ir
+from ..engines.base import Engine, GenerationRequest, GenerationResult
+from ..engines.capabilities import check_capabilities
+from ..engines.probe import run_probe
+from ..engines.registry import get_engine
+from ..expr import EvalError, Unknown, evaluate, passes, to_source
+from ..plan.model import Block, Plan
+from ..values import ValueError_, check_record, check_value, match_key
+from .entries import Attempt, Candidate
+from .mentions import find_spans, mention_pattern
+from .options import RunOptions
+from .prompts import judge_messages, messages_for
+from .sampling import SamplingError, draw_fields, get_path, set_path
+from .seeding import record_seed, sub_rng
+
+
+class Attempts:
+    def __init__(self, plan: Plan, options: RunOptions):
+        self.plan = plan
+        self.opt = options
+        self.engines: dict[str, Engine] = {}
+        self.schemas = plan.schemas.get
+        self.engine_seconds = 0.0                # time inside engine calls
+        self.startup_seconds = 0.0               # engine loading and conformance probes
+        self._example_index: dict[str, dict[str, list[dict]]] = {}
+
+    # engines ----------------------------------------------------------------------------------
+    def engine(self, model_name: str) -> Engine:
+        if model_name not in self.engines:
+            started = time.perf_counter()
+            model = self.plan.models[model_name]
+            engine = (self.opt.engine_factory(model) if self.opt.engine_factory
+                      else get_engine(model, self.opt.engine_options))
+            if self.opt.probe:
+                run_probe(engine, model.temperature, model.top_p)
+                blocks = [b for b in self.plan.blocks if b.model == model_name]
+                judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model == model_name]
+                check_capabilities(engine, blocks, judged)
+            self.engines[model_name] = engine
+            self.startup_seconds += time.perf_counter() - started
+        return self.engines[model_name]
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.close()
+
+    def _generate(self, model_name: str, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        engine = self.engine(model_name)  # loads on first use; timed as start-up, not engine work
+        start = time.perf_counter()
+        results = engine.generate(requests)
+        for _ in range(self.opt.retries):
+            failed = [i for i, r in enumerate(results) if r.error is not None]
+            if not failed:
+                break
+            again = engine.generate([requests[i] for i in failed])
+            for i, r in zip(failed, again):
+                results[i] = r
+        self.engine_seconds += time.perf_counter() - start
+        return results
+
+    # a batch of attempts -------------------------------------------------------------------------
+    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
+        """One candidate per attempt, in order; the engine sees the batch's requests at once."""
+        block = self.plan.block(block_id)
+        prepared = [self.prepare(block, ci, a) for a in attempts]
+        requests = [p[2] for p in prepared if isinstance(p[2], GenerationRequest)]
+        results = iter(self._generate(block.model, requests)) if requests else iter(())
+        out = []
+        for attempt, (seed, values, req_or_reason) in zip(attempts, prepared):
+            at = Attempt(block.id, ci, attempt)
+            if values is None:
+                out.append(Candidate(at, ok=False, why=str(req_or_reason)))
+            else:
+                out.append(self.evaluate(block, at, seed, values, next(results)))
+        return out
+
+    def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str]:
+        """(seed, values, request) or (seed, None, reason) when no request can be made."""
+        cell = block.cells[ci]
+        seed = record_seed(self.plan.hash, block.id, ci, attempt)
+        rng = sub_rng(seed, "sample")
+        values: dict = {}
+        try:
+            for _ in range(20):
+                values = draw_fields(block, rng, self.schemas)
+                values.update(cell.key)
+                schema = self._schema_with_mentions(block, values)
+                if schema is not None:
+                    break
+            else:
+                return seed, None, "mentions_do_not_fit"
+        except SamplingError as exc:
+            return seed, None, f"sampling: {exc}"
+        examples = self._examples(block, values, seed)
+        context = {**values, "examples": examples, "dataset": self.plan.dataset.model_dump()}
+        try:
+            messages = messages_for(block, context, schema)
+        except Exception as exc:
+            return seed, None, f"prompt: {type(exc).__name__}: {exc}"
+        model = self.plan.models[block.model]
+        request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,
+                                    seed=seed, temperature=model.temperature, top_p=model.top_p)
+        return seed, values, request
+
+    def _schema_with_mentions(self, block: Block, values: dict) -> dict | None:
+        if not block.mentions:
+            return block.json_schema
+        schema = json.loads(json.dumps(block.json_schema))
+        for mc in block.mentions:
+            parent = get_path(values, mc.path[:-1]) if len(mc.path) > 1 else values
+            vals = [str((parent or {}).get(m)) for m in mc.values]
+            pattern = mention_pattern(mc, vals)
+            if pattern is None:
+                return None
+            node = schema
+            for part in mc.path:
+                node = node["properties"][part]
+                if "anyOf" in node:
+                    node = node["anyOf"][0]
+            # the pattern's gap bounds already keep the length in range; llguidance cannot
+            # intersect a long pattern with length bounds, so they are left to the pattern
+            node.pop("minLength", None)
+            node.pop("maxLength", None)
+            node["pattern"] = pattern
+        return schema
+
+    def _examples(self, block: Block, values: dict, seed: int) -> list[dict]:
+        ex = block.examples
+        if ex is None:
+            return []
+        index = self._example_index.get(block.id)
+        if index is None:  # seed rows by their matching values, built once per block
+            index = self._example_index[block.id] = {}
+            for r in self.plan.seeds[ex.seeds].rows:
+                index.setdefault(match_key([r.get(m) for m in ex.matching]), []).append(r)
+        rows = index.get(match_key([values.get(m) for m in ex.matching]), [])
+        rng = sub_rng(seed, "examples")
+        return rng.sample(rows, min(ex.n, len(rows)))
+
+    def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult) -> Candidate:
+        """Validate, derive, check and judge one generated record."""
+        tokens, seconds = result.tokens, round(result.seconds, 4)
+
+        def reject(why: str, err: str | None = None, score: int | None = None) -> Candidate:
+            return Candidate(at, ok=False, why=why, err=err, score=score, tokens=tokens, seconds=seconds)
+
+        if result.error is not None:
+            return reject("engine_error", result.error[:300])
+        schema = self.plan.schemas[block.schema_name]
+        try:
+            written = json.loads(result.text or "")
+        except json.JSONDecodeError:
+            return reject("invalid_output", (result.text or "")[:300])
+        expected = set(block.json_schema.get("properties", {}))
+        if not isinstance(written, dict) or set(written) != expected:
+            return reject("invalid_output", (result.text or "")[:300])
+        record = _merge(values, written)
+        try:
+            for name in expected:
+                f = schema.field(name)
+                if not (f.optional and record.get(name) is None):
+                    check_value(f.type, record[name], self.schemas, name, require_generated=False)
+        except ValueError_ as exc:
+            return reject("invalid_output", f"{exc.path}: {exc.message}")
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for mc in block.mentions:
+            parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
+            vals = [str(parent.get(m)) for m in mc.values]
+            found = find_spans(mc, str(parent.get(mc.path[-1])), vals)
+            if found is None:
+                return reject("mentions_missing")
+            spans[".".join(mc.path)] = [(s, e) for s, e in found]
+        for d in block.derived:
+            parent = get_path(record, d.path[:-1]) if len(d.path) > 1 else record
+            try:
+                value = evaluate(d.expr, parent)
+            except (EvalError, Unknown, TypeError, ValueError, OverflowError) as exc:
+                return reject(f"derived: {'.'.join(d.path)}", str(exc))
+            if isinstance(value, float) and value.is_integer() and self._is_int_field(schema, d.path):
+                value = int(value)
+            set_path(record, d.path, value)
+        try:
+            record = check_record(schema, record, self.schemas, require_generated=True)
+        except ValueError_ as exc:
+            return reject("invalid_record", f"{exc.path}: {exc.message}")
+        for check in block.checks:
+            if not passes(check, record):
+                return reject(f"check: {to_source(check)}")
+        judge_score = None
+        if block.judge is not None:
+            judge_score = self._judge(block, record, seed)
+            if judge_score is None:
+                return reject("judge_error")
+            if judge_score < block.judge.min_score:
+                return reject("judge", score=judge_score)
+        return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
+                         judge_score=judge_score)
+
+    def _is_int_field(self, schema: ir.Schema, path) -> bool:
+        node = schema
+        for part in path[:-1]:
+            node = self.plan.schemas[node.field(part).type.name]
+        f = node.field(path[-1])
+        return f is not None and isinstance(f.type, ir.IntType)
+
+    def _judge(self, block: Block, record: dict, seed: int) -> int | None:
+        judge = block.judge
+        assert judge is not None and block.judge_schema is not None
+        model = self.plan.models[judge.model]
+        request = GenerationRequest(messages=judge_messages(judge.rubric, record), json_schema=block.judge_schema,
+                                    max_tokens=16, seed=seed ^ 0x5A5A, temperature=model.temperature,
+                                    top_p=model.top_p)
+        result = self._generate(judge.model, [request])[0]
+        try:
+            score = json.loads(result.text or "")["score"]
+        except (TypeError, KeyError, json.JSONDecodeError):
+            return None
+        return score if isinstance(score, int) and 1 <= score <= 5 else None
+
+
+def _merge(values: dict, written: dict) -> dict:
+    out = dict(values)
+    for k, v in written.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out

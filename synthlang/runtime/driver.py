@@ -1,0 +1,197 @@
+"""run_plan: execute a Plan exactly (quotas met after every filter) and resumably (an
+append-only journal; a killed run continues where it stopped).
+
+The driver owns what needs the global view: the journal, quotas and attempt budgets, batch
+sizes, acceptance in attempt order (dedup, noise, provenance), then the output files and the
+manifest. Attempts themselves are evaluated by a Pool (this process, or Ray workers). Records
+of a cell are taken in attempt order, so the data does not depend on batching, on workers, on
+interruptions, or on how often a run was resumed."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..files import ensure_dir, write_text_atomic
+from ..plan.model import Block, Plan
+from .acceptance import accept
+from .dedup import Deduper
+from .entries import JournalEntry
+from .journal import Journal, JournalCorrupt
+from .manifest import BlockState, RunTimes, write_manifest
+from .options import RunOptions
+from .pool import LocalPool, Pool
+from .progress import Progress
+from .sinks import write_block
+
+RUN_DIR = ".synth"
+
+
+class CellFailed(Exception):
+    """A quota cell could not be filled within its attempt budget."""
+
+
+@dataclass
+class RunReport:
+    out_dir: Path
+    manifest: dict
+    files: list[Path]
+
+
+class Driver:
+    def __init__(self, plan: Plan, options: RunOptions, pool: Pool):
+        self.plan = plan
+        self.opt = options
+        self.pool = pool
+        self.wall_start = time.perf_counter()
+        self.new_records: dict[str, int] = {}    # records accepted by this invocation, per block
+        self.split_counts: dict[str, dict] = {}  # block -> split -> file and row count
+
+    def run(self) -> RunReport:
+        root = self.opt.root or self.opt.out_dir
+        # every folder on the way is checked: a symlink planted in the tree cannot lead out
+        out = self.opt.out_dir = ensure_dir(self.opt.out_dir, root)
+        run_dir = out / RUN_DIR
+        if self.opt.fresh and (run_dir.exists() or run_dir.is_symlink()):
+            if run_dir.is_symlink() or not run_dir.is_dir():
+                run_dir.unlink()
+            else:
+                shutil.rmtree(run_dir)
+        ensure_dir(run_dir, root)
+        journal = Journal(run_dir / "journal.jsonl", self.plan.hash)
+        states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
+        dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}
+        try:
+            resumed = self._replay(journal, states, dedupers)
+            try:
+                for block in self.plan.blocks:
+                    self._run_block(block, states[block.id], dedupers[block.id], journal)
+            except CellFailed:
+                self._write_manifest(states, complete=False, resumed=resumed, files=[])
+                raise
+        finally:
+            journal.close()
+        files = self._write_outputs(journal, states)
+        write_text_atomic(out / "plan.json", self.plan.to_json())
+        manifest = self._write_manifest(states, complete=True, resumed=resumed, files=files)
+        return RunReport(out, manifest, files)
+
+    def _replay(self, journal: Journal, states: dict[str, BlockState], dedupers: dict[str, Deduper]) -> int:
+        n = 0
+        for raw in journal.entries():
+            e = JournalEntry.from_json(raw)
+            st = states.get(e.at.block)
+            if st is None:
+                continue
+            n += 1
+            ci = e.at.cell
+            if not 0 <= ci < len(st.accepted):
+                raise JournalCorrupt(f"{journal.path}: an entry names cell {ci} of block {e.at.block}, which has "
+                                     f"{len(st.accepted)}")
+            self._count(st, e)
+            if e.ok:
+                dedupers[e.at.block].add(e.dedup_values or {})
+        return n
+
+    @staticmethod
+    def _count(st: BlockState, e: JournalEntry) -> None:
+        ci = e.at.cell
+        st.attempts[ci] += 1
+        st.next_attempt[ci] = max(st.next_attempt[ci], e.at.attempt + 1)
+        st.tokens += e.tokens or 0
+        st.engine_seconds += e.seconds or 0.0
+        if e.ok:
+            st.accepted[ci] += 1
+        else:
+            why = e.why or ""
+            st.rejections[why] += 1
+            st.cell_rejections[ci][why] += 1
+
+    def _run_block(self, block: Block, st: BlockState, deduper: Deduper, journal: Journal) -> None:
+        progress = Progress(block.id, len(block.cells), block.count, self.opt.progress)
+        new_records = 0
+        for ci, cell in enumerate(block.cells):
+            budget = self.opt.max_attempts or max(50, 20 * cell.count)
+            while st.accepted[ci] < cell.count:
+                if st.attempts[ci] >= budget:
+                    raise CellFailed(self._cell_failure(block, ci, st, budget))
+                # no more attempts than the cell still needs at the block's pass rate so far
+                # (the size of a wave never changes which records are kept)
+                rate = sum(st.accepted) / sum(st.attempts) if sum(st.attempts) else 1.0
+                want = math.ceil((cell.count - st.accepted[ci]) / max(rate, 0.05))
+                size = min(self._batch(block) * self.pool.width, budget - st.attempts[ci],
+                           max(want, self.pool.width))
+                attempts = list(range(st.next_attempt[ci], st.next_attempt[ci] + size))
+                candidates = self.pool.run(block.id, ci, attempts)
+                entries = []
+                for candidate in candidates:
+                    if st.accepted[ci] >= cell.count:
+                        break  # the cell is full; later attempts of the batch are not used
+                    entry = accept(self.plan, block, candidate, deduper)
+                    entries.append(entry.to_json())
+                    self._count(st, entry)
+                    if entry.ok:
+                        new_records += 1
+                journal.append(entries)
+                cells_done = sum(1 for i, c in enumerate(block.cells) if st.accepted[i] >= c.count)
+                progress.update(cells_done, sum(st.accepted), sum(st.attempts), new_records)
+        progress.update(len(block.cells), sum(st.accepted), sum(st.attempts), new_records, force=True)
+        self.new_records[block.id] = new_records
+
+    def _batch(self, block: Block) -> int:
+        if self.opt.batch:
+            return self.opt.batch
+        model = self.plan.models[block.model]
+        # vLLM schedules large batches continuously; a server gets what it can run at once
+        return {"vllm": 64, "openai": 2 * model.concurrency}.get(model.engine, 4)
+
+    def _cell_failure(self, block: Block, ci: int, st: BlockState, budget: int) -> str:
+        cell = block.cells[ci]
+        shown = ", ".join(f"{k}={v}" for k, v in cell.key.items()) or "(the whole block)"
+        rate = st.accepted[ci] / st.attempts[ci] if st.attempts[ci] else 0.0
+        top = ", ".join(f"{why} ({n})" for why, n in st.cell_rejections[ci].most_common(3)) or "none"
+        return (f"block {block.id}: cell {shown} holds {st.accepted[ci]} of {cell.count} records after "
+                f"{st.attempts[ci]} attempts (the budget is {budget}); pass rate {rate:.1%}; top rejection "
+                f"reasons: {top}. What was made is kept; rerun with a larger --max-attempts to go on.")
+
+    @staticmethod
+    def _accepted_records(journal: Journal, block_id: str) -> Iterator[dict]:
+        for e in journal.entries():
+            if e["b"] == block_id and e["ok"]:
+                yield e["rec"]
+
+    def _write_outputs(self, journal: Journal, states: dict[str, BlockState]) -> list[Path]:
+        out = self.opt.out_dir
+        files = []
+        for block in self.plan.blocks:
+            result = write_block(self.plan, block.id, self._accepted_records(journal, block.id),
+                                 sum(states[block.id].accepted), out)
+            self.split_counts[block.id] = result
+            files += [out / v["path"] for v in result.values()]
+        return files
+
+    def _write_manifest(self, states: dict[str, BlockState], complete: bool, resumed: int,
+                        files: list[Path]) -> dict:
+        times = RunTimes(wall=time.perf_counter() - self.wall_start, engine=self.pool.engine_seconds(),
+                         startup=self.pool.startup_seconds())
+        return write_manifest(self.plan, self.opt.out_dir, states, self.split_counts, self.new_records, times,
+                              complete, resumed, files)
+
+
+def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunReport:
+    """Run a plan on `pool`: by default this process, or Ray when options.ray is set."""
+    if pool is None:
+        if options.ray is not None:
+            from .distributed import RayPool
+
+            pool = RayPool(plan, options)
+        else:
+            pool = LocalPool(plan, options)
+    try:
+        return Driver(plan, options, pool).run()
+    finally:
+        pool.close()

@@ -1,0 +1,80 @@
+"""What one attempt produced, typed: a Candidate (an attempt's outcome, made where the engine
+runs) and a JournalEntry (what the driver decided, one line of the journal).
+
+JournalEntry serialises to the journal's compact keys, so journals written by any version
+resume: {"b": block, "c": cell, "a": attempt, "tok": tokens, "t": seconds, "ok": ..., then
+"rec" and "dd" when accepted, or "why" (with "err" or "score") when rejected}."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which attempt: a block, a quota cell of it, and the attempt's number in that cell."""
+
+    block: str
+    cell: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One attempt after sampling, generation, validation, derived fields, checks and judge.
+    Depends on nothing but its own attempt, so any worker can make it."""
+
+    at: Attempt
+    ok: bool
+    why: str | None = None                  # the rejection reason when not ok
+    err: str | None = None                  # what went wrong, for engine errors and invalid output
+    score: int | None = None                # the judge's score, when it rejected the record
+    tokens: int | None = None               # None when no request was made
+    seconds: float | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    seed: int = 0
+    judge_score: int | None = None
+
+    def as_rejection(self) -> JournalEntry:
+        assert not self.ok
+        return JournalEntry(self.at, ok=False, why=self.why, err=self.err, score=self.score, tokens=self.tokens,
+                            seconds=self.seconds)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    at: Attempt
+    ok: bool
+    why: str | None = None
+    err: str | None = None
+    score: int | None = None
+    tokens: int | None = None
+    seconds: float | None = None
+    record: dict[str, Any] | None = None    # the accepted record with its _meta
+    dedup_values: dict[str, Any] | None = None  # the dedup fields before noise
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"b": self.at.block, "c": self.at.cell, "a": self.at.attempt}
+        if self.tokens is not None:
+            out["tok"] = self.tokens
+        if self.seconds is not None:
+            out["t"] = self.seconds
+        out["ok"] = self.ok
+        if self.ok:
+            out["rec"] = self.record
+            out["dd"] = self.dedup_values or {}
+        else:
+            out["why"] = self.why
+            if self.err is not None:
+                out["err"] = self.err
+            if self.score is not None:
+                out["score"] = self.score
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> JournalEntry:
+        return cls(Attempt(d["b"], d["c"], d["a"]), ok=d["ok"], why=d.get("why"), err=d.get("err"),
+                   score=d.get("score"), tokens=d.get("tok"), seconds=d.get("t"), record=d.get("rec"),
+                   dedup_values=d.get("dd"))

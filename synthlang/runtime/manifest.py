@@ -1,0 +1,70 @@
+"""manifest.json: what a run made and what it cost, per block and per quota cell."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..files import write_json_atomic
+from ..plan.model import Plan
+
+
+@dataclass
+class BlockState:
+    """A block's progress, rebuilt from the journal on resume."""
+
+    accepted: list[int]                      # per cell
+    next_attempt: list[int]
+    attempts: list[int]
+    rejections: Counter = field(default_factory=Counter)
+    cell_rejections: list[Counter] = field(default_factory=list)
+    tokens: int = 0
+    engine_seconds: float = 0.0
+
+    @classmethod
+    def empty(cls, cells: int) -> BlockState:
+        return cls([0] * cells, [0] * cells, [0] * cells, cell_rejections=[Counter() for _ in range(cells)])
+
+
+@dataclass
+class RunTimes:
+    wall: float
+    engine: float
+    startup: float
+
+
+def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], splits: dict[str, dict],
+                   new_records: dict[str, int], times: RunTimes, complete: bool, resumed: int,
+                   files: list[Path]) -> dict:
+    blocks = {}
+    for block in plan.blocks:
+        st = states[block.id]
+        blocks[block.id] = {
+            "schema": block.schema_name, "count": block.count, "accepted": sum(st.accepted),
+            "attempts": sum(st.attempts),
+            "acceptance_rate": round(sum(st.accepted) / sum(st.attempts), 4) if sum(st.attempts) else None,
+            "rejections": dict(st.rejections.most_common()), "tokens": st.tokens,
+            "engine_seconds": round(st.engine_seconds, 3),
+            "cells": [{"key": c.key, "count": c.count, "accepted": st.accepted[i], "attempts": st.attempts[i],
+                       "rejections": dict(st.cell_rejections[i].most_common())}
+                      for i, c in enumerate(block.cells)],
+            "splits": splits.get(block.id, {}),
+        }
+    made_now = sum(new_records.values())
+    wall = times.wall
+    manifest = {
+        "kind": "manifest", "complete": complete, "plan": plan.hash, "dataset": plan.dataset.name,
+        "format": plan.output.format, "files": [f.name for f in files],
+        "journal_entries_replayed": resumed, "wall_seconds": round(wall, 3),
+        "engine_seconds_this_run": round(times.engine, 3),
+        "records_this_run": made_now,
+        "records_per_second": round(made_now / wall, 4) if wall > 0 else None,
+        "startup_seconds": round(times.startup, 3),
+        "outside_engine_share": round(1 - times.engine / wall, 4) if wall > 0 else None,
+        "outside_engine_share_after_startup": (
+            round(1 - times.engine / (wall - times.startup), 4) if wall - times.startup > 0 else None),
+        "blocks": blocks,
+    }
+    write_json_atomic(out_dir / "manifest.json", manifest)
+    return manifest

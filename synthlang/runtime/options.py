@@ -1,0 +1,27 @@
+"""How a run runs: what the CLI (or a caller) chooses, read by the driver, the attempts and the
+pools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import ir
+from ..engines.base import Engine, EngineOptions
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path
+    root: Path | None = None                 # nothing is written outside this tree (default: out_dir)
+    fresh: bool = False
+    batch: int | None = None                 # requests per engine call; None: what suits the engine
+    max_attempts: int | None = None          # per cell; default max(50, 20 x its count)
+    retries: int = 3                         # per request, on engine errors
+    probe: bool = True
+    progress: bool | None = None             # None: live line on a terminal, log lines otherwise
+    engine_factory: Callable[[ir.Model], Engine] | None = None
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
+    ray: str | None = None                   # None: this process; "local" or a cluster address
+    workers: int | None = None               # Ray workers, one engine each (default: the cluster's CPUs)

@@ -1,0 +1,45 @@
+"""Where attempts are evaluated. The driver hands a Pool batches of attempt numbers and gets
+Candidates back in order; `LocalPool` runs them in this process, `distributed.RayPool` on Ray
+workers. Both report the engine time they spent, so the manifest reads the same either way."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..plan.model import Plan
+from .attempts import Attempts
+from .entries import Candidate
+from .options import RunOptions
+
+
+class Pool(Protocol):
+    width: int                      # attempts evaluated side by side (workers)
+
+    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]: ...
+
+    def engine_seconds(self) -> float: ...
+
+    def startup_seconds(self) -> float: ...
+
+    def close(self) -> None: ...
+
+
+class LocalPool:
+    """Attempts evaluated in this process, one batch at a time."""
+
+    width = 1
+
+    def __init__(self, plan: Plan, options: RunOptions):
+        self.attempts = Attempts(plan, options)
+
+    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
+        return self.attempts.run(block_id, ci, attempts)
+
+    def engine_seconds(self) -> float:
+        return self.attempts.engine_seconds
+
+    def startup_seconds(self) -> float:
+        return self.attempts.startup_seconds
+
+    def close(self) -> None:
+        self.attempts.close()
