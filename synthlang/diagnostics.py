@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from .source import Span
 
@@ -80,13 +81,13 @@ class Diagnostic:
     help: str | None = None
     notes: tuple[Note, ...] = ()
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[Any, ...]:
         if self.span is None:
             return ("", 0, 0, self.code, self.message)
         return (self.span.path, self.span.line, self.span.col, self.code, self.message)
 
-    def to_json(self) -> dict:
-        out: dict = {"severity": self.severity.value, "code": self.code, "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"severity": self.severity.value, "code": self.code, "message": self.message}
         out.update(self.span.to_json() if self.span else {"path": None})
         out["help"] = self.help
         out["notes"] = [{"message": n.message, **n.span.to_json()} for n in self.notes]
@@ -114,7 +115,7 @@ class DiagnosticSink:
         return any(d.severity is Severity.ERROR for d in self.items)
 
     def sorted(self) -> list[Diagnostic]:
-        seen: set = set()
+        seen: set[Any] = set()
         out = []
         for d in sorted(self.items, key=Diagnostic.sort_key):
             key = (d.sort_key(), d.severity)

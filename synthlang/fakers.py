@@ -10,7 +10,7 @@ def provider_names() -> frozenset[str]:
     from faker import Faker  # imported only when a spec uses `~ faker(...)`
 
     fake = Faker()
-    names = set()
+    names: set[str] = set()
     for provider in fake.providers:
         names.update(n for n in dir(provider) if not n.startswith("_") and callable(getattr(provider, n, None)))
     names -= {"generator", "random_element", "random_elements", "random_choices", "random_sample",

@@ -79,7 +79,7 @@ Type = Annotated[StrType | IntType | FloatType | BoolType | DateType | EnumType 
 ListType.model_rebuild()
 
 
-def options_of(t: Type) -> tuple | None:
+def options_of(t: Type) -> tuple[Any, ...] | None:
     """The finite set of values of an enum, literal union or bool type; None otherwise."""
     match t:
         case EnumType(values=v) | LiteralType(values=v):
@@ -123,12 +123,49 @@ DEFAULT_MAX_ITEMS = 8
 
 
 # ---- fields and schemas --------------------------------------------------------------------------
-class Sampler(Node):
+# samplers: one class per method, told apart by `method`; every one serialises the same four
+# keys (unused ones null), so plans keep their form and their hashes
+class _SamplerBase(Node):
     kind: Literal["sampler"] = "sampler"
-    method: Literal["uniform", "weights", "pick", "regex", "faker", "quota"]
-    weights: tuple[float, ...] | None = None
-    values: tuple[Any, ...] | None = None
-    provider: str | None = None
+
+
+class UniformSampler(_SamplerBase):
+    method: Literal["uniform"] = "uniform"
+    weights: None = None
+    values: None = None
+    provider: None = None
+
+
+class WeightsSampler(_SamplerBase):
+    method: Literal["weights"] = "weights"
+    weights: tuple[float, ...]
+    values: None = None
+    provider: None = None
+
+
+class PickSampler(_SamplerBase):
+    method: Literal["pick"] = "pick"
+    weights: None = None
+    values: tuple[Any, ...]
+    provider: None = None
+
+
+class RegexSampler(_SamplerBase):
+    method: Literal["regex"] = "regex"
+    weights: None = None
+    values: None = None
+    provider: None = None
+
+
+class FakerSampler(_SamplerBase):
+    method: Literal["faker"] = "faker"
+    weights: None = None
+    values: None = None
+    provider: str
+
+
+Sampler = Annotated[UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler,
+                    Field(discriminator="method")]
 
 
 class FieldDef(Node):
@@ -154,6 +191,13 @@ class Schema(Node):
             if f.name == name:
                 return f
         return None
+
+    def require(self, name: str) -> FieldDef:
+        """A field the plan guarantees exists (the checker rejected specs without it)."""
+        f = self.field(name)
+        if f is None:
+            raise KeyError(f"{self.name} has no field `{name}`")
+        return f
 
 
 class Enum(Node):
@@ -212,17 +256,20 @@ class SeedSet(Node):
     path: str  # relative to the spec's folder, POSIX separators
     schema_name: str
     sha256: str
-    rows: tuple[dict, ...]
+    rows: tuple[dict[str, Any], ...]
     span: Any = _span()
 
 
 # ---- generate blocks ---------------------------------------------------------------------------
+QuotaUnit = Literal["percent", "count"]
+
+
 class Quota(Node):
     kind: Literal["quota"] = "quota"
     field: str
     values: tuple[Any, ...]
     shares: tuple[float, ...]          # percentages (unit "percent") or record counts ("count")
-    unit: Literal["percent", "count"]
+    unit: QuotaUnit
 
 
 class Examples(Node):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Span:
     def end_line_col(self) -> tuple[int, int]:
         return self.source.line_col(self.end)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         end_line, end_col = self.end_line_col
         return {"path": self.path, "line": self.line, "col": self.col,
                 "end_line": end_line, "end_col": end_col}

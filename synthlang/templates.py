@@ -57,10 +57,12 @@ def _make_env():
                 raise SecurityError("`**` with an exponent over 64 is not allowed in a template")
             if operator == "*":
                 for seq, n in ((left, right), (right, left)):
-                    if _size(seq) is not None and isinstance(n, int) and _size(seq) * n > MAX_SEQUENCE:
+                    size = _size(seq)
+                    if size is not None and isinstance(n, int) and size * n > MAX_SEQUENCE:
                         raise SecurityError(f"`*` would build a sequence of over {MAX_SEQUENCE:,} items")
-            if operator == "+" and _size(left) is not None and _size(right) is not None \
-                    and _size(left) + _size(right) > MAX_SEQUENCE:
+            left_size, right_size = _size(left), _size(right)
+            if operator == "+" and left_size is not None and right_size is not None \
+                    and left_size + right_size > MAX_SEQUENCE:
                 raise SecurityError(f"`+` would build a sequence of over {MAX_SEQUENCE:,} items")
             return super().call_binop(context, operator, left, right)
 

@@ -115,7 +115,7 @@ def probe_features(engine: Engine, features: set[str], tries: int = 3) -> tuple[
     return enforced, why
 
 
-def check_capabilities(engine: Engine, blocks: list[Block], judged: list[Block] = ()) -> set[str]:
+def check_capabilities(engine: Engine, blocks: list[Block], judged: list[Block] | tuple[()] = ()) -> set[str]:
     """Raise UnsupportedFeature naming each field whose constraint the engine does not enforce.
     `blocks` are written by this engine, `judged` are judged by it (the score's bounds)."""
     used = [(b, path, feat) for b in blocks for path, feat in block_features(b)]
@@ -125,7 +125,7 @@ def check_capabilities(engine: Engine, blocks: list[Block], judged: list[Block] 
         return set()
     declared = engine.capabilities
     if declared is not None:
-        enforced, why = set(declared) & needed, {}
+        enforced, why = set(declared) & needed, dict[str, str]()
     else:
         enforced, why = probe_features(engine, needed)
     missing = [(b, path, feat) for b, path, feat in used if feat not in enforced]

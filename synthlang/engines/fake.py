@@ -42,7 +42,7 @@ def _value(schema: dict, rng: random.Random, broken: bool):
     if broken:
         return "hello there"
     target = rng.randint(lo, hi)
-    words = []
+    words: list[str] = []
     while len(" ".join(words)) < target:
         words.append(rng.choice(WORDS) + "".join(rng.choice(string.ascii_lowercase) for _ in range(3)))
     return " ".join(words)[:target].rstrip() + "x" * (target - len(" ".join(words)[:target].rstrip()))

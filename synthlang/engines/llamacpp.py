@@ -8,6 +8,7 @@ import os
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from .. import ir
 from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
@@ -44,7 +45,7 @@ class LlamaCppEngine:
         if self.backend_name is None:  # the checker refuses it; a plan may still name it
             raise EngineDead(f"llamacpp engine: structured-output backend `{model.backend}` is not "
                              "available here (use llguidance or outlines_core)")
-        self._backend = None
+        self._backend: Any = None  # Outlines' backend for this model, made on first use
         self._processors: OrderedDict[str, object] = OrderedDict()
         # llguidance enforces every keyword the plan emits; other backends are probed
         self.capabilities = ALL if self.backend_name == "llguidance" and options.constrained else None

@@ -45,7 +45,7 @@ def prepare_embedded(force: bool = False) -> Path:
         raise EngineDead(f"could not convert {gguf.name}: {type(exc).__name__}: {exc} "
                          "(the conversion needs the `gguf` and `accelerate` packages)") from exc
     # the weights are dequantised to bf16: the folder must not claim a GGUF quantisation
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - transformers types it as a quantizer only
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(tmp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from functools import lru_cache
+from typing import Any
 
 from .. import ir
 from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
@@ -49,7 +50,7 @@ class VLLMEngine:
         if memory is None:
             # on the CPU backend this share of RAM is reserved for the KV cache: keep it modest
             memory = 0.3 if on_cpu else 0.9
-        extra = {}
+        extra: dict[str, Any] = {}
         if on_cpu:
             # vLLM's CPU build crashes ("CPU Generator does not use offset") when a prompt with a
             # per-request seed is prefilled in chunks; whole prefills keep the seeds usable
@@ -84,7 +85,8 @@ class VLLMEngine:
             return []
         start = time.perf_counter()
         try:
-            outputs = self.llm.chat([list(r.messages) for r in requests],
+            conversations: Any = [list(r.messages) for r in requests]  # OpenAI-style message dicts
+            outputs = self.llm.chat(conversations,
                                     sampling_params=[self._params(r) for r in requests], use_tqdm=False)
         except (MemoryError, RuntimeError) as exc:
             raise EngineDead(f"vLLM failed: {type(exc).__name__}: {exc}") from exc

@@ -45,7 +45,7 @@ def evaluate_classification(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir
     if block is None:
         raise EvalInputError(f"no generate block makes records with a `{ev.label}` field")
     schema = plan.schemas[block.schema_name]
-    classes = [_label(v) for v in ir.options_of(schema.field(ev.label).type)]
+    classes = [_label(v) for v in ir.options_of(schema.require(ev.label).type) or ()]
     test_x, test_y = _pairs(read_rows(spec_dir / ev.test), ev.text, ev.label)
     if not test_x:
         raise EvalInputError(f"{ev.test} has no rows with both `{ev.text}` and `{ev.label}`")

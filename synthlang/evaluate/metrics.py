@@ -66,10 +66,12 @@ def classification_scores(y_true: list, y_pred: list, classes: list, seed: int) 
                            bootstrap(n, lambda idx: pick(idx, lambda t, p: macro_f1(t, p, classes)), seed)),
         "per_class_f1": {},
     }
+    def class_f1(c) -> Callable[[list[int]], float]:
+        return lambda idx: pick(idx, lambda t, p: f1_per_class(t, p, [c])[c])
+
     per = f1_per_class(y_true, y_pred, classes)
     for c in classes:
-        ci = bootstrap(n, lambda idx, c=c: pick(idx, lambda t, p: f1_per_class(t, p, [c])[c]), seed)
-        out["per_class_f1"][c] = scored(per[c], ci)
+        out["per_class_f1"][c] = scored(per[c], bootstrap(n, class_f1(c), seed))
     return out
 
 

@@ -8,6 +8,7 @@ import html
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import ir
@@ -69,7 +70,7 @@ def nearest_seed_similarity(texts: list[str], seeds: list[str]) -> list[float]:
     return out
 
 
-def histogram(values: list[float], bins: int = 10) -> dict:
+def histogram(values: Sequence[float], bins: int = 10) -> dict:
     if not values:
         return {"edges": [], "counts": []}
     lo, hi = min(values), max(values)
@@ -80,7 +81,7 @@ def histogram(values: list[float], bins: int = 10) -> dict:
     return {"edges": [round(lo + i * width, 3) for i in range(bins + 1)], "counts": counts}
 
 
-def _summary(values: list[float]) -> dict:
+def _summary(values: Sequence[float]) -> dict:
     if not values:
         return {"n": 0}
     return {"n": len(values), "min": min(values), "mean": round(sum(values) / len(values), 2), "max": max(values)}
@@ -93,7 +94,8 @@ class _Reservoir:
     def __init__(self, k: int, seed: str):
         import random
 
-        self.k, self.n, self.items, self.rng = k, 0, [], random.Random(seed)
+        self.k, self.n, self.rng = k, 0, random.Random(seed)
+        self.items: list[str] = []
 
     def add(self, item) -> None:
         self.n += 1
@@ -123,10 +125,10 @@ def collect(out_dir: Path) -> dict:
         schema = plan.schemas[block.schema_name]
         text_fields = [f.name for f in schema.fields if isinstance(f.type, ir.StrType)]
         model_text = [f.name for f in schema.fields if isinstance(f.type, ir.StrType) and f.source == "model"]
-        actual = {qf: Counter() for qf in block.quota_fields}
+        actual: dict[str, Counter[str]] = {qf: Counter() for qf in block.quota_fields}
         lens = {name: array("l") for name in text_fields}
         samples = {name: _Reservoir(SAMPLE, f"{plan.hash}|{block.id}|{name}") for name in model_text}
-        noise = Counter()
+        noise: Counter[str] = Counter()
         n_synth = n_real = 0
         split_rows = {}
         for split, path in output_files(plan, out_dir, block.id).items():
@@ -151,7 +153,7 @@ def collect(out_dir: Path) -> dict:
         mb = manifest["blocks"].get(block.id, {})
         balance = []
         for qf in block.quota_fields:
-            target = Counter()
+            target: Counter[str] = Counter()
             for c in block.cells:
                 target[str(c.key[qf])] += c.count
             balance.append({"field": qf, "values": [{"value": v, "target": target[v], "actual": actual[qf].get(v, 0)}

@@ -5,6 +5,7 @@ held-out real annotated text: precision, recall and F1 with bootstrap intervals.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import ir
@@ -70,13 +71,15 @@ def bio(text: str, spans) -> tuple[list, list[str]]:
 
 
 def decode(toks, labels) -> list[tuple[str, int, int]]:
-    out, cur = [], None
+    out: list[tuple[str, int, int]] = []
+    cur: list | None = None
     for (_, s, e), lab in zip(toks, labels):
         if lab.startswith("B-") or (lab.startswith("I-") and (cur is None or cur[0] != lab[2:])):
             if cur:
                 out.append(tuple(cur))
             cur = [lab[2:], s, e]
         elif lab.startswith("I-"):
+            assert cur is not None  # an I- label continuing the open span of its field
             cur[2] = e
         else:
             if cur:
@@ -137,6 +140,13 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
     seed = plan.dataset.seed
     results = {}
     preds = {}
+
+    def score_of(pred: list[set], k: int) -> Callable[[list[int]], float]:
+        return lambda idx: prf(gold, pred, idx)[k]
+
+    def f1_gain(base: list[set], other: list[set]) -> Callable[[list[int]], float]:
+        return lambda idx: prf(gold, other, idx)[2] - prf(gold, base, idx)[2]
+
     for name in ev.compare:
         pred = [set(p) for p in train_predict(sets[name], [t for t, _ in test])]
         preds[name] = pred
@@ -144,9 +154,9 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
         n = len(gold)
         results[name] = {
             "n_train": len(sets[name]),
-            "precision": scored(p, bootstrap(n, lambda idx, pred=pred: prf(gold, pred, idx)[0], seed)),
-            "recall": scored(r, bootstrap(n, lambda idx, pred=pred: prf(gold, pred, idx)[1], seed)),
-            "f1": scored(f, bootstrap(n, lambda idx, pred=pred: prf(gold, pred, idx)[2], seed)),
+            "precision": scored(p, bootstrap(n, score_of(pred, 0), seed)),
+            "recall": scored(r, bootstrap(n, score_of(pred, 1), seed)),
+            "f1": scored(f, bootstrap(n, score_of(pred, 2), seed)),
             "predictions": [sorted(list(x) for x in p) for p in pred],
         }
     verdicts = {}
@@ -156,8 +166,7 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
             if name in preds:
                 base, other = preds["real"], preds[name]
                 value = prf(gold, other)[2] - prf(gold, base)[2]
-                ci = bootstrap(len(gold), lambda idx, base=base, other=other:
-                               prf(gold, other, idx)[2] - prf(gold, base, idx)[2], seed)
+                ci = bootstrap(len(gold), f1_gain(base, other), seed)
                 delta = scored(value, ci)
                 verdicts[name] = {"delta_f1": delta, "says": verdict(name.capitalize() + " data", delta, "span F1")}
     return {"kind": "spans", "label": ev.label, "fields": list(fields), "test": ev.test, "n_test": len(test),

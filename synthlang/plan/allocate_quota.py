@@ -9,6 +9,7 @@ marginal exact. Deterministic: ties go to the earlier value.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from .. import ir
 
@@ -59,7 +60,7 @@ def _controlled_round(rows: list[int], cols: list[int]) -> list[list[int]]:
         of the row, possibly moving another row's unit out of a full column."""
         seen: set[int] = set()
         # a frame: [row, next candidate index, column being freed, rows to try moving, next index]
-        stack: list[list] = [[start, 0, None, [], 0]]
+        stack: list[list[Any]] = [[start, 0, None, [], 0]]
         returned: bool | None = None
         while stack:
             frame = stack[-1]
@@ -113,11 +114,11 @@ def _controlled_round(rows: list[int], cols: list[int]) -> list[list[int]]:
     return table
 
 
-def allocate_quota(count: int, quotas: tuple[ir.Quota, ...]) -> list[tuple[dict, int]]:
+def allocate_quota(count: int, quotas: tuple[ir.Quota, ...]) -> list[tuple[dict[str, Any], int]]:
     """[(cell key, count)] in a deterministic order; the counts sum to `count`."""
     if not quotas:
         return [({}, count)]
-    keys: list[dict] = [{quotas[0].field: v} for v in quotas[0].values]
+    keys: list[dict[str, Any]] = [{quotas[0].field: v} for v in quotas[0].values]
     counts: list[int] = _marginal(count, quotas[0])
     for q in quotas[1:]:
         table = _controlled_round(counts, _marginal(count, q))

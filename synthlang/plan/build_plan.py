@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import __version__, ir
 from ..diagnostics import Note
 from ..expr import EvalError, Unknown, evaluate, to_source
 from ..sema.context import Context
+from ..source import Span
 from ..values import match_key
 from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
@@ -19,8 +22,9 @@ JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 
 TOKEN_MARGIN = 16
 
 
-def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: list, derived: list,
-          mentions: list, in_list: bool, span_for_errors) -> None:
+def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: list[SampledField],
+          derived: list[DerivedField], mentions: list[MentionConstraint], in_list: bool,
+          span_for_errors: Span | None) -> None:
     for f in schema.fields:
         path = prefix + (f.name,)
         if f.source == "sampled" and f.sampler is not None:
@@ -32,18 +36,18 @@ def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: lis
             derived.append(DerivedField(path=path, expr=f.derived))
         if f.mentions:
             t = f.type
-            template = "{gap}" + "{gap}".join("{" + m + "}" for m in f.mentions) + "{gap}"
+            # the checker allows mentions only on bounded strings (E0208 otherwise)
+            assert isinstance(t, ir.StrType) and t.max_len is not None
             mentions.append(MentionConstraint(path=path, values=f.mentions, min_len=t.min_len or 0,
-                                              max_len=t.max_len, gap_class=MENTION_GAP_CLASS,
-                                              pattern_template=template))
+                                              max_len=t.max_len, gap_class=MENTION_GAP_CLASS))
         inner = f.type.item if isinstance(f.type, ir.ListType) else f.type
         if isinstance(inner, ir.RecordType):
             _walk(ctx, ctx.schemas[inner.name], path, sampled, derived, mentions,
                   in_list or isinstance(f.type, ir.ListType), span_for_errors)
 
 
-def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict, int]]) -> None:
-    seed_keys: dict[tuple[str, ...], set] = {}  # matching fields -> their values in seed rows
+def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict[str, Any], int]]) -> None:
+    seed_keys: dict[tuple[str, ...], set[Any]] = {}  # matching fields -> their values in seed rows
     for key, n in cells:
         if n == 0 or not key:
             continue
@@ -82,9 +86,9 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
                          f"{max_tokens} that the bounds of {schema.name} allow; the plan uses {max_tokens}",
                          model.span or g.span, notes=[Note(g.span, f"generate {g.id}")],
                          help="raise max_tokens, or tighten the length bounds")
-    sampled: list = []
-    derived: list = []
-    mentions: list = []
+    sampled: list[SampledField] = []
+    derived: list[DerivedField] = []
+    mentions: list[MentionConstraint] = []
     _walk(ctx, schema, (), sampled, derived, mentions, False, g.span)
     sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
     cells = allocate_quota(g.count, g.quotas)
@@ -130,6 +134,7 @@ def build_plan(ctx: Context) -> Plan | None:
     if ctx.sink.has_errors:
         return None
     used_models = {b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
+    assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
     plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},
                 enums=dict(sorted(ctx.enums.items())), schemas=dict(sorted(ctx.schemas.items())),

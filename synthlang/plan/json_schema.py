@@ -4,6 +4,7 @@ and the worst-case length of its JSON text (which sets max_tokens)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .. import ir
 from ..regexes import width
@@ -16,11 +17,11 @@ class SchemaBuilder:
     def __init__(self, schemas: Callable[[str], ir.Schema]):
         self.schemas = schemas
 
-    def value(self, t: ir.Type) -> tuple[dict, int]:
+    def value(self, t: ir.Type) -> tuple[dict[str, Any], int]:
         """(JSON Schema, worst-case characters of the JSON text)."""
         match t:
             case ir.StrType(min_len=lo, max_len=hi, pattern=p):
-                out: dict = {"type": "string"}
+                out: dict[str, Any] = {"type": "string"}
                 if p is None:
                     if lo:
                         out["minLength"] = lo
@@ -34,7 +35,9 @@ class SchemaBuilder:
                     out["minLength"] = lo
                 if whi is None or (hi is not None and hi < whi):
                     out["maxLength"] = ir.DEFAULT_MAX_LEN if hi is None else hi
-                return out, out.get("maxLength", whi) + 2
+                width_hi = out.get("maxLength", whi)
+                assert width_hi is not None  # set just above when the pattern's width is unbounded
+                return out, width_hi + 2
             case ir.IntType(min=lo, max=hi):
                 lo = -INT_BOUND if lo is None else lo
                 hi = INT_BOUND if hi is None else hi
@@ -64,8 +67,8 @@ class SchemaBuilder:
                 return self.record(self.schemas(name), exclude=())
         raise AssertionError(t)  # pragma: no cover
 
-    def record(self, schema: ir.Schema, exclude: tuple[str, ...]) -> tuple[dict, int]:
-        props: dict = {}
+    def record(self, schema: ir.Schema, exclude: tuple[str, ...]) -> tuple[dict[str, Any], int]:
+        props: dict[str, Any] = {}
         total = 2
         for f in schema.fields:
             if f.source != "model" or f.name in exclude:

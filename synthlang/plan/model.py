@@ -38,9 +38,9 @@ class DerivedField(Node):
 class MentionConstraint(Node):
     """A model-written str that must contain the values of `values` verbatim, in order.
 
-    The decoding regex is `pattern_template` with each `{name}` replaced by the escaped value
-    and each `{gap}` by `gap_class{lo,hi}`, where lo/hi split the length bounds evenly between
-    the len(values)+1 gaps once the values are known (see runtime.mentions)."""
+    The decoding regex is built once the values are known (see runtime.mentions): the escaped
+    values in order, with `gap_class{lo,hi}` before, between and after them, where lo/hi split
+    the length bounds evenly between the len(values)+1 gaps."""
 
     kind: Literal["mentions"] = "mentions"
     path: tuple[str, ...]
@@ -48,7 +48,6 @@ class MentionConstraint(Node):
     min_len: int
     max_len: int
     gap_class: str
-    pattern_template: str
 
 
 class Block(Node):
@@ -92,7 +91,7 @@ class Plan(Node):
         return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
     @staticmethod
-    def content_hash(data: dict) -> str:
+    def content_hash(data: dict[str, Any]) -> str:
         body = {k: v for k, v in data.items() if k != "hash"}
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()

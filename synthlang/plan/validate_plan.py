@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from .. import ir
@@ -27,7 +28,7 @@ def _relative_path_problem(what: str, path: str) -> str | None:
     return None
 
 
-def _patterns(t: ir.Type):
+def _patterns(t: ir.Type) -> Iterator[str]:
     match t:
         case ir.StrType(pattern=str() as pattern):
             yield pattern
@@ -35,7 +36,7 @@ def _patterns(t: ir.Type):
             yield from _patterns(item)
 
 
-def _expr_patterns(e: ir.Expr):
+def _expr_patterns(e: ir.Expr) -> Iterator[str]:
     stack = [e]
     while stack:
         node = stack.pop()

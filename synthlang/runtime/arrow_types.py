@@ -49,13 +49,13 @@ def record_schema(plan: Plan, block: Block):
             ("noise", pa.list_(pa.struct([("field", pa.string()), ("rule", pa.string()), ("format", pa.string())]))),
             ("judge", pa.int64()), ("seed_set", pa.string()), ("row", pa.int64())]
     if block.quota_fields:
-        meta.append(("cell", pa.struct([pa.field(q, _arrow_type(pa, schema.field(q).type, plan))
+        meta.append(("cell", pa.struct([pa.field(q, _arrow_type(pa, schema.require(q).type, plan))
                                         for q in block.quota_fields])))
     if block.mentions:
         meta.append(("spans", pa.map_(pa.string(), pa.list_(span))))
     noised = sorted({n.field for n in block.noise if n.rule != "drop"})
     if noised:  # the normalised values of fields whose surface form noise changed
-        meta.append(("truth", pa.struct([pa.field(n, _arrow_type(pa, schema.field(n).type, plan)) for n in noised])))
+        meta.append(("truth", pa.struct([pa.field(n, _arrow_type(pa, schema.require(n).type, plan)) for n in noised])))
     return pa.schema(fields + [pa.field("_meta", pa.struct(meta))])
 
 
@@ -69,7 +69,7 @@ def to_arrow_row(plan: Plan, block: Block, row: dict) -> dict:
     if "spans" in meta:
         meta["spans"] = list(meta["spans"].items())
     if "truth" in meta:
-        meta["truth"] = {k: _value(schema.field(k).type, v, plan) for k, v in meta["truth"].items()}
+        meta["truth"] = {k: _value(schema.require(k).type, v, plan) for k, v in meta["truth"].items()}
     out["_meta"] = meta
     return out
 

@@ -169,7 +169,7 @@ class Attempts:
         record = _merge(values, written)
         try:
             for name in expected:
-                f = schema.field(name)
+                f = schema.require(name)
                 if not (f.optional and record.get(name) is None):
                     check_value(f.type, record[name], self.schemas, name, require_generated=False)
         except ValueError_ as exc:
@@ -208,10 +208,15 @@ class Attempts:
         return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
                          judge_score=judge_score)
 
-    def _is_int_field(self, schema: ir.Schema, path) -> bool:
+    def _is_int_field(self, schema: ir.Schema, path: tuple[str, ...]) -> bool:
         node = schema
         for part in path[:-1]:
-            node = self.plan.schemas[node.field(part).type.name]
+            t = node.require(part).type
+            if isinstance(t, ir.ListType):
+                t = t.item
+            if not isinstance(t, ir.RecordType):
+                return False
+            node = self.plan.schemas[t.name]
         f = node.field(path[-1])
         return f is not None and isinstance(f.type, ir.IntType)
 

@@ -45,34 +45,40 @@ def _faker_value(provider: str, t: ir.Type, rng: random.Random) -> Any:
     return value
 
 
+def _uniform(t: ir.Type, rng: random.Random) -> Any:
+    options = ir.options_of(t)
+    if options is not None:
+        return rng.choice(options)
+    if isinstance(t, ir.IntType) and t.min is not None and t.max is not None:
+        return rng.randint(t.min, t.max)
+    if isinstance(t, ir.FloatType) and t.min is not None and t.max is not None:
+        return rng.uniform(t.min, t.max)
+    if isinstance(t, ir.DateType) and t.min is not None and t.max is not None:
+        lo, hi = date.fromisoformat(t.min).toordinal(), date.fromisoformat(t.max).toordinal()
+        return date.fromordinal(rng.randint(lo, hi)).isoformat()
+    raise SamplingError(f"`uniform` cannot draw a {ir.type_name(t)}: it needs options or bounds")
+
+
 def draw(sf: SampledField, rng: random.Random, schemas) -> Any:
     t, s = sf.type, sf.sampler
     for _ in range(50):
-        match s.method:
-            case "uniform":
-                options = ir.options_of(t)
-                if options is not None:
-                    value = rng.choice(options)
-                elif isinstance(t, ir.IntType):
-                    value = rng.randint(t.min, t.max)
-                elif isinstance(t, ir.FloatType):
-                    value = rng.uniform(t.min, t.max)
-                else:
-                    lo, hi = date.fromisoformat(t.min).toordinal(), date.fromisoformat(t.max).toordinal()
-                    value = date.fromordinal(rng.randint(lo, hi)).isoformat()
-            case "weights":
-                value = rng.choices(ir.options_of(t), weights=s.weights)[0]
-            case "pick":
+        value: Any
+        match s:
+            case ir.UniformSampler():
+                value = _uniform(t, rng)
+            case ir.WeightsSampler():
+                value = rng.choices(ir.options_of(t) or (), weights=s.weights)[0]
+            case ir.PickSampler():
                 value = rng.choice(s.values)
-            case "regex":
+            case ir.RegexSampler():
+                if not isinstance(t, ir.StrType) or t.pattern is None:
+                    raise SamplingError(f"`{'.'.join(sf.path)}`: a regex sampler needs a string with a pattern")
                 try:
                     value = sample_regex(t.pattern, rng, t.min_len, t.max_len)
                 except ValueError as exc:
                     raise SamplingError(str(exc)) from None
-            case "faker":
+            case ir.FakerSampler():
                 value = _faker_value(s.provider, t, rng)
-            case _:
-                raise SamplingError(f"unknown sampler {s.method}")
         try:
             return check_value(t, value, schemas)
         except ValueError_:

@@ -28,7 +28,7 @@ class SplitWriter:
             self._fh = open_new(self.tmp)
         elif fmt == "csv":
             self._fh = open_new(self.tmp, newline="")
-            self._csv = None
+            self._csv: csv.DictWriter | None = None
         else:
             import pyarrow.parquet as pq
 

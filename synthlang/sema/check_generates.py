@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from typing import Any, cast
 
 from .. import ir
 from ..diagnostics import Note, did_you_mean
@@ -44,7 +45,7 @@ def _quota(ctx: Context, q: ast.Quota, schema: ir.Schema, count: int | None) -> 
     if field.source == "sampled":
         sink.warning("W0003", f"the quota decides `{field.name}`; its sampler is not used", q.field.span)
     values, shares, units = [], [], set()
-    seen: dict = {}
+    seen: dict[str, Any] = {}
     for e in q.entries:
         key = e.key
         value = key.value  # a string, a bool or an ident's name
@@ -88,7 +89,7 @@ def _quota(ctx: Context, q: ast.Quota, schema: ir.Schema, count: int | None) -> 
     if unit == "count" and count is not None and total != count:
         sink.error("E0403", f"the quota on `{field.name}` sums to {total:g} records, but `count` is {count}", q.span)
         return None
-    return ir.Quota(field=field.name, values=tuple(values), shares=tuple(shares), unit=unit)
+    return ir.Quota(field=field.name, values=tuple(values), shares=tuple(shares), unit=cast(ir.QuotaUnit, unit))
 
 
 def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -> list[ir.NoiseRule]:
@@ -115,7 +116,7 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
             continue
         rate = 100.0 if r.rate is None else r.rate.value
         if not 0 <= rate <= 100:
-            sink.error("E0701", "a noise rate lies in 0%..100%", r.rate.span)
+            sink.error("E0701", "a noise rate lies in 0%..100%", r.rate.span if r.rate else r.span)
             continue
         if r.formats is not None and rule != "date_format":
             sink.error("E0701", f"noise rule `{rule}` takes no format list", r.formats[0].span)
@@ -159,7 +160,8 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
                 sink.error("E0701", f"`drop` makes a field null; `{field.name}` is not optional", r.rule.span,
                            help="mark it optional with `?`")
                 continue
-        out.append(ir.NoiseRule(field=field.name, rule=rule, rate=rate / 100.0, formats=formats))
+        out.append(ir.NoiseRule(field=field.name, rule=cast(ir.NoiseRuleName, rule), rate=rate / 100.0,
+                                formats=formats))
     return out
 
 
@@ -172,7 +174,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
             sink.error("E0101", f"unknown schema `{g.schema.value}`", g.schema.span,
                        help=did_you_mean(g.schema.value, ctx.schemas_ast))
         return None
-    items: dict[str, list] = {}
+    items: dict[str, list[Any]] = {}
     for it in g.items:
         key = it.keyword if isinstance(it, ast.Keyword) else type(it).__name__.lower()
         items.setdefault(key, []).append(it)
@@ -194,7 +196,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         else:
             count = lit.value
 
-    model = DEFAULT_MODEL
+    model: str | None = DEFAULT_MODEL
     if "using" in items:
         model = _model_ref(ctx, items["using"][0].value)
         ok = ok and model is not None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 from .. import ir
 from ..diagnostics import Note, did_you_mean
 from ..files import is_regular_file
+from ..source import Span
+from ..syntax import ast
 from .context import Context
 
 FORMATS = ("jsonl", "parquet", "csv")
@@ -22,7 +25,7 @@ def default_output(name: str) -> str:
     return f"out/{safe or 'dataset'}"
 
 
-def _output_folder(ctx: Context, text: str, span) -> Path | None:
+def _output_folder(ctx: Context, text: str, span: Span | None) -> Path | None:
     """The output folder, resolved and confined like every path, and kept off every file the
     spec reads: generated files must never overwrite the spec, an import, a seed or test file."""
     path = ctx.resolve_path(text, span, "E0901", "output")
@@ -58,8 +61,8 @@ def check_output(ctx: Context) -> None:
         ok = True
         path = _output_folder(ctx, decl.path.value, decl.path.span)
         ok = path is not None
-        spec: dict = {"path": ctx.rel(path) if path is not None else ""}
-        seen: dict[str, object] = {}
+        spec: dict[str, Any] = {"path": ctx.rel(path) if path is not None else ""}
+        seen: dict[str, Span] = {}
         for it in decl.items:
             if it.keyword in seen:
                 sink.error("E0102", f"`{it.keyword}` is given twice in the output block", it.span,
@@ -110,7 +113,7 @@ def check_output(ctx: Context) -> None:
             ctx.output = ir.Output(**spec)
 
 
-def _check_evaluate(ctx: Context, ev) -> None:
+def _check_evaluate(ctx: Context, ev: ast.EvaluateDecl) -> None:
     sink = ctx.sink
     label = ev.label.value
     schemas = [ctx.schemas[g.schema.value] for g in ctx.generates_ast if g.schema.value in ctx.schemas]
@@ -122,12 +125,13 @@ def _check_evaluate(ctx: Context, ev) -> None:
         return
     schema = owners[0]
     label_field = schema.field(label)
+    assert label_field is not None  # schema is one of the owners of the label
     spans_mode = bool(label_field.mentions)
     if ir.options_of(label_field.type) is None and not spans_mode:
         sink.error("E1001", f"`{label}` is {ir.type_name(label_field.type)}; evaluation needs a class label "
                    "(an enum, a literal union or bool) or a field with `mentions` (span tagging)", ev.label.span)
         return
-    spec: dict = {"label": label, "mode": "spans" if spans_mode else "classification"}
+    spec: dict[str, Any] = {"label": label, "mode": "spans" if spans_mode else "classification"}
     seen = {}
     ok = True
     for it in ev.items:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..diagnostics import did_you_mean
+from ..source import Span
 from ..syntax import ast
 from ..templates import template_env
 from .context import Context
@@ -18,7 +19,7 @@ def default_prompt(schema: ir.Schema, known: list[str], has_examples: bool) -> s
     return "\n".join(lines)
 
 
-def _span_for_line(prompt: ast.Str, lineno: int):
+def _span_for_line(prompt: ast.Str, lineno: int) -> Span:
     src = prompt.span.source
     line = prompt.first_line + max(lineno, 1) - 1
     start = src.offset_of(line, 1)
@@ -31,7 +32,7 @@ def _span_for_line(prompt: ast.Str, lineno: int):
     return src.span(start, end)
 
 
-def _find_name_span(prompt: ast.Str, name: str):
+def _find_name_span(prompt: ast.Str, name: str) -> Span:
     """The first place the name appears inside the prompt text, for a caret under it."""
     import re
 

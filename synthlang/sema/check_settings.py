@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import ir
 from ..diagnostics import did_you_mean
 from ..endpoints import model_problems
@@ -21,13 +23,13 @@ _MODEL_KEYS = {
 }
 
 
-def _value_kind(value) -> str:
+def _value_kind(value: ast.Lit | ast.Str) -> str:
     return "str" if isinstance(value, ast.Str) else value.kind
 
 
-def _settings(ctx: Context, block: ast.SettingsBlock, allowed: dict) -> dict:
+def _settings(ctx: Context, block: ast.SettingsBlock, allowed: dict[str, Any]) -> dict[str, Any]:
     seen: dict[str, ast.Setting] = {}
-    out: dict = {}
+    out: dict[str, Any] = {}
     for s in block.settings:
         key = s.key.value
         if key not in allowed:
@@ -50,7 +52,7 @@ def _settings(ctx: Context, block: ast.SettingsBlock, allowed: dict) -> dict:
 
 def check_settings(ctx: Context) -> None:
     name = ctx.entry.stem
-    fields: dict = {"name": name}
+    fields: dict[str, Any] = {"name": name}
     if ctx.dataset_ast is not None:
         vals = _settings(ctx, ctx.dataset_ast, _DATASET_KEYS)
         fields["name"] = ctx.dataset_ast.name.value
@@ -64,7 +66,7 @@ def check_settings(ctx: Context) -> None:
     ctx.models[DEFAULT_MODEL] = ir.Model(name=DEFAULT_MODEL)
     for mname, block in ctx.models_ast.items():
         vals = _settings(ctx, block, _MODEL_KEYS)
-        spec: dict = {"name": mname, "span": block.name.span}
+        spec: dict[str, Any] = {"name": mname, "span": block.name.span}
         for key, (value, span) in vals.items():
             match key:
                 case "engine":

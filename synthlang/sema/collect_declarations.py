@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import Note
+from ..source import Span
 from ..syntax import ast
 from .context import Context
 
@@ -10,10 +11,10 @@ BUILTIN_TYPES = ("str", "int", "float", "bool", "date", "list")
 
 
 def collect_declarations(ctx: Context) -> None:
-    types: dict[str, object] = {}
+    types: dict[str, ast.EnumDecl | ast.SchemaDecl] = {}
     gen_ids: dict[str, ast.GenerateDecl] = {}
 
-    def dup(kind: str, name: ast.Name, first_span) -> None:
+    def dup(kind: str, name: ast.Name, first_span: Span) -> None:
         ctx.sink.error("E0102", f"{kind} `{name.value}` is declared more than once", name.span,
                        notes=[Note(first_span, "first declared here")])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import ir
 from ..diagnostics import DiagnosticSink
+from ..source import Span
 from ..syntax import ast
 
 
@@ -35,20 +36,20 @@ class Context:
     enums: dict[str, ir.Enum] = field(default_factory=dict)
     schemas: dict[str, ir.Schema] = field(default_factory=dict)
     seeds: dict[str, ir.SeedSet] = field(default_factory=dict)
-    blocks: list = field(default_factory=list)        # plan.model.Block
-    output: object | None = None                      # plan.model.Output
-    evaluates: list = field(default_factory=list)     # plan.model.Evaluate
+    blocks: list[ir.Generate] = field(default_factory=list)
+    output: ir.Output | None = None
+    evaluates: list[ir.Evaluate] = field(default_factory=list)
 
     def schema(self, name: str) -> ir.Schema | None:
         return self.schemas.get(name)
 
-    def dir_of(self, node_span) -> Path:
+    def dir_of(self, node_span: Span | None) -> Path:
         """The folder of the file a span is in (the spec's folder for a path with no span)."""
         if node_span is None:
             return self.root
         return self.module_dirs.get(id(node_span.source), self.root)
 
-    def resolve_path(self, text: str, span, code: str, what: str) -> Path | None:
+    def resolve_path(self, text: str, span: Span | None, code: str, what: str) -> Path | None:
         """A user-given path, relative to the file that names it, kept inside the spec's folder tree."""
         base = self.dir_of(span)
         if "\0" in text or not text.strip():

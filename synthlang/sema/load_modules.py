@@ -6,14 +6,14 @@ from pathlib import Path
 
 from ..diagnostics import Note
 from ..files import is_regular_file, read_bytes
-from ..source import SourceFile
+from ..source import SourceFile, Span
 from ..syntax import MAX_SPEC_TOKENS, ast, count_tokens, parse_source
 from .context import Context
 
 MAX_SPEC_BYTES = 8 * 2**20  # a spec or import; larger ones are refused with a diagnostic
 
 
-def _read(ctx: Context, path: Path, span) -> SourceFile | None:
+def _read(ctx: Context, path: Path, span: Span | None) -> SourceFile | None:
     shown = _shown(ctx, path)
     try:
         data = read_bytes(path, MAX_SPEC_BYTES)
@@ -42,10 +42,10 @@ def _shown(ctx: Context, path: Path) -> str:
 
 def load_modules(ctx: Context) -> None:
     done: dict[Path, ast.Module | None] = {}
-    active: list[tuple[Path, object]] = []  # the import chain being followed, with import spans
+    active: list[tuple[Path, Span | None]] = []  # the import chain being followed, with import spans
     tokens_left = MAX_SPEC_TOKENS  # shared by the spec and its imports
 
-    def visit(path: Path, via_span) -> None:
+    def visit(path: Path, via_span: Span | None) -> None:
         nonlocal tokens_left
         key = path.resolve()
         chain = [p for p, _ in active]

@@ -6,11 +6,13 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from .. import ir
 from ..diagnostics import Note
 from ..files import read_bytes
-from ..source import SourceFile
+from ..source import SourceFile, Span
 from ..values import ValueError_, check_record, coerce_text, find_in_order, load_json
 from .context import Context
 
@@ -18,7 +20,7 @@ MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
 MAX_SEED_BYTES = 256 * 2**20  # seed sets are examples, not corpora
 
 
-def _rows_jsonl(text: str):
+def _rows_jsonl(text: str) -> Iterator[tuple[int, Any, str | None]]:
     for line_no, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -36,7 +38,7 @@ def _rows_jsonl(text: str):
         yield line_no, value, None
 
 
-def _rows_csv(text: str, schema: ir.Schema):
+def _rows_csv(text: str, schema: ir.Schema) -> Iterator[tuple[int, Any, str | None]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -62,7 +64,7 @@ def _rows_csv(text: str, schema: ir.Schema):
         if len(cells) != len(header):
             yield start, None, f"{len(cells)} cells but the header has {len(header)}"
             continue
-        row: dict = {}
+        row: dict[str, Any] = {}
         problem = None
         for name, cell in zip(header, cells):
             if cell == "":
@@ -105,7 +107,7 @@ def load_seeds(ctx: Context) -> None:
             continue
         source = SourceFile(ctx.rel(path), text)
         rows_iter = _rows_jsonl(text) if suffix == ".jsonl" else _rows_csv(text, schema)
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         bad = 0
         known = {f.name for f in schema.fields}
         unknown_reported: set[str] = set()
@@ -140,7 +142,7 @@ def load_seeds(ctx: Context) -> None:
                                      span=decl.name.span)
 
 
-def _mention_problem(schema: ir.Schema, row: dict) -> str | None:
+def _mention_problem(schema: ir.Schema, row: dict[str, Any]) -> str | None:
     """Seed rows must hold the ground truth they claim: mentioned values appear in order."""
     for f in schema.fields:
         text = row.get(f.name)
@@ -153,7 +155,7 @@ def _mention_problem(schema: ir.Schema, row: dict) -> str | None:
     return None
 
 
-def _line_span(source: SourceFile, line_no: int):
+def _line_span(source: SourceFile, line_no: int) -> Span:
     start = source.offset_of(line_no, 1)
     end = source.text.find("\n", start)
     return source.span(start, end if end >= 0 else len(source.text))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import ir
 from ..diagnostics import Note, did_you_mean
 from ..regexes import compile_error, strip_anchors, unsupported_feature, width
@@ -9,15 +11,15 @@ from ..syntax import ast
 from ..values import ValueError_, check_value
 from .collect_declarations import BUILTIN_TYPES
 from .context import Context
-from .typecheck import group, lower_expr
+from .typecheck import describe, group, lower_expr
 
 SCALAR_MENTION_KINDS = ("str", "int", "enum", "literal", "date")
 
 
-def _range_bounds(ctx: Context, arg: ast.RangeArg, kind: str, tname: str):
+def _range_bounds(ctx: Context, arg: ast.RangeArg, kind: str, tname: str) -> tuple[Any, Any] | None:
     """(lo, hi) as python values of the right kind, or None after a diagnostic."""
     want = {"int": ("int",), "len": ("int",), "float": ("int", "float"), "date": ("date",)}[kind]
-    vals = []
+    vals: list[Any] = []
     for b in (arg.lo, arg.hi):
         if b is None:
             vals.append(None)
@@ -79,7 +81,7 @@ class SchemaResolver:
                 return self._named(name, args, node)
         return None  # pragma: no cover
 
-    def _named(self, name: ast.Name, args, node) -> ir.Type | None:
+    def _named(self, name: ast.Name, args: tuple[ast.TypeArg, ...] | None, node: ast.NamedType) -> ir.Type | None:
         n = name.value
         args = args or ()
         if n in ("str",):
@@ -94,11 +96,14 @@ class SchemaResolver:
                 return None
             lo = hi = None
             if args:
+                assert isinstance(args[0], ast.RangeArg)  # regexes were refused above
                 bounds = _range_bounds(self.ctx, args[0], n, n)
                 if bounds is None:
                     return None
                 lo, hi = bounds
-            return {"int": ir.IntType, "float": ir.FloatType, "date": ir.DateType}[n](min=lo, max=hi)
+            numeric: dict[str, type[ir.IntType] | type[ir.FloatType] | type[ir.DateType]] = {
+                "int": ir.IntType, "float": ir.FloatType, "date": ir.DateType}
+            return numeric[n](min=lo, max=hi)
         if args and n in ("bool",) or n in self.ctx.enums_ast or n in self.ctx.schemas_ast:
             if args:
                 self.sink.error("E0201", f"`{n}` takes no constraints", args[0].span)
@@ -113,7 +118,7 @@ class SchemaResolver:
         self.sink.error("E0101", f"unknown type `{n}`", name.span, help=did_you_mean(n, candidates))
         return None
 
-    def _str(self, args) -> ir.Type | None:
+    def _str(self, args: tuple[ast.TypeArg, ...]) -> ir.Type | None:
         pattern = None
         lo = hi = None
         seen_range = seen_regex = False
@@ -155,21 +160,22 @@ class SchemaResolver:
 
 
 def _sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None:
-    s: ast.SamplerNode = f.source
+    s = f.source
+    assert isinstance(s, ast.SamplerNode)
     sink = ctx.sink
     options = ir.options_of(t)
     tname = ir.type_name(t)
     match s.kind:
         case "uniform":
             if options is not None:
-                return ir.Sampler(method="uniform")
+                return ir.UniformSampler()
             if isinstance(t, (ir.IntType, ir.FloatType, ir.DateType)):
                 if t.min is None or t.max is None:
                     sink.error("E0205", f"`~ uniform` needs both ends of the range of `{f.name.value}`",
                                s.span, help=f"give it a range, e.g. {t.kind}(1..10)" if t.kind != "date"
                                else "give it a range, e.g. date(2024-01-01..2024-12-31)")
                     return None
-                return ir.Sampler(method="uniform")
+                return ir.UniformSampler()
             sink.error("E0205", f"`~ uniform` cannot draw a {tname}", s.span,
                        help="use `~ regex` with a regex-constrained str" if isinstance(t, ir.StrType) and t.pattern
                        else "use `~ pick(...)`, `~ faker(...)` or let the model write it")
@@ -191,7 +197,7 @@ def _sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None:
             if sum(ws) <= 0:
                 sink.error("E0206", "the weights add up to zero", s.span)
                 return None
-            return ir.Sampler(method="weights", weights=tuple(ws))
+            return ir.WeightsSampler(weights=tuple(ws))
         case "pick":
             if isinstance(t, (ir.ListType, ir.RecordType)):
                 sink.error("E0205", f"`~ pick` draws single values, not a {tname}", s.span)
@@ -208,12 +214,12 @@ def _sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None:
                 except ValueError_ as exc:
                     sink.error("E0207", f"picked value does not fit {tname}: {exc.message}", v.span)
                     return None
-            return ir.Sampler(method="pick", values=tuple(values))
+            return ir.PickSampler(values=tuple(values))
         case "regex":
             if not isinstance(t, ir.StrType) or t.pattern is None:
                 sink.error("E0205", "`~ regex` needs a regex-constrained str, e.g. str(/[0-9]{5}/)", s.span)
                 return None
-            return ir.Sampler(method="regex")
+            return ir.RegexSampler()
         case "faker":
             provider = s.args[0].value
             if not isinstance(t, (ir.StrType, ir.IntType, ir.FloatType, ir.DateType)):
@@ -231,7 +237,7 @@ def _sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None:
                            help="choose a provider that returns text (e.g. `name`, `city`, `sentence`)"
                            if isinstance(t, ir.StrType) else None)
                 return None
-            return ir.Sampler(method="faker", provider=provider)
+            return ir.FakerSampler(provider=provider)
     return None  # pragma: no cover
 
 
@@ -250,7 +256,7 @@ def _record_cycle(ctx: Context, name: str, path: list[str]) -> list[str] | None:
     return None
 
 
-def _record_refs(t) -> list[str]:
+def _record_refs(t: ast.TypeExpr) -> list[str]:
     match t:
         case ast.NamedType(name=n):
             return [n.value]
@@ -263,7 +269,7 @@ def _max_len_of(t: ir.Type, f_sampler: ir.Sampler | None) -> tuple[int, int | No
     """Known (min, max) text length of a sampled scalar value when written out."""
     match t:
         case ir.StrType(min_len=lo, max_len=hi, pattern=p):
-            if f_sampler and f_sampler.method == "pick":
+            if isinstance(f_sampler, ir.PickSampler):
                 lens = [len(str(v)) for v in f_sampler.values]
                 return min(lens), max(lens)
             if p is not None:
@@ -285,16 +291,16 @@ def _max_len_of(t: ir.Type, f_sampler: ir.Sampler | None) -> tuple[int, int | No
 
 def resolve_schemas(ctx: Context) -> None:
     resolver = SchemaResolver(ctx)
-    for name, decl in ctx.enums_ast.items():
-        seen: dict[str, ast.Name] = {}
-        for m in decl.members:
-            if m.value in seen:
+    for name, enum_decl in ctx.enums_ast.items():
+        members: dict[str, ast.Name] = {}
+        for m in enum_decl.members:
+            if m.value in members:
                 ctx.sink.error("E0102", f"enum member `{m.value}` appears twice", m.span,
-                               notes=[Note(seen[m.value].span, "first here")])
-            seen[m.value] = m
-        if not decl.members:
-            ctx.sink.error("E0202", f"enum `{name}` has no members", decl.name.span)
-        ctx.enums[name] = ir.Enum(name=name, values=tuple(seen))
+                               notes=[Note(members[m.value].span, "first here")])
+            members[m.value] = m
+        if not enum_decl.members:
+            ctx.sink.error("E0202", f"enum `{name}` has no members", enum_decl.name.span)
+        ctx.enums[name] = ir.Enum(name=name, values=tuple(members))
 
     cyclic: set[str] = set()
     for name, decl in ctx.schemas_ast.items():
@@ -327,7 +333,7 @@ def resolve_schemas(ctx: Context) -> None:
         for f, t in fields:
             if t is None:
                 continue
-            spec: dict = {"name": f.name.value, "type": t, "optional": f.optional, "span": f.name.span}
+            spec: dict[str, Any] = {"name": f.name.value, "type": t, "optional": f.optional, "span": f.name.span}
             if isinstance(f.source, ast.SamplerNode):
                 spec["source"] = "sampled"
                 spec["sampler"] = _sampler(ctx, f, t)
@@ -336,7 +342,7 @@ def resolve_schemas(ctx: Context) -> None:
                 expr, et, ok = lower_expr(ctx, f.source.expr, ctx.schemas[name], "derived field")
                 if ok and group(et) not in ("any", "null") and group(et) != group(t):
                     ctx.sink.error("E0209", f"`{f.name.value}` is declared {ir.type_name(t)} but its "
-                                   f"expression gives {ir.type_name(et)}", f.source.span)
+                                   f"expression gives {describe(et)}", f.source.span)
                 elif ok and isinstance(t, ir.IntType) and isinstance(et, ir.FloatType):
                     ctx.sink.error("E0209", f"`{f.name.value}` is an int but its expression gives a float",
                                    f.source.span, help="declare it float, or wrap the expression in round(...)")
@@ -355,7 +361,8 @@ def resolve_schemas(ctx: Context) -> None:
         ctx.schemas[name] = ir.Schema(name=name, fields=tuple(out), span=ctx.schemas[name].span)
 
 
-def _mentions(ctx: Context, f: ast.Field, t: ir.Type, siblings) -> tuple[str, ...]:
+def _mentions(ctx: Context, f: ast.Field, t: ir.Type,
+              siblings: list[tuple[ast.Field, ir.Type | None]]) -> tuple[str, ...]:
     sink = ctx.sink
     if f.source is not None or not isinstance(t, ir.StrType):
         sink.error("E0208", "only a model-written str can mention other fields", f.mentions[0].span)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .. import ir
 from ..diagnostics import did_you_mean
 from ..regexes import compile_error
+from ..source import Span
 from ..syntax import ast
 from .context import Context
 
@@ -22,12 +24,14 @@ class Null_:
 
 
 ANY, NULL = Any_(), Null_()
+# the type of an expression: an IR type, or unknown (ANY) or null
+ExprType = ir.Type | Any_ | Null_
 INT, FLOAT, STR, BOOL, DATE = ir.IntType(), ir.FloatType(), ir.StrType(), ir.BoolType(), ir.DateType()
 
 FUNCTIONS = ("len", "lower", "upper", "round", "abs", "min", "max", "sum", "count")
 
 
-def group(t) -> str:
+def group(t: ExprType) -> str:
     """The comparison family of a type: text, num, bool, date, list, record, null, any."""
     k = t.kind
     if k in ("str", "enum", "literal"):
@@ -37,8 +41,10 @@ def group(t) -> str:
     return k
 
 
-def describe(t) -> str:
-    return {"any": "a value", "null": "null"}.get(t.kind) or ir.type_name(t)
+def describe(t: ExprType) -> str:
+    if isinstance(t, (Any_, Null_)):
+        return {"any": "a value", "null": "null"}[t.kind]
+    return ir.type_name(t)
 
 
 class ExprChecker:
@@ -48,14 +54,15 @@ class ExprChecker:
         self.ctx, self.scope, self.what = ctx, scope, what
         self.ok = True
 
-    def error(self, code: str, message: str, span, help: str | None = None) -> None:
+    def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
         self.ok = False
         self.ctx.sink.error(code, message, span, help=help)
 
-    def lower(self, node) -> tuple[ir.Expr, object]:
+    def lower(self, node: ast.Expr) -> tuple[ir.Expr, ExprType]:
         match node:
             case ast.Lit(kind="int" | "float" | "bool" as k, value=v):
-                return ir.Expr(op="lit", value=v, span=node.span), {"int": INT, "float": FLOAT, "bool": BOOL}[k]
+                lit_types: dict[str, ExprType] = {"int": INT, "float": FLOAT, "bool": BOOL}
+                return ir.Expr(op="lit", value=v, span=node.span), lit_types[k]
             case ast.Lit(kind="percent", value=v):
                 return ir.Expr(op="lit", value=v / 100.0, span=node.span), FLOAT
             case ast.Lit(kind="date", value=v):
@@ -95,9 +102,9 @@ class ExprChecker:
         self.error("E0601", "unsupported expression", node.span)  # pragma: no cover
         return ir.Expr(op="lit", value=None), ANY
 
-    def _ref(self, node: ast.Ref):
+    def _ref(self, node: ast.Ref) -> tuple[ir.Expr, ExprType]:
         schema: ir.Schema | None = self.scope
-        t: object = ANY
+        t: ExprType = ANY
         for i, part in enumerate(node.parts):
             if schema is None:
                 self.error("E0601", f"`{'.'.join(p.value for p in node.parts[:i])}` is {describe(t)}, "
@@ -112,7 +119,7 @@ class ExprChecker:
             schema = self.ctx.schema(t.name) if isinstance(t, ir.RecordType) else None
         return ir.Expr(op="ref", path=tuple(p.value for p in node.parts), span=node.span), t
 
-    def _join(self, types: list, span):
+    def _join(self, types: list[ExprType], span: Span) -> ExprType:
         real = [t for t in types if not isinstance(t, (Any_, Null_))]
         if not real:
             return ANY
@@ -126,12 +133,12 @@ class ExprChecker:
             return STR
         return real[0]
 
-    def _want_bool(self, t, span, where: str) -> None:
+    def _want_bool(self, t: ExprType, span: Span, where: str) -> None:
         if group(t) not in ("bool", "any", "null"):
             self.error("E0601", f"{where} needs true/false, not {describe(t)}", span,
                        help="compare it, e.g. `x > 0` or `x == \"value\"`")
 
-    def _call(self, node: ast.Call):
+    def _call(self, node: ast.Call) -> tuple[ir.Expr, ExprType]:
         name = node.func.value
         lowered = [self.lower(a) for a in node.args]
         args = tuple(e for e, _ in lowered)
@@ -150,7 +157,7 @@ class ExprChecker:
                 return False
             return True
 
-        def want(i: int, groups: tuple, label: str) -> None:
+        def want(i: int, groups: tuple[Any, ...], label: str) -> None:
             if group(types[i]) not in groups + ("any", "null"):
                 self.error("E0601", f"`{name}` needs {label}, not {describe(types[i])}", node.args[i].span)
 
@@ -202,7 +209,7 @@ class ExprChecker:
                 return expr, INT
         return expr, ANY  # pragma: no cover
 
-    def _binop(self, node: ast.BinOp):
+    def _binop(self, node: ast.BinOp) -> tuple[ir.Expr, ExprType]:
         op = node.op
         le, lt = self.lower(node.left)
         re_, rt = self.lower(node.right)
@@ -213,7 +220,7 @@ class ExprChecker:
             self._want_bool(lt, node.left.span, f"`{op}`")
             self._want_bool(rt, node.right.span, f"`{op}`")
             # flatten nested and/or so evaluation can tolerate unknown sides
-            args = []
+            args: list[ir.Expr] = []
             for e in (le, re_):
                 args.extend(e.args if e.op == op else (e,))
             return ir.Expr(op=op, args=tuple(args), span=node.span), BOOL
@@ -265,7 +272,7 @@ class ExprChecker:
         self.error("E0601", f"unknown operator `{op}`", node.span)  # pragma: no cover
         return expr, ANY
 
-    def _check_option(self, t, other_node, other_t) -> None:
+    def _check_option(self, t: ExprType, other_node: ast.Expr, other_t: ExprType) -> None:
         """Comparing an enum or literal field with a string that is not one of its options."""
         if isinstance(t, (ir.EnumType, ir.LiteralType)) and isinstance(other_node, ast.Str) \
                 and isinstance(other_t, ir.LiteralType) and other_node.value not in t.values:
@@ -277,7 +284,7 @@ class ExprChecker:
 _AnyList = ir.ListType(item=ir.StrType())
 
 
-def lower_expr(ctx: Context, node, scope: ir.Schema, what: str):
+def lower_expr(ctx: Context, node: ast.Expr, scope: ir.Schema, what: str) -> tuple[ir.Expr, ExprType, bool]:
     """(ir.Expr, type, ok) for an expression in the scope of `scope`'s fields."""
     checker = ExprChecker(ctx, scope, what)
     expr, t = checker.lower(node)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..source import SourceFile, Span
 
@@ -18,7 +19,7 @@ class Lit:
     """A literal. kind: str | int | float | percent | date | bool | ident."""
 
     kind: str
-    value: object
+    value: Any  # a str, int, float, percent (float), date, bool or identifier (str), as `kind` says
     span: Span
 
 
@@ -126,7 +127,7 @@ Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null
 @dataclass(frozen=True)
 class SamplerNode:
     kind: str  # uniform | weights | pick | regex | faker
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     span: Span | None = None
 
 
@@ -253,7 +254,7 @@ class Check:
 class GenerateDecl:
     schema: Name
     alias: Name | None
-    items: tuple  # of the item nodes below, in source order
+    items: tuple[Any, ...]  # of the item nodes below, in source order
     span: Span
 
 
@@ -269,7 +270,7 @@ class Keyword:
 @dataclass(frozen=True)
 class OutputDecl:
     path: Str
-    items: tuple
+    items: tuple[Any, ...]
     span: Span
 
 
@@ -283,7 +284,7 @@ class SplitEntry:
 @dataclass(frozen=True)
 class EvaluateDecl:
     label: Name
-    items: tuple
+    items: tuple[Any, ...]
     span: Span
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable, Collection
 from datetime import date
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
 
 from ..diagnostics import DiagnosticSink
 from ..source import SourceFile, Span
@@ -45,7 +48,7 @@ _ESCAPE_RE = re.compile(r"\\(.)", re.S)
 
 
 def _unescape(raw: str, start: int) -> str:
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         ch = m.group(1)
         if ch in _ESCAPES:
             return _ESCAPES[ch]
@@ -56,9 +59,12 @@ def _unescape(raw: str, start: int) -> str:
     return _ESCAPE_RE.sub(sub, raw)
 
 
-def _with_meta(method):
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _with_meta(method: _Method) -> _Method:
     """Mark a rule method that takes the node's position (meta) before its children."""
-    method.with_meta = True
+    setattr(method, "with_meta", True)  # noqa: B010 - an attribute functions do not declare
     return method
 
 
@@ -70,9 +76,9 @@ class _ToAst:
 
     def __init__(self, source: SourceFile):
         self.src = source
-        self._dispatch: dict[str, tuple[object, bool]] = {}
+        self._dispatch: dict[str, tuple[Callable[..., Any] | None, bool]] = {}
 
-    def transform(self, tree: Tree):
+    def transform(self, tree: Tree[Token]) -> Any:
         dispatch = self._dispatch
         children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
         entry = dispatch.get(tree.data)
@@ -85,9 +91,10 @@ class _ToAst:
         return method(tree.meta, children) if with_meta else method(children)
 
     # helpers ---------------------------------------------------------------------------------
-    def _span(self, meta_or_tok) -> Span:
+    def _span(self, meta_or_tok: Meta | Token) -> Span:
         if isinstance(meta_or_tok, Token):
-            return Span(self.src, meta_or_tok.start_pos, meta_or_tok.end_pos)
+            start = meta_or_tok.start_pos or 0
+            return Span(self.src, start, meta_or_tok.end_pos if meta_or_tok.end_pos is not None else start)
         if getattr(meta_or_tok, "empty", False):
             return Span(self.src, 0, 0)
         return Span(self.src, meta_or_tok.start_pos, meta_or_tok.end_pos)
@@ -96,15 +103,15 @@ class _ToAst:
         return ast.Name(str(tok), self._span(tok))
 
     @staticmethod
-    def _names(items) -> tuple:
+    def _names(items: list[Any]) -> tuple[ast.Name, ...]:
         return tuple(i for i in items if isinstance(i, ast.Name))
 
     # tokens wrapped in rules ------------------------------------------------------------------
-    def ident(self, children):
+    def ident(self, children: list[Any]) -> ast.Lit:
         tok = children[0]
         return ast.Lit("ident", str(tok), self._span(tok))
 
-    def string(self, children):
+    def string(self, children: list[Any]) -> ast.Str:
         tok = children[0]
         raw = str(tok)
         line, _ = self.src.line_col(tok.start_pos)
@@ -132,7 +139,7 @@ class _ToAst:
             return ast.Str(dedented, self._span(tok), first_line, indent)
         return ast.Str(_unescape(raw[1:-1], tok.start_pos + 1), self._span(tok), line, 0)
 
-    def number(self, children):
+    def number(self, children: list[Any]) -> ast.Lit:
         tok = children[0]
         text = str(tok).replace("_", "")
         span = self._span(tok)
@@ -143,19 +150,19 @@ class _ToAst:
                 raise _ParseAbort("E0004", f"integer {_token_text(tok)} is out of range", tok.start_pos, tok.end_pos,
                                   help=f"integers must lie within ±{INT_LIMIT}")
             return ast.Lit("int", value, span)
-        value = float(text)
-        if value in (float("inf"), float("-inf")) or abs(value) > 1e300:
+        number = float(text)
+        if number in (float("inf"), float("-inf")) or abs(number) > 1e300:
             raise _ParseAbort("E0004", f"number {_token_text(tok)} is out of range", tok.start_pos, tok.end_pos)
-        return ast.Lit("float", value, span)
+        return ast.Lit("float", number, span)
 
-    def percent(self, children):
+    def percent(self, children: list[Any]) -> ast.Lit:
         tok = children[0]
         value = float(str(tok)[:-1].replace("_", ""))
         if abs(value) > 1e300:
             raise _ParseAbort("E0004", f"percentage {_token_text(tok)} is out of range", tok.start_pos, tok.end_pos)
         return ast.Lit("percent", value, self._span(tok))
 
-    def date(self, children):
+    def date(self, children: list[Any]) -> ast.Lit:
         tok = children[0]
         try:
             value = date.fromisoformat(str(tok))
@@ -164,282 +171,282 @@ class _ToAst:
                               help="dates are written YYYY-MM-DD") from None
         return ast.Lit("date", value, self._span(tok))
 
-    def regex(self, children):
+    def regex(self, children: list[Any]) -> ast.RegexArg:
         tok = children[0]
         raw = str(tok)[1:-1].replace("\\/", "/")
         return ast.RegexArg(raw, self._span(tok))
 
     @_with_meta
-    def true(self, meta, children):
+    def true(self, meta: Meta, children: list[Any]) -> ast.Lit:
         return ast.Lit("bool", True, self._span(meta))
 
     @_with_meta
-    def false(self, meta, children):
+    def false(self, meta: Meta, children: list[Any]) -> ast.Lit:
         return ast.Lit("bool", False, self._span(meta))
 
     # declarations ------------------------------------------------------------------------------
-    def start(self, children):
+    def start(self, children: list[Any]) -> ast.Module:
         return ast.Module(self.src, tuple(children))
 
     @_with_meta
-    def import_decl(self, meta, children):
+    def import_decl(self, meta: Meta, children: list[Any]) -> ast.Import:
         return ast.Import(children[0], self._span(meta))
 
     @_with_meta
-    def setting(self, meta, children):
+    def setting(self, meta: Meta, children: list[Any]) -> ast.Setting:
         return ast.Setting(self._name(children[0]), children[1], self._span(meta))
 
-    def _settings_block(self, keyword, meta, children):
+    def _settings_block(self, keyword: str, meta: Meta, children: list[Any]) -> ast.SettingsBlock:
         return ast.SettingsBlock(keyword, self._name(children[0]), tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def dataset_decl(self, meta, children):
+    def dataset_decl(self, meta: Meta, children: list[Any]) -> ast.SettingsBlock:
         return self._settings_block("dataset", meta, children)
 
     @_with_meta
-    def model_decl(self, meta, children):
+    def model_decl(self, meta: Meta, children: list[Any]) -> ast.SettingsBlock:
         return self._settings_block("model", meta, children)
 
     @_with_meta
-    def enum_decl(self, meta, children):
+    def enum_decl(self, meta: Meta, children: list[Any]) -> ast.EnumDecl:
         members = tuple(c for c in children[1:] if c is not None)
         return ast.EnumDecl(self._name(children[0]), members, self._span(meta))
 
-    def enum_member(self, children):
+    def enum_member(self, children: list[Any]) -> Any:
         return self._name(children[0])
 
     @_with_meta
-    def schema_decl(self, meta, children):
+    def schema_decl(self, meta: Meta, children: list[Any]) -> ast.SchemaDecl:
         return ast.SchemaDecl(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def field(self, meta, children):
+    def field(self, meta: Meta, children: list[Any]) -> ast.Field:
         name_tok, type_expr, optional, source, mentions = children
         return ast.Field(self._name(name_tok), type_expr, optional is not None, source,
                          mentions or (), self._span(meta))
 
-    def optional_mark(self, children):
+    def optional_mark(self, children: list[Any]) -> Any:
         return True
 
     @_with_meta
-    def named_type(self, meta, children):
+    def named_type(self, meta: Meta, children: list[Any]) -> ast.NamedType:
         return ast.NamedType(self._name(children[0]), children[1], self._span(meta))
 
     @_with_meta
-    def list_type(self, meta, children):
+    def list_type(self, meta: Meta, children: list[Any]) -> ast.ListType:
         return ast.ListType(children[0], children[1], self._span(meta))
 
     @_with_meta
-    def literal_union(self, meta, children):
+    def literal_union(self, meta: Meta, children: list[Any]) -> ast.LiteralUnion:
         return ast.LiteralUnion(tuple(children), self._span(meta))
 
-    def type_args(self, children):
+    def type_args(self, children: list[Any]) -> Any:
         return tuple(c for c in children if c is not None)
 
     @_with_meta
-    def range(self, meta, children):
+    def range(self, meta: Meta, children: list[Any]) -> ast.RangeArg:
         return ast.RangeArg(children[0], children[1], self._span(meta))
 
     @_with_meta
-    def sampled(self, meta, children):
+    def sampled(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
         s = children[0]
         return ast.SamplerNode(s.kind, s.args, self._span(meta))
 
     @_with_meta
-    def derived(self, meta, children):
+    def derived(self, meta: Meta, children: list[Any]) -> ast.Derived:
         return ast.Derived(children[0], self._span(meta))
 
     @_with_meta
-    def uniform(self, meta, children):
+    def uniform(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
         return ast.SamplerNode("uniform", (), self._span(meta))
 
     @_with_meta
-    def weights(self, meta, children):
+    def weights(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
         return ast.SamplerNode("weights", tuple(children), self._span(meta))
 
     @_with_meta
-    def pick(self, meta, children):
+    def pick(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
         return ast.SamplerNode("pick", tuple(children), self._span(meta))
 
     @_with_meta
-    def regex_sampler(self, meta, children):
+    def regex_sampler(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
         return ast.SamplerNode("regex", (), self._span(meta))
 
     @_with_meta
-    def faker(self, meta, children):
+    def faker(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
         return ast.SamplerNode("faker", (children[0],), self._span(meta))
 
-    def mentions(self, children):
+    def mentions(self, children: list[Any]) -> Any:
         return tuple(self._name(t) for t in children)
 
     @_with_meta
-    def seeds_decl(self, meta, children):
+    def seeds_decl(self, meta: Meta, children: list[Any]) -> ast.SeedsDecl:
         return ast.SeedsDecl(self._name(children[0]), children[1], self._name(children[2]), self._span(meta))
 
     # generate ------------------------------------------------------------------------------------
     @_with_meta
-    def generate_decl(self, meta, children):
+    def generate_decl(self, meta: Meta, children: list[Any]) -> ast.GenerateDecl:
         schema, alias, *items = children
         return ast.GenerateDecl(self._name(schema), alias, tuple(items), self._span(meta))
 
-    def gen_alias(self, children):
+    def gen_alias(self, children: list[Any]) -> Any:
         return self._name(children[0])
 
     @_with_meta
-    def count_item(self, meta, children):
+    def count_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("count", children[0], self._span(meta))
 
     @_with_meta
-    def using_item(self, meta, children):
+    def using_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("using", self._name(children[0]), self._span(meta))
 
     @_with_meta
-    def quota_item(self, meta, children):
+    def quota_item(self, meta: Meta, children: list[Any]) -> ast.Quota:
         return ast.Quota(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def quota_entry(self, meta, children):
+    def quota_entry(self, meta: Meta, children: list[Any]) -> ast.QuotaEntry:
         return ast.QuotaEntry(children[0], children[1], self._span(meta))
 
     @_with_meta
-    def examples_item(self, meta, children):
+    def examples_item(self, meta: Meta, children: list[Any]) -> ast.Examples:
         n, seeds, matching = children
         return ast.Examples(n, self._name(seeds), matching or (), self._span(meta))
 
-    def examples_matching(self, children):
+    def examples_matching(self, children: list[Any]) -> Any:
         return tuple(self._name(t) for t in children)
 
     @_with_meta
-    def prompt_item(self, meta, children):
+    def prompt_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("prompt", children[0], self._span(meta))
 
     @_with_meta
-    def noise_item(self, meta, children):
+    def noise_item(self, meta: Meta, children: list[Any]) -> ast.Noise:
         return ast.Noise(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def noise_rule(self, meta, children):
+    def noise_rule(self, meta: Meta, children: list[Any]) -> ast.NoiseRule:
         name, formats, rate = children
         return ast.NoiseRule(self._name(name), formats, rate, self._span(meta))
 
-    def string_list(self, children):
+    def string_list(self, children: list[Any]) -> Any:
         return tuple(children)
 
     @_with_meta
-    def check_item(self, meta, children):
+    def check_item(self, meta: Meta, children: list[Any]) -> ast.Check:
         return ast.Check(children[0], self._span(meta))
 
     @_with_meta
-    def dedup_item(self, meta, children):
+    def dedup_item(self, meta: Meta, children: list[Any]) -> ast.Dedup:
         name, (mode, threshold) = children
         return ast.Dedup(self._name(name), mode, threshold, self._span(meta))
 
-    def dedup_exact(self, children):
+    def dedup_exact(self, children: list[Any]) -> Any:
         return ("exact", None)
 
-    def dedup_near(self, children):
+    def dedup_near(self, children: list[Any]) -> Any:
         return ("near", children[0])
 
     @_with_meta
-    def judge_item(self, meta, children):
+    def judge_item(self, meta: Meta, children: list[Any]) -> ast.Judge:
         using, min_score, rubric = children
         return ast.Judge(using, min_score, rubric, self._span(meta))
 
-    def judge_using(self, children):
+    def judge_using(self, children: list[Any]) -> Any:
         return self._name(children[0])
 
     # output / evaluate -----------------------------------------------------------------------------
     @_with_meta
-    def output_decl(self, meta, children):
+    def output_decl(self, meta: Meta, children: list[Any]) -> ast.OutputDecl:
         return ast.OutputDecl(children[0], tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def format_item(self, meta, children):
+    def format_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("format", self._name(children[0]), self._span(meta))
 
     @_with_meta
-    def split_item(self, meta, children):
+    def split_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("split", tuple(children), self._span(meta))
 
     @_with_meta
-    def split_entry(self, meta, children):
+    def split_entry(self, meta: Meta, children: list[Any]) -> ast.SplitEntry:
         return ast.SplitEntry(self._name(children[0]), children[1], self._span(meta))
 
     @_with_meta
-    def mix_item(self, meta, children):
+    def mix_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("mix", (self._name(children[0]), children[1]), self._span(meta))
 
     @_with_meta
-    def evaluate_decl(self, meta, children):
+    def evaluate_decl(self, meta: Meta, children: list[Any]) -> ast.EvaluateDecl:
         return ast.EvaluateDecl(self._name(children[0]), tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def eval_text(self, meta, children):
+    def eval_text(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("text", self._name(children[0]), self._span(meta))
 
     @_with_meta
-    def eval_test(self, meta, children):
+    def eval_test(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("test", children[0], self._span(meta))
 
     @_with_meta
-    def eval_compare(self, meta, children):
+    def eval_compare(self, meta: Meta, children: list[Any]) -> ast.Keyword:
         return ast.Keyword("compare", tuple(self._name(t) for t in children), self._span(meta))
 
     # expressions ---------------------------------------------------------------------------------------
     @_with_meta
-    def or_(self, meta, children):
+    def or_(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp("or", children[0], children[1], self._span(meta))
 
     @_with_meta
-    def and_(self, meta, children):
+    def and_(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp("and", children[0], children[1], self._span(meta))
 
     @_with_meta
-    def not_(self, meta, children):
+    def not_(self, meta: Meta, children: list[Any]) -> ast.UnOp:
         return ast.UnOp("not", children[0], self._span(meta))
 
     @_with_meta
-    def neg(self, meta, children):
+    def neg(self, meta: Meta, children: list[Any]) -> ast.UnOp:
         return ast.UnOp("neg", children[1], self._span(meta))
 
     @_with_meta
-    def compare(self, meta, children):
+    def compare(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp(str(children[1]), children[0], children[2], self._span(meta))
 
     @_with_meta
-    def binop(self, meta, children):
+    def binop(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp(str(children[1]), children[0], children[2], self._span(meta))
 
     @_with_meta
-    def in_(self, meta, children):
+    def in_(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp("in", children[0], children[1], self._span(meta))
 
     @_with_meta
-    def not_in(self, meta, children):
+    def not_in(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp("not_in", children[0], children[1], self._span(meta))
 
     @_with_meta
-    def contains(self, meta, children):
+    def contains(self, meta: Meta, children: list[Any]) -> ast.BinOp:
         return ast.BinOp("contains", children[0], children[1], self._span(meta))
 
     @_with_meta
-    def matches(self, meta, children):
+    def matches(self, meta: Meta, children: list[Any]) -> ast.Matches:
         return ast.Matches(children[0], children[1], self._span(meta))
 
     @_with_meta
-    def null(self, meta, children):
+    def null(self, meta: Meta, children: list[Any]) -> ast.Null:
         return ast.Null(self._span(meta))
 
     @_with_meta
-    def list_lit(self, meta, children):
+    def list_lit(self, meta: Meta, children: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(c for c in children if c is not None), self._span(meta))
 
     @_with_meta
-    def ref(self, meta, children):
+    def ref(self, meta: Meta, children: list[Any]) -> ast.Ref:
         return ast.Ref(tuple(self._name(t) for t in children), self._span(meta))
 
     @_with_meta
-    def call(self, meta, children):
+    def call(self, meta: Meta, children: list[Any]) -> ast.Call:
         return ast.Call(self._name(children[0]), tuple(c for c in children[1:] if c is not None),
                         self._span(meta))
 
@@ -452,8 +459,8 @@ _TERMINAL_NAMES = {
 }
 
 
-def _describe_expected(parser: Lark, expected) -> list[str]:
-    names = set()
+def _describe_expected(parser: Lark, expected: Collection[str]) -> list[str]:
+    names: set[str] = set()
     by_name = {t.name: t for t in parser.terminals}
     for term in expected:
         if term in _TERMINAL_NAMES:
@@ -488,7 +495,7 @@ MAX_DEPTH = 100
 MAX_CHAIN = 240
 
 
-def _too_deep(tree) -> tuple[int, str] | None:
+def _too_deep(tree: Tree[Token]) -> tuple[int, str] | None:
     """(offset, problem) of a node nested deeper than MAX_DEPTH or ending an operator chain
     longer than MAX_CHAIN, checked without recursion."""
     from lark import Tree
@@ -544,12 +551,13 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
             sink.error("E0001", problem, source.span(where, where + 1),
                        help="split the expression or the type into smaller parts")
             return None
-        return _ToAst(source).transform(tree)
+        module: ast.Module = _ToAst(source).transform(tree)
+        return module
     except _ParseAbort as exc:
         sink.error(exc.code, exc.message, source.span(exc.start, exc.end), help=exc.help)
         return None
     except UnexpectedCharacters as exc:
-        pos = exc.pos_in_stream
+        pos = exc.pos_in_stream or 0
         ch = source.text[pos] if pos < len(source.text) else ""
         if source.text.startswith('"""', pos) or (ch == '"' and source.text[max(0, pos - 2):pos] == '""'):
             pos = pos if source.text.startswith('"""', pos) else pos - 2
