@@ -208,7 +208,7 @@ def cmd_run(args) -> int:
         _error(f"cannot write the dataset: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return EXIT_ERRORS
     from .evaluate.data import EvalInputError
-    from .evaluate.report import write_report
+    from .report import write_report
 
     try:
         write_report(report.out_dir)
@@ -234,8 +234,8 @@ def cmd_eval(args) -> int:
         _error(f"{args.spec} has no `evaluate` block")
         return EXIT_ERRORS
     from .evaluate.data import EvalInputError
-    from .evaluate.report import write_report
     from .evaluate.run_eval import render_eval_text, run_eval
+    from .report import write_report
 
     out_dir = Path(args.out) if args.out else base / plan.output.path
     try:
@@ -256,7 +256,7 @@ def cmd_eval(args) -> int:
 
 def cmd_report(args) -> int:
     from .evaluate.data import EvalInputError
-    from .evaluate.report import write_report
+    from .report import write_report
 
     try:
         card, page = write_report(Path(args.output_dir))

@@ -193,6 +193,3 @@ def to_source(expr: ir.Expr) -> str:
     word = {"not_in": "not in"}.get(op, op)
     return f"({to_source(expr.args[0])} {word} {to_source(expr.args[1])})"
 
-
-def is_number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)

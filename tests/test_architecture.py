@@ -15,13 +15,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "synthlang"
 
 # layer -> layers it must never import (the compiler: text to plan; the runtime: plan to data)
 FORBIDDEN = {
-    "syntax": {"sema", "plan", "runtime", "engines", "evaluate", "cli", "compiler"},
-    "sema": {"plan", "runtime", "engines", "evaluate", "cli", "compiler"},
-    "plan": {"runtime", "engines", "evaluate", "cli", "compiler", "syntax"},
-    "compiler": {"runtime", "engines", "evaluate", "cli"},
-    "engines": {"runtime", "evaluate", "cli", "compiler", "sema", "syntax"},
-    "runtime": {"syntax", "sema", "evaluate", "cli", "compiler"},
-    "evaluate": {"runtime", "engines", "syntax", "sema", "cli", "compiler"},
+    "syntax": {"sema", "plan", "runtime", "engines", "evaluate", "report", "cli", "compiler"},
+    "sema": {"plan", "runtime", "engines", "evaluate", "report", "cli", "compiler"},
+    "plan": {"runtime", "engines", "evaluate", "report", "cli", "compiler", "syntax"},
+    "compiler": {"runtime", "engines", "evaluate", "report", "cli"},
+    "engines": {"runtime", "evaluate", "report", "cli", "compiler", "sema", "syntax"},
+    "runtime": {"syntax", "sema", "evaluate", "report", "cli", "compiler"},
+    "evaluate": {"runtime", "engines", "syntax", "sema", "cli", "compiler", "report"},
+    "report": {"runtime", "engines", "syntax", "sema", "cli", "compiler"},
 }
 
 

@@ -118,8 +118,8 @@ def test_real_model_mentions_at_their_spans_after_noise(tmp_path, engine):
 
 
 def test_real_model_generation_then_eval_end_to_end(tmp_path, engine):
-    from synthlang.evaluate.report import write_report
     from synthlang.evaluate.run_eval import run_eval
+    from synthlang.report import write_report
 
     folder = tmp_path / "news_topics"
     shutil.copytree(ROOT / "specs/news_topics", folder)

@@ -54,6 +54,11 @@ def scored(value: float, ci: tuple[float, float]) -> dict:
     return {"value": round(value, 4), "ci95": list(ci)}
 
 
+def format_scored(s: dict) -> str:
+    """A scored value as text: `0.812 [0.770, 0.851]`."""
+    return f"{s['value']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
+
+
 def classification_scores(y_true: list, y_pred: list, classes: list, seed: int) -> dict:
     n = len(y_true)
 

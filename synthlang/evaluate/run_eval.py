@@ -7,6 +7,7 @@ from pathlib import Path
 from ..files import write_json_atomic
 from ..plan.model import Plan
 from .classify import evaluate_classification
+from .metrics import format_scored
 from .spans import evaluate_spans
 
 
@@ -22,10 +23,6 @@ def run_eval(plan: Plan, spec_dir: Path, out_dir: Path) -> dict:
     return result
 
 
-def _ci(s: dict) -> str:
-    return f"{s['value']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
-
-
 def render_eval_text(result: dict) -> str:
     lines = []
     for ev in result["evaluations"]:
@@ -37,10 +34,11 @@ def render_eval_text(result: dict) -> str:
             lines.append(f"{'':{width}}" + "".join(f"{n:>24}" for n in names))
             lines.append(f"{'train rows':{width}}" + "".join(f"{ev['sets'][n]['n_train']:>24}" for n in names))
             for metric in ("accuracy", "macro_f1"):
-                lines.append(f"{metric:{width}}" + "".join(f"{_ci(ev['sets'][n][metric]):>24}" for n in names))
+                lines.append(f"{metric:{width}}"
+                             + "".join(f"{format_scored(ev['sets'][n][metric]):>24}" for n in names))
             for c in ev["classes"]:
                 lines.append(f"{'F1 ' + c:{width}}" + "".join(
-                    f"{_ci(ev['sets'][n]['per_class_f1'][c]):>24}" for n in names))
+                    f"{format_scored(ev['sets'][n]['per_class_f1'][c]):>24}" for n in names))
             lines.append("real-share sweep (macro-F1): " + ", ".join(
                 f"{s['real_share_target']}% -> {s['macro_f1']['value']:.3f} (n={s['n_train']})" for s in ev["sweep"]))
         else:
@@ -50,7 +48,7 @@ def render_eval_text(result: dict) -> str:
             lines.append(f"{'':12}" + "".join(f"{n:>24}" for n in names))
             lines.append(f"{'train rows':12}" + "".join(f"{ev['sets'][n]['n_train']:>24}" for n in names))
             for metric in ("precision", "recall", "f1"):
-                lines.append(f"{metric:12}" + "".join(f"{_ci(ev['sets'][n][metric]):>24}" for n in names))
+                lines.append(f"{metric:12}" + "".join(f"{format_scored(ev['sets'][n][metric]):>24}" for n in names))
         for v in ev["verdicts"].values():
             lines.append(v["says"])
         lines.append("")

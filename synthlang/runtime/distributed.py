@@ -9,7 +9,6 @@ deterministic, so nothing is lost or counted twice."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from ..engines.base import EngineDead
@@ -29,9 +28,6 @@ class _Worker:
 
     def attempt_batch(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
         return self.attempts.run(block_id, ci, attempts)
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 class RayPool:
@@ -67,8 +63,6 @@ class RayPool:
     def _spawn(self):
         return self.actor_class.remote(self.plan_json, self.worker_options)
 
-    def worker_pids(self) -> list[int]:
-        return self.ray.get([w.pid.remote() for w in self.workers])
 
     def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
         ray = self.ray

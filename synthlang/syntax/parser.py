@@ -102,9 +102,6 @@ class _ToAst:
     def _name(self, tok: Token) -> ast.Name:
         return ast.Name(str(tok), self._span(tok))
 
-    @staticmethod
-    def _names(items: list[Any]) -> tuple[ast.Name, ...]:
-        return tuple(i for i in items if isinstance(i, ast.Name))
 
     # tokens wrapped in rules ------------------------------------------------------------------
     def ident(self, children: list[Any]) -> ast.Lit:
