@@ -213,7 +213,9 @@ class Dataset(Node):
 
 
 # ---- engines and their constraint backends (defined once; the checker and engines read these) ---
-ENGINES = ("llamacpp", "vllm", "openai")
+EngineName = Literal["llamacpp", "vllm", "openai"]
+ENGINES: tuple[str, ...] = get_args(EngineName)
+DEFAULT_ENGINE: EngineName = "llamacpp"
 # each engine's `backend` values -> the library that enforces the constraint. `auto` is the one
 # that enforces every JSON Schema keyword a plan emits and keeps JSON compact: llguidance.
 ENGINE_BACKENDS: dict[str, dict[str, str]] = {
@@ -226,13 +228,14 @@ ENGINE_BACKENDS: dict[str, dict[str, str]] = {
 BACKENDS = tuple(sorted({b for table in ENGINE_BACKENDS.values() for b in table if b != "auto"} | {"auto"}))
 # how an OpenAI-compatible server is sent the schema: OpenAI's response_format json_schema (also
 # vLLM's server), vLLM's own structured_outputs field, llama-cpp-python's json_object + schema
-SCHEMA_FORMATS = ("json_schema", "structured_outputs", "json_object")
+SchemaFormat = Literal["json_schema", "structured_outputs", "json_object"]
+SCHEMA_FORMATS: tuple[str, ...] = get_args(SchemaFormat)
 
 
 class Model(Node):
     kind: Literal["model"] = "model"
     name: str
-    engine: Literal["llamacpp", "vllm", "openai"] = "llamacpp"
+    engine: EngineName = DEFAULT_ENGINE
     model: str = "smollm2-135m-instruct"
     temperature: float = 0.8
     top_p: float = 0.95
@@ -240,7 +243,7 @@ class Model(Node):
     endpoint: str | None = None
     api_key_env: str | None = None
     backend: str = "auto"
-    schema_format: Literal["json_schema", "structured_outputs", "json_object"] = "json_schema"
+    schema_format: SchemaFormat = "json_schema"
     concurrency: int = 8
     n_ctx: int = 2048
     threads: int | None = None
@@ -335,10 +338,14 @@ class Mix(Node):
     share: float                       # percent of the train split
 
 
+OutputFormat = Literal["jsonl", "parquet", "csv"]
+OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
+
+
 class Output(Node):
     kind: Literal["output"] = "output"
     path: str                          # relative to the spec's folder
-    format: Literal["jsonl", "parquet", "csv"] = "jsonl"
+    format: OutputFormat = "jsonl"
     splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
     mix: Mix | None = None
 

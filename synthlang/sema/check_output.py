@@ -14,7 +14,6 @@ from ..source import Span
 from ..syntax import ast
 from .context import Context
 
-FORMATS = ("jsonl", "parquet", "csv")
 COMPARE = ("real", "synthetic", "blend")
 
 
@@ -72,9 +71,10 @@ def check_output(ctx: Context) -> None:
             seen[it.keyword] = it.span
             match it.keyword:
                 case "format":
-                    if it.value.value not in FORMATS:
+                    if it.value.value not in ir.OUTPUT_FORMATS:
                         sink.error("E0901", f"unknown output format `{it.value.value}`", it.value.span,
-                                   help=did_you_mean(it.value.value, FORMATS) or f"formats: {', '.join(FORMATS)}")
+                                   help=did_you_mean(it.value.value, ir.OUTPUT_FORMATS)
+                                   or f"formats: {', '.join(ir.OUTPUT_FORMATS)}")
                         ok = False
                     else:
                         spec["format"] = it.value.value

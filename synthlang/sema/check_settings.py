@@ -111,7 +111,7 @@ def check_settings(ctx: Context) -> None:
         if spec.get("engine") == "openai" and "endpoint" not in spec:
             ctx.sink.error("E0105", f"model `{mname}` uses engine openai but has no `endpoint`",
                            block.name.span, help='add e.g. `endpoint "http://127.0.0.1:8000/v1"`')
-        engine = spec.get("engine", "llamacpp")
+        engine = spec.get("engine", ir.DEFAULT_ENGINE)
         if engine == "openai" and "name" not in vals:  # the server serves models by name
             ctx.sink.error("E0105", f"model `{mname}` needs a `name`", block.name.span,
                            help="the name the server serves the model under, e.g. `name \"Qwen/Qwen2.5-7B-Instruct\"`")
