@@ -65,7 +65,7 @@ def _valid_json(text: str, schema: dict) -> bool:
     try:
         jsonschema.validate(json.loads(text), schema)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means invalid
         return False
 
 

@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug must still not show a user a traceback
         from .diagnostics import printable
 
         print(f"synthc: internal error: {type(exc).__name__}: {printable(str(exc))}\n"

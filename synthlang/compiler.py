@@ -76,7 +76,7 @@ def check(path: Path) -> Result:
     return compile(path)
 
 
-def compile(path: Path) -> Result:
+def compile(path: Path) -> Result:  # the verb of the tool, though it shadows a builtin
     with _no_cyclic_gc():
         ctx = _analyse(path)
         plan = build_plan(ctx) if ctx.modules else None  # blocks that checked clean are still planned

@@ -44,7 +44,7 @@ def _sample(name: str) -> tuple[object, str | None]:
     fake.seed_instance(0)
     try:
         return getattr(fake, name)(), None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any provider error means it cannot be used here
         return None, type(exc).__name__
 
 

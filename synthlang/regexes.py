@@ -74,7 +74,7 @@ def unsupported_feature(pattern: str) -> str | None:
     """Features a decoding constraint cannot express (lookaround, backreferences)."""
     try:
         tree = P.parse(pattern)
-    except Exception:
+    except Exception:  # noqa: BLE001 - compile_error reports it
         return None
     stack = [tree]
     while stack:

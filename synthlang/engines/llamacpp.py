@@ -38,7 +38,7 @@ class LlamaCppEngine:
         try:
             self.llm = llama_cpp.Llama(str(path), n_ctx=model.n_ctx, n_threads=threads,
                                        n_threads_batch=threads, seed=0, verbose=False)
-        except Exception as exc:
+        except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError
             raise EngineDead(f"llama.cpp could not load {path}: {exc}") from exc
         self.model = outlines.from_llamacpp(self.llm)
         self.backend_name = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
@@ -97,7 +97,7 @@ class LlamaCppEngine:
                                        temperature=request.temperature, top_p=request.top_p)
         except MemoryError as exc:
             raise EngineDead(f"llama.cpp ran out of memory: {exc}") from exc
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad request must not end the run
             return GenerationResult(None, error=f"{type(exc).__name__}: {exc}",
                                     seconds=time.perf_counter() - start)
         if processor is not None and not text:
@@ -109,5 +109,5 @@ class LlamaCppEngine:
     def close(self) -> None:
         try:
             self.llm.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing is best effort at shutdown
             return

@@ -41,7 +41,7 @@ def prepare_embedded(force: bool = False) -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
-    except Exception as exc:
+    except Exception as exc:  # transformers raises many kinds here
         raise EngineDead(f"could not convert {gguf.name}: {type(exc).__name__}: {exc} "
                          "(the conversion needs the `gguf` and `accelerate` packages)") from exc
     # the weights are dequantised to bf16: the folder must not claim a GGUF quantisation

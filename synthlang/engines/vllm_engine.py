@@ -64,7 +64,7 @@ class VLLMEngine:
                            seed=0, gpu_memory_utilization=memory, **extra,
                            structured_outputs_config={"backend": self.backend,
                                                       "disable_any_whitespace": self.backend in COMPACT_JSON_BACKENDS})
-        except Exception as exc:
+        except Exception as exc:  # vLLM raises many kinds on start-up
             raise EngineDead(f"vLLM could not start on {path}: {type(exc).__name__}: {exc}") from exc
         # guidance (llguidance) enforces every keyword; others are probed by the capability check
         self.capabilities = ALL if self.backend == "guidance" and options.constrained else None
@@ -90,7 +90,7 @@ class VLLMEngine:
                                     sampling_params=[self._params(r) for r in requests], use_tqdm=False)
         except (MemoryError, RuntimeError) as exc:
             raise EngineDead(f"vLLM failed: {type(exc).__name__}: {exc}") from exc
-        except Exception as exc:
+        except Exception as exc:  # e.g. a schema the backend rejects: fail the batch, not the run
             if type(exc).__name__ == "EngineDeadError":  # vLLM's engine process is gone: end the run
                 raise EngineDead(f"vLLM's engine died: {exc}") from exc
             seconds = (time.perf_counter() - start) / len(requests)

@@ -106,7 +106,7 @@ def validate_plan(plan: Plan) -> list[str]:
                 continue
             try:
                 env.parse(text)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Jinja's syntax errors
                 problems.append(f"block {b.id}: the {what} is not a valid template: {exc}")
         if b.examples is not None and b.examples.seeds not in plan.seeds:
             problems.append(f"block {b.id} draws examples from an unknown seed set")

@@ -107,7 +107,7 @@ class Attempts:
         context = {**values, "examples": examples, "dataset": self.plan.dataset.model_dump()}
         try:
             messages = messages_for(block, context, schema)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
             return seed, None, f"prompt: {type(exc).__name__}: {exc}"
         model = self.plan.models[block.model]
         request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,

@@ -44,7 +44,7 @@ class RayPool:
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          ignore_reinit_error=True, configure_logging=False)
-            except Exception as exc:
+            except Exception as exc:  # ray raises ConnectionError and others
                 raise EngineDead(f"cannot reach the Ray cluster {address or '(local)'}: {exc}") from exc
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n = options.workers or max(1, cpus)
@@ -106,5 +106,5 @@ class RayPool:
         for w in self.workers:
             try:
                 self.ray.kill(w)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a worker already gone is fine at shutdown
                 continue

@@ -29,7 +29,7 @@ def _faker_value(provider: str, t: ir.Type, rng: random.Random) -> Any:
     fake.seed_instance(rng.getrandbits(63))
     try:
         value = getattr(fake, provider)()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a provider that fails fails this record's sampling
         raise SamplingError(f"faker `{provider}` failed: {type(exc).__name__}") from None
     if not value_fits(value, t.kind):  # a plan may name any provider: nothing is stringified blindly
         raise SamplingError(f"faker `{provider}` gives {type(value).__name__}, not a {ir.type_name(t)}")
