@@ -77,7 +77,7 @@ def dense_spec(size: int = 2_000_000) -> str:
 
 def budget_spec() -> str:
     """The most checking work a spec may ask for: small declarations up to the token budget."""
-    from synthlang.syntax import MAX_SPEC_TOKENS, count_tokens
+    from synthlang.syntax.size import MAX_SPEC_TOKENS, count_tokens
 
     n = 100
     while count_tokens(large_spec(n + 10), MAX_SPEC_TOKENS)[1] is None:

@@ -259,7 +259,7 @@ def _dense(blocks: int) -> str:
 
 
 def test_token_budget_refuses_dense_specs_fast_and_counts_imports(tree):
-    from synthlang.syntax import MAX_SPEC_TOKENS, count_tokens
+    from synthlang.syntax.size import MAX_SPEC_TOKENS, count_tokens
     spec_dir, _ = tree
     spec = spec_dir / "dense.synth"
     spec.write_text(_dense(20_000))  # 2.3 MB, about 12 times the budget

@@ -7,7 +7,9 @@ from pathlib import Path
 from ..diagnostics import Note
 from ..files import is_regular_file, read_bytes
 from ..source import SourceFile, Span
-from ..syntax import MAX_SPEC_TOKENS, ast, count_tokens, parse_source
+from ..syntax import ast
+from ..syntax.parser import parse_source
+from ..syntax.size import MAX_SPEC_TOKENS, count_tokens
 from .context import Context
 
 MAX_SPEC_BYTES = 8 * 2**20  # a spec or import; larger ones are refused with a diagnostic

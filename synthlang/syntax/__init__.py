@@ -1,6 +1,3 @@
-"""Text -> AST: the Lark parser and the AST it builds, with a span on every node."""
-
-from .parser import parse_source
-from .size import MAX_SPEC_TOKENS, count_tokens
-
-__all__ = ["MAX_SPEC_TOKENS", "count_tokens", "parse_source"]
+"""Text -> AST: the token budget (size.py), the Lark parser (parser.py) and the AST it builds
+(ast.py), with a span on every node. Import from the modules; this package imports nothing, so
+`from . import ast` inside it makes no cycle."""
