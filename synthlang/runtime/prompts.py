@@ -43,8 +43,10 @@ def render_prompt(block: Block, context: dict) -> str:
 
 
 def messages_for(block: Block, context: dict, json_schema: dict) -> tuple[dict, ...]:
-    user = render_prompt(block, context) + "\n\n" + format_note(json_schema)
-    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+    # the format note is the same for every record of a block: in the system message it is
+    # part of the prefix an engine evaluates once and reuses
+    system = SYSTEM + " " + format_note(json_schema)
+    return ({"role": "system", "content": system}, {"role": "user", "content": render_prompt(block, context)})
 
 
 def judge_messages(rubric: str, record: dict) -> tuple[dict, ...]:
