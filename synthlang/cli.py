@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="output folder (default: the spec's `output` path)")
     r.add_argument("--fresh", action="store_true", help="discard an earlier run in the output folder")
     r.add_argument("--batch", type=int, default=None,
-                   help="requests per engine call (default: 4 on llama.cpp, 64 on vLLM, 2 x concurrency on a server)")
+                   help="sequences decoded together on llama.cpp (default: from the model's context and the "
+                        "memory, at most 16), requests in flight on vLLM (default 64) and on a server "
+                        "(default: 2 x its concurrency)")
     r.add_argument("--max-attempts", type=int, default=None,
                    help="attempts per quota cell before giving up (default: max(50, 20 x its count))")
     r.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
@@ -180,15 +182,16 @@ def cmd_run(args) -> int:
 
     # nothing is written outside the spec's (or the plan's) folder tree, or outside --out
     out_dir = Path(args.out) if args.out else base / plan.output.path
+    batch = max(1, args.batch) if args.batch else None
     options = RunOptions(out_dir=out_dir, root=out_dir if args.out else base, fresh=args.fresh,
-                         batch=max(1, args.batch) if args.batch else None, max_attempts=args.max_attempts,
-                         engine_options=EngineOptions(threads=args.threads),
+                         max_attempts=args.max_attempts,
+                         engine_options=EngineOptions(threads=args.threads, batch=batch),
                          progress={"auto": None, "bar": True, "log": False}[args.progress],
                          ray=args.ray, workers=args.workers)
     if args.fake_engine:
         from .engines.fake import FakeFactory
 
-        options.engine_factory = FakeFactory()
+        options.engine_factory = FakeFactory(batch=batch)
     try:
         report = run_plan(plan, options)
     except CellFailed as exc:

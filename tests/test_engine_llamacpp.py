@@ -29,6 +29,7 @@ class Shared:
         self.engine = engine
         self.name = engine.name
         self.capabilities = engine.capabilities
+        self.in_flight = engine.in_flight
 
     def generate(self, requests):
         return self.engine.generate(requests)
@@ -133,3 +134,104 @@ def test_real_model_generation_then_eval_end_to_end(tmp_path, engine):
     assert set(ev["verdicts"]) == {"synthetic", "blend"}
     card, page = write_report(tmp_path / "out")
     assert "Contribution of the synthetic data" in page.read_text()
+
+
+# batched decoding ---------------------------------------------------------------------------------
+def _ticket_requests(n, max_tokens=None):
+    from dataclasses import replace
+
+    from synthlang.runtime.attempts import Attempts
+
+    plan = compile(ROOT / "specs/support_tickets/tickets.synth").plan
+    block = plan.blocks[0]
+    attempts = Attempts(plan, RunOptions(out_dir=Path("/nonexistent")))
+    out = []
+    for i in range(n):
+        request = attempts.prepare(block, i % len(block.cells), i)[2]
+        out.append(request if max_tokens is None else replace(request, max_tokens=max_tokens[i % len(max_tokens)]))
+    return block, out
+
+
+def _batched_engine(batch):
+    from synthlang.engines.llamacpp import LlamaCppEngine
+
+    return LlamaCppEngine(ir.Model(name="embedded"), EngineOptions(batch=batch))
+
+
+def test_batched_output_is_reproducible_with_and_without_prefix_reuse():
+    block, requests = _ticket_requests(8)
+    eng = _batched_engine(4)
+    try:
+        first = [r.text for r in eng.generate(requests)]
+        reused_before = eng.decoder.stats.prompt_reused
+        # the slots now hold these prompts: the second call reuses them
+        second = [r.text for r in eng.generate(requests)]
+        assert eng.decoder.stats.prompt_reused - reused_before > reused_before
+    finally:
+        eng.close()
+    fresh = _batched_engine(4)
+    try:
+        third = [r.text for r in fresh.generate(requests)]
+    finally:
+        fresh.close()
+    assert first == second == third
+    for text in first:
+        record = json.loads(text)
+        assert set(record) == set(block.json_schema["properties"])
+
+
+def test_continuous_batching_does_not_hold_short_records_behind_long_ones():
+    # short and long requests interleaved; four slots
+    _, requests = _ticket_requests(12, max_tokens=[12, 200])
+    eng = _batched_engine(4)
+    try:
+        results = eng.generate(requests)
+        steps = eng.decoder.stats.steps
+    finally:
+        eng.close()
+    tokens = [r.tokens for r in results]
+    assert all(r.error is None for r in results)
+    assert all(t <= req.max_tokens for t, req in zip(tokens, requests))
+    # static batches of four in request order would take the longest of each four
+    static = sum(max(tokens[i:i + 4]) for i in range(0, len(tokens), 4))
+    assert steps < static
+    assert steps < sum(tokens) / 2  # and it is batching at all
+
+
+def test_a_run_killed_mid_way_resumes_with_exact_quotas_and_nothing_lost(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "tickets"
+    shutil.copytree(ROOT / "specs/support_tickets", folder)
+    spec = folder / "tickets.synth"
+    spec.write_text(spec.read_text().replace("count 40", "count 20"))
+    journal = tmp_path / "out/.synth/journal.jsonl"
+    cmd = [sys.executable, "-m", "synthlang.cli", "run", str(spec), "--out", str(tmp_path / "out"), "--progress", "log"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    kept = [e["rec"] for e in before if e.get("ok")]
+    assert kept
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    assert done.returncode == 0, done.stderr
+    after = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    assert after[:len(before)] == before  # the journal was only appended to
+    keys = [(e["b"], e["c"], e["a"]) for e in after if "b" in e]  # the first line names the plan
+    assert len(keys) == len(set(keys))  # no attempt counted twice
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    block = manifest["blocks"]["Ticket"]
+    assert block["accepted"] == 20 and all(c["accepted"] == c["count"] for c in block["cells"])
+    accepted = [e["rec"] for e in after if e.get("ok")]
+    assert len(accepted) == 20
+    assert accepted[:len(kept)] == kept  # what was accepted before the kill is in the data

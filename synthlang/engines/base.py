@@ -42,6 +42,8 @@ class Engine(Protocol):
     name: str
     # the features its constrained decoding enforces; None when unknown (they are probed)
     capabilities: frozenset[str] | None
+    # requests one generate() call should carry to keep the engine busy
+    in_flight: int
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         """One result per request, in order. A failing request gives a result with `error`."""
@@ -53,4 +55,5 @@ class Engine(Protocol):
 class EngineOptions:
     constrained: bool = True        # off only for benchmarks and the probe's own test
     threads: int | None = None
+    batch: int | None = None        # sequences decoded together (llama.cpp); None: from memory and context
     extra: dict = field(default_factory=dict)

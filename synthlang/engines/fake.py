@@ -51,8 +51,9 @@ def _value(schema: dict, rng: random.Random, broken: bool):
 class FakeEngine:
     """`broken=True` ignores the constraint, as a misconfigured real engine would."""
 
-    def __init__(self, broken: bool = False, delay: float | None = None):
+    def __init__(self, broken: bool = False, delay: float | None = None, batch: int | None = None):
         self.name = "fake" + ("-broken" if broken else "")
+        self.in_flight = batch or 4
         self.broken = broken
         self.capabilities = None if broken else ALL
         self.delay = float(os.environ.get("SYNTHLANG_FAKE_DELAY", "0")) if delay is None else delay
@@ -75,8 +76,8 @@ class FakeEngine:
 class FakeFactory:
     """A picklable engine factory (Ray workers build their engine from it)."""
 
-    def __init__(self, broken: bool = False, delay: float | None = None):
-        self.broken, self.delay = broken, delay
+    def __init__(self, broken: bool = False, delay: float | None = None, batch: int | None = None):
+        self.broken, self.delay, self.batch = broken, delay, batch
 
     def __call__(self, model) -> FakeEngine:
-        return FakeEngine(broken=self.broken, delay=self.delay)
+        return FakeEngine(broken=self.broken, delay=self.delay, batch=self.batch)

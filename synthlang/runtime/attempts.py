@@ -1,14 +1,16 @@
 """Attempts: everything about one attempt that depends on nothing but the attempt itself.
 
 sample -> examples -> prompt -> constrained generation -> validate -> derive -> check -> judge.
-`Attempts.run(block_id, cell, numbers)` turns attempt numbers into Candidates, in order. It owns
-the engines it loads (with their conformance probe and capability check), so a pool can hold
-one per process or per Ray worker."""
+`Attempts.run(block_id, work)` turns the attempt numbers of one or more quota cells into
+Candidates, in order, with one engine call for all their requests (and one for all their judge
+requests), so a batching engine sees them together. It owns the engines it loads (with their
+conformance probe and capability check), so a pool can hold one per process or per Ray worker."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from .. import ir
 from ..engines.base import Engine, GenerationRequest, GenerationResult
@@ -70,20 +72,30 @@ class Attempts:
         self.engine_seconds += time.perf_counter() - start
         return results
 
+    def in_flight(self, model_name: str) -> int:
+        """Requests worth sending to this model's engine at once."""
+        return max(1, self.engine(model_name).in_flight)
+
     # a batch of attempts -------------------------------------------------------------------------
-    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
-        """One candidate per attempt, in order; the engine sees the batch's requests at once."""
+    def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
+        """For each (cell, attempt numbers) of `work`, one candidate per attempt, in order."""
         block = self.plan.block(block_id)
-        prepared = [self.prepare(block, ci, a) for a in attempts]
-        requests = [p[2] for p in prepared if isinstance(p[2], GenerationRequest)]
+        prepared = [(ci, a, *self.prepare(block, ci, a)) for ci, attempts in work for a in attempts]
+        requests = [p[4] for p in prepared if isinstance(p[4], GenerationRequest)]
         results = iter(self._generate(block.model, requests)) if requests else iter(())
-        out = []
-        for attempt, (seed, values, req_or_reason) in zip(attempts, prepared):
+        made = []
+        for ci, attempt, seed, values, req_or_reason in prepared:
             at = Attempt(block.id, ci, attempt)
             if values is None:
-                out.append(Candidate(at, ok=False, why=str(req_or_reason)))
+                made.append(Candidate(at, ok=False, why=str(req_or_reason)))
             else:
-                out.append(self.evaluate(block, at, seed, values, next(results)))
+                made.append(self.evaluate(block, at, seed, values, next(results)))
+        if block.judge is not None:
+            made = self._judge(block, made)
+        out, start = [], 0
+        for _, attempts in work:
+            out.append(made[start:start + len(attempts)])
+            start += len(attempts)
         return out
 
     def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str]:
@@ -150,7 +162,7 @@ class Attempts:
         return rng.sample(rows, min(ex.n, len(rows)))
 
     def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult) -> Candidate:
-        """Validate, derive, check and judge one generated record."""
+        """Validate, derive and check one generated record (the judge comes after, batched)."""
         tokens, seconds = result.tokens, round(result.seconds, 4)
 
         def reject(why: str, err: str | None = None, score: int | None = None) -> Candidate:
@@ -198,15 +210,7 @@ class Attempts:
         for check in block.checks:
             if not passes(check, record):
                 return reject(f"check: {to_source(check)}")
-        judge_score = None
-        if block.judge is not None:
-            judge_score = self._judge(block, record, seed)
-            if judge_score is None:
-                return reject("judge_error")
-            if judge_score < block.judge.min_score:
-                return reject("judge", score=judge_score)
-        return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
-                         judge_score=judge_score)
+        return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed)
 
     def _is_int_field(self, schema: ir.Schema, path: tuple[str, ...]) -> bool:
         node = schema
@@ -220,19 +224,35 @@ class Attempts:
         f = node.field(path[-1])
         return f is not None and isinstance(f.type, ir.IntType)
 
-    def _judge(self, block: Block, record: dict, seed: int) -> int | None:
+    def _judge(self, block: Block, made: list[Candidate]) -> list[Candidate]:
+        """The judge's score for every record that passed its checks, in one engine call."""
         judge = block.judge
         assert judge is not None and block.judge_schema is not None
         model = self.plan.models[judge.model]
-        request = GenerationRequest(messages=judge_messages(judge.rubric, record), json_schema=block.judge_schema,
-                                    max_tokens=16, seed=seed ^ 0x5A5A, temperature=model.temperature,
-                                    top_p=model.top_p)
-        result = self._generate(judge.model, [request])[0]
-        try:
-            score = json.loads(result.text or "")["score"]
-        except (TypeError, KeyError, json.JSONDecodeError):
-            return None
-        return score if isinstance(score, int) and 1 <= score <= 5 else None
+        todo = [i for i, c in enumerate(made) if c.ok]
+        requests = [GenerationRequest(messages=judge_messages(judge.rubric, made[i].record),
+                                      json_schema=block.judge_schema, max_tokens=16, seed=made[i].seed ^ 0x5A5A,
+                                      temperature=model.temperature, top_p=model.top_p) for i in todo]
+        results = self._generate(judge.model, requests) if requests else []
+        out = list(made)
+        for i, result in zip(todo, results):
+            c = made[i]
+            score = _score(result)
+            if score is None:
+                out[i] = replace(c, ok=False, why="judge_error", record={}, spans={})
+            elif score < judge.min_score:
+                out[i] = replace(c, ok=False, why="judge", score=score, record={}, spans={})
+            else:
+                out[i] = replace(c, judge_score=score)
+        return out
+
+
+def _score(result: GenerationResult) -> int | None:
+    try:
+        score = json.loads(result.text or "")["score"]
+    except (TypeError, KeyError, json.JSONDecodeError):
+        return None
+    return score if isinstance(score, int) and 1 <= score <= 5 else None
 
 
 def _merge(values: dict, written: dict) -> dict:

@@ -26,12 +26,15 @@ class _Worker:
     def __init__(self, plan_json: str, options: RunOptions):
         self.attempts = Attempts(Plan.from_json(plan_json), options)
 
-    def attempt_batch(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
-        return self.attempts.run(block_id, ci, attempts)
+    def attempt_batch(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
+        return self.attempts.run(block_id, work)
+
+    def in_flight(self, model_name: str) -> int:
+        return self.attempts.in_flight(model_name)
 
 
 class RayPool:
-    """A Pool of Ray workers: a batch of attempts is split across them and put back in order."""
+    """A Pool of Ray workers: the attempts are split across them and put back in order."""
 
     def __init__(self, plan: Plan, options: RunOptions):
         try:
@@ -59,24 +62,31 @@ class RayPool:
         self.width = n
         self.replacements = 0
         self._engine_seconds = 0.0  # summed from the candidates: each worker times its own engine
+        self._in_flight: dict[str, int] = {}
 
     def _spawn(self):
         return self.actor_class.remote(self.plan_json, self.worker_options)
 
 
-    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
+    def in_flight(self, model_name: str) -> int:
+        if model_name not in self._in_flight:
+            self._in_flight[model_name] = self.ray.get(self.workers[0].in_flight.remote(model_name))
+        return self._in_flight[model_name] * len(self.workers)
+
+    def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
         ray = self.ray
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 
-        size = -(-len(attempts) // len(self.workers))
-        chunks = [attempts[i:i + size] for i in range(0, len(attempts), size)]
-        pending = {self.workers[i].attempt_batch.remote(block_id, ci, chunk): (i, chunk)
-                   for i, chunk in enumerate(chunks)}
-        results: dict[int, Candidate] = {}
+        items = [(ci, a) for ci, attempts in work for a in attempts]
+        size = -(-len(items) // len(self.workers))
+        shares = [_group(items[i:i + size]) for i in range(0, len(items), size)]
+        pending = {self.workers[i].attempt_batch.remote(block_id, share): (i, share)
+                   for i, share in enumerate(shares)}
+        results: dict[tuple[int, int], Candidate] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
-            index, chunk = pending.pop(ref)
+            index, share = pending.pop(ref)
             try:
                 out = ray.get(ref)
             except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
@@ -84,17 +94,18 @@ class RayPool:
                 if self.replacements > MAX_REPLACEMENTS_PER_WORKER * len(self.workers):
                     raise EngineDead("Ray workers keep dying; the run stops here and resumes from its journal") from exc
                 self.workers[index] = self._spawn()
-                pending[self.workers[index].attempt_batch.remote(block_id, ci, chunk)] = (index, chunk)
+                pending[self.workers[index].attempt_batch.remote(block_id, share)] = (index, share)
                 continue
             except RayTaskError as exc:
                 cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                 if isinstance(cause, Exception):
                     raise cause from None
                 raise EngineDead(str(exc)) from None
-            for attempt, candidate in zip(chunk, out):
-                results[attempt] = candidate
-                self._engine_seconds += candidate.seconds or 0.0
-        return [results[a] for a in attempts]
+            for (ci, attempts), candidates in zip(share, out):
+                for attempt, candidate in zip(attempts, candidates):
+                    results[(ci, attempt)] = candidate
+                    self._engine_seconds += candidate.seconds or 0.0
+        return [[results[(ci, a)] for a in attempts] for ci, attempts in work]
 
     def engine_seconds(self) -> float:
         return self._engine_seconds
@@ -108,3 +119,14 @@ class RayPool:
                 self.ray.kill(w)
             except Exception:  # noqa: BLE001 - a worker already gone is fine at shutdown
                 continue
+
+
+def _group(items: list[tuple[int, int]]) -> list[tuple[int, list[int]]]:
+    """(cell, attempt) pairs back into (cell, attempts) runs, in order."""
+    out: list[tuple[int, list[int]]] = []
+    for ci, a in items:
+        if out and out[-1][0] == ci:
+            out[-1][1].append(a)
+        else:
+            out.append((ci, [a]))
+    return out

@@ -1,17 +1,19 @@
 """run_plan: execute a Plan exactly (quotas met after every filter) and resumably (an
 append-only journal; a killed run continues where it stopped).
 
-The driver owns what needs the global view: the journal, quotas and attempt budgets, batch
-sizes, acceptance in attempt order (dedup, noise, provenance), then the output files and the
-manifest. Attempts themselves are evaluated by a Pool (this process, or Ray workers). Records
-of a cell are taken in attempt order, so the data does not depend on batching, on workers, on
-interruptions, or on how often a run was resumed."""
+The driver owns what needs the global view: the journal, quotas and attempt budgets, how many
+attempts are in flight, acceptance in attempt order (dedup, noise, provenance), then the output
+files and the manifest. Attempts themselves are evaluated by a Pool (this process, or Ray
+workers), several cells' attempts at once so a batching engine stays full. Cells are accepted
+one after another and a cell's records in attempt order, so the data does not depend on
+waves, on workers, on interruptions, or on how often a run was resumed."""
 
 from __future__ import annotations
 
 import math
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from ..files import ensure_dir, write_text_atomic
 from ..plan.model import Block, Plan
 from .acceptance import accept
 from .dedup import Deduper
-from .entries import JournalEntry
+from .entries import Candidate, JournalEntry
 from .journal import Journal, JournalCorrupt
 from .manifest import BlockState, RunTimes, write_manifest
 from .options import RunOptions
@@ -114,24 +116,18 @@ class Driver:
     def _run_block(self, block: Block, st: BlockState, deduper: Deduper, journal: Journal) -> None:
         progress = Progress(block.id, len(block.cells), block.count, self.opt.progress)
         new_records = 0
+        ahead: dict[int, deque[Candidate]] = {}  # later cells' candidates, made with this cell's
         for ci, cell in enumerate(block.cells):
-            budget = self.opt.max_attempts or max(50, 20 * cell.count)
+            budget = self._budget(block, ci)
+            queue = ahead.pop(ci, deque())
             while st.accepted[ci] < cell.count:
-                if st.attempts[ci] >= budget:
-                    raise CellFailed(self._cell_failure(block, ci, st, budget))
-                # no more attempts than the cell still needs at the block's pass rate so far
-                # (the size of a wave never changes which records are kept)
-                rate = sum(st.accepted) / sum(st.attempts) if sum(st.attempts) else 1.0
-                want = math.ceil((cell.count - st.accepted[ci]) / max(rate, 0.05))
-                size = min(self._batch(block) * self.pool.width, budget - st.attempts[ci],
-                           max(want, self.pool.width))
-                attempts = list(range(st.next_attempt[ci], st.next_attempt[ci] + size))
-                candidates = self.pool.run(block.id, ci, attempts)
+                if not queue:
+                    if st.attempts[ci] >= budget:
+                        raise CellFailed(self._cell_failure(block, ci, st, budget))
+                    queue = self._wave(block, ci, st, ahead)
                 entries = []
-                for candidate in candidates:
-                    if st.accepted[ci] >= cell.count:
-                        break  # the cell is full; later attempts of the batch are not used
-                    entry = accept(self.plan, block, candidate, deduper)
+                while queue and st.accepted[ci] < cell.count:
+                    entry = accept(self.plan, block, queue.popleft(), deduper)
                     entries.append(entry.to_json())
                     self._count(st, entry)
                     if entry.ok:
@@ -142,12 +138,38 @@ class Driver:
         progress.update(len(block.cells), sum(st.accepted), sum(st.attempts), new_records, force=True)
         self.new_records[block.id] = new_records
 
-    def _batch(self, block: Block) -> int:
-        if self.opt.batch:
-            return self.opt.batch
-        model = self.plan.models[block.model]
-        # vLLM schedules large batches continuously; a server gets what it can run at once
-        return {"vllm": 64, "openai": 2 * model.concurrency}.get(model.engine, 4)
+    def _budget(self, block: Block, ci: int) -> int:
+        return self.opt.max_attempts or max(50, 20 * block.cells[ci].count)
+
+    def _wave(self, block: Block, ci: int, st: BlockState, ahead: dict[int, deque[Candidate]]) -> deque[Candidate]:
+        """Candidates for cell `ci`, generated together with the next cells' first attempts so
+        the engine has enough requests in flight. A candidate depends on its attempt alone and
+        cells are accepted one after another in attempt order, so making some early changes no
+        record: the output is the same whatever the waves were."""
+        target = self.pool.in_flight(block.model)
+        # no more attempts than a cell still needs at the block's pass rate so far
+        rate = sum(st.accepted) / sum(st.attempts) if sum(st.attempts) else 1.0
+
+        def wanted(cj: int) -> int:
+            need = math.ceil((block.cells[cj].count - st.accepted[cj]) / max(rate, 0.05))
+            return max(0, min(need, self._budget(block, cj) - st.attempts[cj]))
+
+        first = max(1, min(wanted(ci), target))
+        work = [(ci, list(range(st.next_attempt[ci], st.next_attempt[ci] + first)))]
+        room = target - first
+        for cj in range(ci + 1, len(block.cells)):
+            if room <= 0:
+                break
+            if cj in ahead:
+                continue
+            n = min(wanted(cj), room)
+            if n > 0:
+                work.append((cj, list(range(st.next_attempt[cj], st.next_attempt[cj] + n))))
+                room -= n
+        made = self.pool.run(block.id, work)
+        for (cj, _), candidates in zip(work[1:], made[1:]):
+            ahead[cj] = deque(candidates)
+        return deque(made[0])
 
     def _cell_failure(self, block: Block, ci: int, st: BlockState, budget: int) -> str:
         cell = block.cells[ci]

@@ -16,7 +16,6 @@ class RunOptions:
     out_dir: Path
     root: Path | None = None                 # nothing is written outside this tree (default: out_dir)
     fresh: bool = False
-    batch: int | None = None                 # requests per engine call; None: what suits the engine
     max_attempts: int | None = None          # per cell; default max(50, 20 x its count)
     retries: int = 3                         # per request, on engine errors
     probe: bool = True

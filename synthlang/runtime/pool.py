@@ -1,5 +1,5 @@
-"""Where attempts are evaluated. The driver hands a Pool batches of attempt numbers and gets
-Candidates back in order; `LocalPool` runs them in this process, `distributed.RayPool` on Ray
+"""Where attempts are evaluated. The driver hands a Pool the attempt numbers of one or more
+quota cells and gets Candidates back in order; `LocalPool` runs them in this process, `distributed.RayPool` on Ray
 workers. Both report the engine time they spent, so the manifest reads the same either way."""
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from .options import RunOptions
 class Pool(Protocol):
     width: int                      # attempts evaluated side by side (workers)
 
-    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]: ...
+    def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
+        """For each (cell, attempt numbers), one candidate per attempt, in order."""
+
+    def in_flight(self, model_name: str) -> int:
+        """Attempts worth having in flight at once to keep the pool's engines busy."""
 
     def engine_seconds(self) -> float: ...
 
@@ -25,15 +29,18 @@ class Pool(Protocol):
 
 
 class LocalPool:
-    """Attempts evaluated in this process, one batch at a time."""
+    """Attempts evaluated in this process, one engine call at a time."""
 
     width = 1
 
     def __init__(self, plan: Plan, options: RunOptions):
         self.attempts = Attempts(plan, options)
 
-    def run(self, block_id: str, ci: int, attempts: list[int]) -> list[Candidate]:
-        return self.attempts.run(block_id, ci, attempts)
+    def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
+        return self.attempts.run(block_id, work)
+
+    def in_flight(self, model_name: str) -> int:
+        return self.attempts.in_flight(model_name)
 
     def engine_seconds(self) -> float:
         return self.attempts.engine_seconds
