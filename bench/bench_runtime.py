@@ -103,8 +103,8 @@ spec.write_text('enum K {{ a, b, c }}\\nschema R {{ k: K\\n n: int(1..9) ~ unifo
                 ' u: list[str(2..8)](0..3) }}\\ngenerate R {{ count {records}\\n quota k {{ a: 50%, b: 30%, c: 20% }}\\n'
                 ' dedup t exact }}\\noutput "out" {{ split train 90%, test 10% }}\\n')
 plan = compile(spec).plan
-run_plan(plan, RunOptions(out_dir=tmp / "out", engine_factory=lambda m: FakeEngine(), progress=False, probe=False,
-                          batch=64))
+run_plan(plan, RunOptions(out_dir=tmp / "out", engine_factory=lambda m: FakeEngine(batch=64), progress=False,
+                          probe=False))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

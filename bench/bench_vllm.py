@@ -36,6 +36,7 @@ output "out" {{ format jsonl }}
 class Shared:
     def __init__(self, engine):
         self.engine, self.name, self.capabilities = engine, engine.name, engine.capabilities
+        self.in_flight = engine.in_flight
 
     def generate(self, requests):
         return self.engine.generate(requests)

@@ -7,9 +7,10 @@ grammar masks of all sequences that need a token are computed in one call; each 
 samples from its own random stream. A sequence that finishes leaves at once and the next queued
 job takes its slot, so a long record never holds up short ones.
 
-Prefix reuse: a slot keeps the prompt its cache holds. A job admitted to it evaluates only the
-part of its prompt after the longest common prefix (the system prompt, the block's template
-text up to the first sampled value).
+Prefix reuse: a slot keeps the prompt its cache holds. A job evaluates only the part of its
+prompt after the longest prefix it shares with its slot's cache, or with another slot's (then
+copied over): the system prompt and the block's template text up to the first sampled value
+are evaluated once, not once per record.
 
 What a job's tokens depend on: its prompt, its grammar and its seed. Sampling draws from the
 job's own stream; attention sees the job's own cache stream only; and the CPU kernels compute
@@ -29,6 +30,11 @@ import numpy as np
 from .base import EngineDead
 from .grammars import Grammars, Matcher, allocate_bitmask, allowed_tokens
 from .token_sampling import TokenSampler
+
+
+# a prompt prefix is copied from another slot when that saves at least this many tokens: the
+# copy moves a whole cache stream, which costs about as much as evaluating a few dozen tokens
+MIN_COPY_GAIN = 32
 
 
 @dataclass
@@ -67,6 +73,7 @@ class DecodeStats:
     mask_seconds: float = 0.0
     sample_seconds: float = 0.0
     moves: int = 0                      # sequences moved into a lower slot
+    prefix_copies: int = 0              # prompts started from another slot's cache
 
 
 class BatchDecoder:
@@ -182,23 +189,49 @@ class BatchDecoder:
             if len(r.feed) == 1:
                 step.append((r.feed[0], r.pos, slot, True))
                 continue
-            chunks = _chunks(len(r.feed), self.n_ubatch)
+            self._share_prefix(slot, r)
             at = 0
-            for size in chunks:
+            for size in _chunks(len(r.feed), self.n_ubatch):
                 self._call([(tok, r.pos + at + i, slot, at + i == len(r.feed) - 1)
                             for i, tok in enumerate(r.feed[at:at + size])], running)
                 at += size
+            self._advance(slot, r)
         if step:
-            if len(step) == 1:
+            if len(step) == 1 and self.slots > 1:  # a one-slot decoder never batches: no pad
                 self.C.llama_memory_seq_rm(self.memory, self.pad, -1, -1)
                 step.append((step[0][0], 0, self.pad, False))
             self._call(step, running)
         self.stats.decode_seconds += time.perf_counter() - started
         self.stats.steps += 1
         for slot, r in running.items():
-            self.cached[slot].extend(r.feed)
-            r.pos += len(r.feed)
-            r.feed = []
+            self._advance(slot, r)
+
+    def _advance(self, slot: int, r: _Running) -> None:
+        self.cached[slot].extend(r.feed)
+        r.pos += len(r.feed)
+        r.feed = []
+
+    def _share_prefix(self, slot: int, r: _Running) -> None:
+        """Before a prompt is evaluated: when another slot holds a longer prefix of it than
+        this one (a prompt evaluated earlier in this step or still running), copy that
+        slot's cache here instead of evaluating the prefix again. llama.cpp copies a whole
+        cache stream, so it is done only when it saves enough tokens."""
+        prompt = r.job.prompt
+        best, source = r.pos, None
+        for s in range(self.slots):
+            if s != slot:
+                n = min(_common(self.cached[s], prompt), len(prompt) - 2)
+                if n > best:
+                    best, source = n, s
+        if source is None or best - r.pos < MIN_COPY_GAIN:
+            return
+        self.C.llama_memory_seq_cp(self.memory, source, slot, -1, -1)
+        self.C.llama_memory_seq_rm(self.memory, slot, best, -1)
+        self.cached[slot] = prompt[:best]
+        self.stats.prompt_reused += best - r.pos
+        self.stats.prefix_copies += 1
+        r.done.prompt_reused += best - r.pos
+        r.feed, r.pos = prompt[best:], best
 
     def _call(self, entries: list[tuple[int, int, int, bool]], running: dict[int, _Running]) -> None:
         b = self.batch

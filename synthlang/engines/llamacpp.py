@@ -97,10 +97,9 @@ class LlamaCppEngine:
         else:
             self.chat = llama_cpp.llama_chat_format.format_chatml
         self.add_bos = bool(C.llama_vocab_get_add_bos(vocab))
-        self.grammars: Grammars | None = None
-        if options.constrained:
-            self.grammars = (LLGuidanceGrammars(vocab) if backend == "llguidance"
-                             else OutlinesCoreGrammars(self.llm, eos))
+        # built even when unconstrained: `options.constrained` is read per request
+        self.grammars: Grammars = (LLGuidanceGrammars(vocab) if backend == "llguidance"
+                                   else OutlinesCoreGrammars(self.llm, eos))
         self.backend_name = backend
         # llguidance enforces every keyword the plan emits; other backends are probed
         self.capabilities = ALL if backend == "llguidance" and options.constrained else None
@@ -121,7 +120,7 @@ class LlamaCppEngine:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def _job(self, request: GenerationRequest) -> Job:
-        matcher = self.grammars.matcher(request.json_schema) if self.grammars is not None else None
+        matcher = self.grammars.matcher(request.json_schema) if self.options.constrained else None
         return Job(prompt=self.prompt_tokens(request.messages), max_tokens=request.max_tokens,
                    sampler=TokenSampler(request.seed, request.temperature, request.top_p), matcher=matcher)
 

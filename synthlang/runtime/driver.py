@@ -5,8 +5,9 @@ The driver owns what needs the global view: the journal, quotas and attempt budg
 attempts are in flight, acceptance in attempt order (dedup, noise, provenance), then the output
 files and the manifest. Attempts themselves are evaluated by a Pool (this process, or Ray
 workers), several cells' attempts at once so a batching engine stays full. Cells are accepted
-one after another and a cell's records in attempt order, so the data does not depend on
-waves, on workers, on interruptions, or on how often a run was resumed."""
+one after another and a cell's records in attempt order, so the data depends on waves,
+workers, interruptions and resumes only as far as the engine's output depends on what shares
+its batch."""
 
 from __future__ import annotations
 
@@ -143,9 +144,9 @@ class Driver:
 
     def _wave(self, block: Block, ci: int, st: BlockState, ahead: dict[int, deque[Candidate]]) -> deque[Candidate]:
         """Candidates for cell `ci`, generated together with the next cells' first attempts so
-        the engine has enough requests in flight. A candidate depends on its attempt alone and
-        cells are accepted one after another in attempt order, so making some early changes no
-        record: the output is the same whatever the waves were."""
+        the engine has enough requests in flight. Cells are still accepted one after another in
+        attempt order, so making some candidates early changes which records are kept only as
+        far as the engine's output depends on what shares its batch (docs/engines.md)."""
         target = self.pool.in_flight(block.model)
         # no more attempts than a cell still needs at the block's pass rate so far
         rate = sum(st.accepted) / sum(st.attempts) if sum(st.attempts) else 1.0
