@@ -85,10 +85,9 @@ class BatchDecoder:
         self.slots = slots
         self.grammars = grammars
         params = lib.llama_context_default_params()
-        # one more sequence than slots: a pad that keeps every evaluation at two tokens or more
-        params.n_seq_max = slots + 1
+        params.n_seq_max = slots
         params.kv_unified = False            # one cache stream per sequence
-        params.n_ctx = ctx_per_slot * (slots + 1)
+        params.n_ctx = ctx_per_slot * slots
         params.n_batch = params.n_ubatch = self.n_ubatch = 512
         params.n_threads = params.n_threads_batch = threads
         # llama.cpp's CPU flash attention evaluates a prompt chunk differently from a single
@@ -98,10 +97,9 @@ class BatchDecoder:
         if not self.ctx:
             raise EngineDead(f"llama.cpp could not make a context for {slots} sequences of {ctx_per_slot} "
                              "tokens (out of memory?); set a smaller --batch")
-        self.ctx_per_slot = lib.llama_n_ctx(self.ctx) // (slots + 1)
-        self.pad = slots
+        self.ctx_per_slot = lib.llama_n_ctx(self.ctx) // slots
         self.memory = lib.llama_get_memory(self.ctx)
-        self.batch = lib.llama_batch_init(max(self.n_ubatch, slots + 1), 0, 1)
+        self.batch = lib.llama_batch_init(max(self.n_ubatch, slots), 0, 1)
         self.cached: list[list[int]] = [[] for _ in range(slots)]  # tokens each slot's cache holds
         self.bitmask = allocate_bitmask(slots, n_vocab)
         self.stats = DecodeStats()
@@ -178,11 +176,10 @@ class BatchDecoder:
     def _decode(self, running: dict[int, _Running]) -> None:
         """Evaluate every running sequence's feed; keep the logits of each one's last token.
 
-        A prompt is evaluated on its own, in chunks of two tokens or more; the sequences
-        that are generating are evaluated together, one token each, with a pad token when
-        only one is left. So every sequence meets the same kernels whatever else is running:
-        llama.cpp multiplies a lone token with other kernels than two or more, and the two
-        round differently."""
+        A prompt is evaluated on its own, in chunks of two tokens or more (llama.cpp multiplies
+        a lone token with other kernels than two or more, and the two round differently, so a
+        prompt gives the same cache whatever prefix of it was reused); the sequences that are
+        generating are evaluated together, one token each."""
         started = time.perf_counter()
         step = []
         for slot, r in sorted(running.items()):  # in slot order, or llama.cpp splits the batch
@@ -197,9 +194,6 @@ class BatchDecoder:
                 at += size
             self._advance(slot, r)
         if step:
-            if len(step) == 1 and self.slots > 1:  # a one-slot decoder never batches: no pad
-                self.C.llama_memory_seq_rm(self.memory, self.pad, -1, -1)
-                step.append((step[0][0], 0, self.pad, False))
             self._call(step, running)
         self.stats.decode_seconds += time.perf_counter() - started
         self.stats.steps += 1
@@ -246,7 +240,7 @@ class BatchDecoder:
         if rc != 0:
             raise EngineDead(f"llama_decode failed (code {rc}) on a batch of {len(entries)} tokens")
         for i, (_, _, slot, wants) in enumerate(entries):
-            if wants and slot != self.pad:
+            if wants:
                 ptr = self.C.llama_get_logits_ith(self.ctx, i)
                 running[slot].logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
 
