@@ -73,15 +73,14 @@ def _skip(f: BinaryIO, kind: int) -> None:
         f.seek(struct.calcsize(_SCALARS[kind]), 1)
 
 
-def batched_weights(lib: Any, path: Path) -> tuple[Path, str | None]:
-    """(the file to load, what was converted or None)."""
+def batched_weights(lib: Any, path: Path) -> Path:
+    """The file to load: `path`, or its F16 copy when its weights have no batched kernels."""
     kind = file_type(path)
     if kind not in UNBATCHED_FILE_TYPES or path.stat().st_size > MAX_SOURCE_BYTES:
-        return path, None
+        return path
     target = cache_dir() / f"{path.stem}-{digest(path)[:16]}-f16.gguf"
-    note = f"{UNBATCHED_FILE_TYPES[kind]} weights as F16 for batched decoding ({target})"
     if target.is_file():
-        return target, note
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     params = lib.llama_model_quantize_default_params()
@@ -94,8 +93,8 @@ def batched_weights(lib: Any, path: Path) -> tuple[Path, str | None]:
         with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor it converts
             rc = lib.llama_model_quantize(str(path).encode(), str(tmp).encode(), ctypes.byref(params))
         if rc != 0 or not tmp.is_file():
-            return path, None  # keep the original: slower, not wrong
+            return path  # keep the original: slower, not wrong
         os.replace(tmp, target)  # concurrent runs each write their own file; the last one wins
     finally:
         tmp.unlink(missing_ok=True)
-    return target, note
+    return target

@@ -1,9 +1,9 @@
 """Continuous batching on one llama.cpp context.
 
 The context holds `slots` sequences, each in its own KV-cache stream (llama.cpp's non-unified
-cache), so a sequence attends to its own tokens only. Every step decodes one token of every
-running sequence and the prompt of every sequence just admitted, in one `llama_decode`; the
-grammar masks of all sequences that need a token are computed in one call; each sequence then
+cache), so a sequence attends to its own tokens only. Every step evaluates the prompt of each
+sequence just admitted (one by one), then one token of every running sequence in one
+`llama_decode`; the grammar masks of all sequences that need a token are computed in one call; each sequence then
 samples from its own random stream. A sequence that finishes leaves at once and the next queued
 job takes its slot, so a long record never holds up short ones.
 
@@ -12,11 +12,12 @@ prompt after the longest prefix it shares with its slot's cache, or with another
 copied over): the system prompt and the block's template text up to the first sampled value
 are evaluated once, not once per record.
 
-What a job's tokens depend on: its prompt, its grammar and its seed. Sampling draws from the
-job's own stream; attention sees the job's own cache stream only; and the CPU kernels compute
-each token's row of a matrix product the same way whatever else is in the batch, so a record
-comes out the same alone or in a full batch (tests/test_batching.py shows it on the embedded
-model)."""
+What a job's tokens depend on: its prompt, its grammar and its seed, and, through floating
+point only, the other sequences decoded in the same steps. Sampling draws from the job's own
+stream and attention sees the job's own cache stream; but llama.cpp's CPU kernels round a
+matrix product differently with the number of rows it has, so a token near a tie can come out
+differently in another batch. The same jobs in the same order on a decoder of the same size
+give the same tokens, whatever its cache held before (tests/test_engine_llamacpp.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ import numpy as np
 from .base import EngineDead
 from .grammars import Grammars, Matcher, allocate_bitmask, allowed_tokens
 from .token_sampling import TokenSampler
-
 
 # a prompt prefix is copied from another slot when that saves at least this many tokens: the
 # copy moves a whole cache stream, which costs about as much as evaluating a few dozen tokens

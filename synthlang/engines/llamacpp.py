@@ -70,7 +70,7 @@ class LlamaCppEngine:
         self.name = f"llamacpp:{model.model}"
         self.options = options
         self.C = C
-        path, self.weights_note = batched_weights(C, resolve_model_file(model.model))
+        path = batched_weights(C, resolve_model_file(model.model))
         threads = options.threads or model.threads or os.cpu_count() or 1
         backend = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
         if backend is None:  # the checker refuses it; a plan may still name it
