@@ -69,7 +69,6 @@ class LlamaCppEngine:
             raise EngineDead(f"llamacpp engine unavailable: {exc}") from exc
         self.name = f"llamacpp:{model.model}"
         self.options = options
-        self.C = C
         path = batched_weights(C, resolve_model_file(model.model))
         threads = options.threads or model.threads or os.cpu_count() or 1
         backend = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
@@ -97,6 +96,7 @@ class LlamaCppEngine:
         else:
             self.chat = llama_cpp.llama_chat_format.format_chatml
         self.add_bos = bool(C.llama_vocab_get_add_bos(vocab))
+        self.bos_text = self.llm._model.token_get_text(C.llama_vocab_bos(vocab))
         # built even when unconstrained: `options.constrained` is read per request
         self.grammars: Grammars = (LLGuidanceGrammars(vocab) if backend == "llguidance"
                                    else OutlinesCoreGrammars(self.llm, eos))
@@ -115,8 +115,7 @@ class LlamaCppEngine:
     # requests -> jobs ------------------------------------------------------------------------------
     def prompt_tokens(self, messages: tuple[dict, ...]) -> list[int]:
         text = self.chat(messages=list(messages)).prompt
-        bos_text = self.llm._model.token_get_text(self.C.llama_vocab_bos(self.llm._model.vocab))
-        add_bos = self.add_bos and not (bos_text and text.startswith(bos_text))
+        add_bos = self.add_bos and not (self.bos_text and text.startswith(self.bos_text))
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def _job(self, request: GenerationRequest) -> Job:
