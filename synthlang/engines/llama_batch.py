@@ -78,7 +78,7 @@ class DecodeStats:
 
 class BatchDecoder:
     def __init__(self, lib: Any, model_ptr: Any, n_vocab: int, stop_tokens: set[int], slots: int,
-                 ctx_per_slot: int, threads: int, grammars: Grammars | None):
+                 ctx_per_slot: int, threads: int, grammars: Grammars):
         self.C = lib
         self.n_vocab = n_vocab
         self.stop_tokens = stop_tokens
@@ -148,7 +148,8 @@ class BatchDecoder:
             # pass, scattered ones in several
             slot = min(free)
             free.remove(slot)
-            # at least two prompt tokens are evaluated: the last one's logits start the output
+            # at least two prompt tokens are evaluated, so a reused prefix leaves the rest on the
+            # same kernels as a whole prompt (see _decode); the last one's logits start the output
             keep = max(0, min(_common(self.cached[slot], job.prompt), len(job.prompt) - 2))
             self.C.llama_memory_seq_rm(self.memory, slot, keep, -1)
             self.cached[slot] = job.prompt[:keep]
@@ -248,7 +249,7 @@ class BatchDecoder:
         started = time.perf_counter()
         constrained: list[tuple[Matcher, int]] = [(r.job.matcher, slot) for slot, r in running.items()
                                                   if r.job.matcher is not None]
-        if constrained and self.grammars is not None:
+        if constrained:
             self.grammars.fill(constrained, self.bitmask)
         masked = time.perf_counter()
         self.stats.mask_seconds += masked - started
