@@ -23,8 +23,6 @@ class Matcher(Protocol):
 
 
 class Grammars(Protocol):
-    name: str
-
     def matcher(self, schema: dict) -> Matcher:
         """A fresh matcher for one sequence (the schema's grammar is compiled once and cached)."""
 
@@ -74,8 +72,6 @@ class _LLGuidanceMatcher:
 
 
 class LLGuidanceGrammars:
-    name = "llguidance"
-
     def __init__(self, vocab_ptr: Any):
         import llguidance
         from llguidance.llamacpp import lltokenizer_from_vocab
@@ -130,8 +126,6 @@ class _GuideMatcher:
 
 
 class OutlinesCoreGrammars:
-    name = "outlines_core"
-
     def __init__(self, llm: Any, eos: int):
         import outlines
         from outlines.backends.outlines_core import OutlinesCoreBackend

@@ -100,7 +100,6 @@ class LlamaCppEngine:
         # built even when unconstrained: `options.constrained` is read per request
         self.grammars: Grammars = (LLGuidanceGrammars(vocab) if backend == "llguidance"
                                    else OutlinesCoreGrammars(self.llm, eos))
-        self.backend_name = backend
         # llguidance enforces every keyword the plan emits; other backends are probed
         self.capabilities = ALL if backend == "llguidance" and options.constrained else None
         ctx_per_slot = min(model.n_ctx, C.llama_model_n_ctx_train(model_ptr) or model.n_ctx)
