@@ -59,7 +59,6 @@ class RayPool:
         self.plan_json = plan.to_json()
         self.actor_class = ray.remote(num_cpus=max(1, cpus // n) if options.workers else 1, max_restarts=0)(_Worker)
         self.workers = [self._spawn() for _ in range(n)]
-        self.width = n
         self.replacements = 0
         self._engine_seconds = 0.0  # summed from the candidates: each worker times its own engine
         self._in_flight: dict[str, int] = {}

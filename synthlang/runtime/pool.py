@@ -13,8 +13,6 @@ from .options import RunOptions
 
 
 class Pool(Protocol):
-    width: int                      # attempts evaluated side by side (workers)
-
     def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
         """For each (cell, attempt numbers), one candidate per attempt, in order."""
 
@@ -30,8 +28,6 @@ class Pool(Protocol):
 
 class LocalPool:
     """Attempts evaluated in this process, one engine call at a time."""
-
-    width = 1
 
     def __init__(self, plan: Plan, options: RunOptions):
         self.attempts = Attempts(plan, options)
