@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "E0601": "type mismatch in expression",
     "E0602": "unknown function or wrong arguments",
     "E0701": "invalid noise rule",
+    "E0702": "unknown plausibility filter in `allow`",
     "E0801": "invalid dedup",
     "E0802": "invalid judge",
     "E0901": "invalid output",

@@ -286,6 +286,8 @@ TextRule = Literal["typo", "lowercase", "uppercase", "strip_punct", "whitespace"
 NoiseRuleName = Literal[TextRule, "date_format", "drop"]
 TEXT_RULES: tuple[str, ...] = get_args(TextRule)
 NOISE_RULES: tuple[str, ...] = TEXT_RULES + ("date_format", "drop")
+# the plausibility filters every record goes through; `allow NAME` switches one off for a block
+PLAUSIBILITY_FILTERS: tuple[str, ...] = ("echo", "truncated", "repetition", "hollow", "junk", "copies")
 
 
 class NoiseRule(Node):
@@ -323,6 +325,7 @@ class Generate(Node):
     checks: tuple[Expr, ...] = ()
     dedup: tuple[Dedup, ...] = ()
     judge: Judge | None = None
+    allow: tuple[str, ...] = ()             # plausibility filters switched off
     span: Any = _span()
 
 

@@ -41,6 +41,7 @@ CASES = [
     ("E0601", HEAD + 'generate T { count 4 check body > 3 }', 7, 28),
     ("E0602", HEAD + 'generate T { count 4 check size(body) > 3 }', 7, 28),
     ("E0701", HEAD + 'generate T { count 4 noise n { typo 5% } }', 7, 32),
+    ("E0702", HEAD + 'generate T { count 4 allow truncated, echos }', 7, 39),
     ("E0801", HEAD + 'generate T { count 4 dedup n near 0.5 }', 7, 28),
     ("E0802", HEAD + 'generate T { count 4 judge min 9 "ok" }', 7, 32),
     ("E0901", HEAD + 'generate T { count 4 }\noutput "out" { format xml }', 8, 23),

@@ -98,7 +98,7 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
                  cells=tuple(Cell(key=k, count=n) for k, n in cells),
                  sampled=tuple(sampled), derived=tuple(reversed(derived)), mentions=tuple(mentions),
                  examples=g.examples, prompt=g.prompt, checks=g.checks, judge=g.judge,
-                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise)
+                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow)
 
 
 def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:

@@ -70,6 +70,7 @@ class Block(Node):
     judge_schema: dict[str, Any] | None
     dedup: tuple[ir.Dedup, ...]
     noise: tuple[ir.NoiseRule, ...]
+    allow: tuple[str, ...] = ()     # plausibility filters switched off
 
 
 class Plan(Node):

@@ -38,5 +38,7 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
         meta["truth"] = truth
     if candidate.judge_score is not None:
         meta["judge"] = candidate.judge_score
+    if candidate.trimmed:
+        meta["trimmed"] = list(candidate.trimmed)
     return JournalEntry(at, ok=True, tokens=candidate.tokens, seconds=candidate.seconds,
                         record={**record, "_meta": meta}, dedup_values=clean)

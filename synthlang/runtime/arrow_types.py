@@ -47,7 +47,7 @@ def record_schema(plan: Plan, block: Block):
     meta = [("id", pa.string()), ("source", pa.string()), ("block", pa.string()), ("attempt", pa.int64()),
             ("seed", pa.int64()), ("model", pa.string()), ("plan", pa.string()),
             ("noise", pa.list_(pa.struct([("field", pa.string()), ("rule", pa.string()), ("format", pa.string())]))),
-            ("judge", pa.int64()), ("seed_set", pa.string()), ("row", pa.int64())]
+            ("judge", pa.int64()), ("trimmed", pa.list_(pa.string())), ("seed_set", pa.string()), ("row", pa.int64())]
     if block.quota_fields:
         meta.append(("cell", pa.struct([pa.field(q, _arrow_type(pa, schema.require(q).type, plan))
                                         for q in block.quota_fields])))

@@ -20,6 +20,7 @@ from ..engines.registry import get_engine
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
 from ..plan.model import Block, Plan
 from ..values import ValueError_, check_record, check_value, match_key
+from . import plausibility
 from .entries import Attempt, Candidate
 from .mentions import find_spans, mention_pattern
 from .options import RunOptions
@@ -37,6 +38,7 @@ class Attempts:
         self.engine_seconds = 0.0                # time inside engine calls
         self.startup_seconds = 0.0               # engine loading and conformance probes
         self._example_index: dict[str, dict[str, list[dict]]] = {}
+        self._references: dict[str, dict[str, list[str]]] = {}
 
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
@@ -89,7 +91,8 @@ class Attempts:
             if values is None:
                 made.append(Candidate(at, ok=False, why=str(req_or_reason)))
             else:
-                made.append(self.evaluate(block, at, seed, values, next(results)))
+                assert isinstance(req_or_reason, GenerationRequest)
+                made.append(self.evaluate(block, at, seed, values, next(results), req_or_reason))
         if block.judge is not None:
             made = self._judge(block, made)
         out, start = [], 0
@@ -161,8 +164,10 @@ class Attempts:
         rng = sub_rng(seed, "examples")
         return rng.sample(rows, min(ex.n, len(rows)))
 
-    def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult) -> Candidate:
-        """Validate, derive and check one generated record (the judge comes after, batched)."""
+    def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
+                 request: GenerationRequest) -> Candidate:
+        """Validate, test for plausibility, derive and check one generated record (the judge
+        comes after, batched)."""
         tokens, seconds = result.tokens, round(result.seconds, 4)
 
         def reject(why: str, err: str | None = None, score: int | None = None) -> Candidate:
@@ -186,6 +191,9 @@ class Attempts:
                     check_value(f.type, record[name], self.schemas, name, require_generated=False)
         except ValueError_ as exc:
             return reject("invalid_output", f"{exc.path}: {exc.message}")
+        verdict = self._plausible(block, record, request)
+        if verdict.reason is not None:
+            return reject(verdict.reason)
         spans: dict[str, list[tuple[int, int]]] = {}
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
@@ -210,7 +218,34 @@ class Attempts:
         for check in block.checks:
             if not passes(check, record):
                 return reject(f"check: {to_source(check)}")
-        return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed)
+        return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
+                         trimmed=tuple(verdict.trimmed))
+
+    def _plausible(self, block: Block, record: dict, request: GenerationRequest) -> plausibility.Verdict:
+        allow = frozenset(block.allow)
+        references = self._references.get(block.id)
+        if references is None:  # each free-text field's values in the seed rows, once per block
+            references = self._references[block.id] = plausibility.references_for(
+                self.plan.seed_rows(block.schema_name), block.json_schema)
+        mentioned = []
+        for mc in block.mentions:
+            parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
+            mentioned += [str(parent.get(m)) for m in mc.values]
+        ctx = plausibility.Context(prompt="\n".join(m["content"] for m in request.messages),
+                                   field_names=frozenset(f.name for f in self.plan.schemas[block.schema_name].fields),
+                                   references=references, mentioned=mentioned)
+        verdict = plausibility.judge(record, block.json_schema, ctx, allow)
+        if verdict.reason is None:
+            for mc in block.mentions:  # the mention fields (pattern-bound) are not free text
+                parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
+                text = parent.get(mc.path[-1])
+                label = ".".join(mc.path)
+                if isinstance(text, str):
+                    if "echo" not in allow and plausibility.echo(text, ctx):
+                        verdict.reason = f"echo: {label}"
+                    elif "junk" not in allow and plausibility.junk(text, ctx):
+                        verdict.reason = f"junk: {label}"
+        return verdict
 
     def _is_int_field(self, schema: ir.Schema, path: tuple[str, ...]) -> bool:
         node = schema

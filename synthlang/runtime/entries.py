@@ -36,6 +36,7 @@ class Candidate:
     spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     seed: int = 0
     judge_score: int | None = None
+    trimmed: tuple[str, ...] = ()           # free text cut back to a sentence or word end
 
     def as_rejection(self) -> JournalEntry:
         assert not self.ok

@@ -332,11 +332,28 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         else:
             ok = False
 
+    allowed: dict[str, ast.Name] = {}
+    for a in items.get("allow", []):
+        for name in a.filters:
+            if name.value not in ir.PLAUSIBILITY_FILTERS:
+                sink.error("E0702", f"unknown plausibility filter `{name.value}`", name.span,
+                           help=did_you_mean(name.value, ir.PLAUSIBILITY_FILTERS)
+                           or f"filters: {', '.join(ir.PLAUSIBILITY_FILTERS)}")
+                ok = False
+            elif name.value in allowed:
+                sink.error("E0102", f"`{name.value}` is allowed twice in generate {ident}", name.span,
+                           notes=[Note(allowed[name.value].span, "first here")])
+                ok = False
+            else:
+                allowed[name.value] = name
+
     if not ok or count is None or model is None:
         return None
     return ir.Generate(id=ident, schema_name=schema.name, count=count, model=model, quotas=tuple(quotas),
                        examples=examples, prompt=prompt, noise=tuple(noise), checks=tuple(checks),
-                       dedup=tuple(dedups), judge=judge, span=(g.alias or g.schema).span)
+                       dedup=tuple(dedups), judge=judge,
+                       allow=tuple(f for f in ir.PLAUSIBILITY_FILTERS if f in allowed),
+                       span=(g.alias or g.schema).span)
 
 
 def check_generates(ctx: Context) -> None:

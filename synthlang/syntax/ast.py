@@ -251,6 +251,14 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Allow:
+    """`allow truncated, copies`: plausibility filters switched off for a block."""
+
+    filters: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class GenerateDecl:
     schema: Name
     alias: Name | None

@@ -345,6 +345,10 @@ class _ToAst:
         return ("near", children[0])
 
     @_with_meta
+    def allow_item(self, meta: Meta, children: list[Any]) -> ast.Allow:
+        return ast.Allow(tuple(self._name(c) for c in children), self._span(meta))
+
+    @_with_meta
     def judge_item(self, meta: Meta, children: list[Any]) -> ast.Judge:
         using, min_score, rubric = children
         return ast.Judge(using, min_score, rubric, self._span(meta))

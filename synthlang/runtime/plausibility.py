@@ -1,0 +1,268 @@
+"""Plausibility filters: a record can match its schema and still be garbage.
+
+Each filter looks at the free text the model wrote (strings without a pattern or a fixed set of
+values, in the record and in its nested records and lists) and names what is wrong:
+
+- echo: the value repeats the instructions: the format note ("40-300 characters", "list of up
+  to", "one of"), field names used as keys (`body:`), a label like "Example subject:", or
+  eight words in a row of the prompt itself;
+- truncated: free text that reached its maximum length without ending a sentence. It is cut
+  back to its last sentence end, or else its last word, when what is left still meets the
+  minimum length (the field is named in `_meta.trimmed`); otherwise the record is rejected;
+- repetition: a list whose items repeat, a text that loops on the same words;
+- hollow: a value that is the field's name, a type word or a placeholder (`text`, `N/A`,
+  `...`), or free text without a letter;
+- junk: text that is not prose: long digit runs, template or markup leftovers (`{0}`,
+  `<%= %>`, `{{ }}`, `</br>`), mostly symbols, or a mentioned value glued to other characters;
+- copies: a value equal (or nearly: 80% of its word trigrams) to the same field of a few-shot
+  example or of a seed row.
+
+All are on by default; `allow NAME, ...` in a generate block switches some off. A rejection is
+journaled as `NAME: field`, so the manifest and the report count each."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+PLACEHOLDERS = frozenset({"text", "string", "str", "n/a", "na", "none", "null", "nil", "...", "…", "tbd", "todo",
+                          "lorem ipsum", "example", "value", "placeholder", "xxx", "sample", "your text here",
+                          "insert text", "undefined", "empty", "-", "?"})
+TYPE_WORDS = frozenset({"text", "string", "integer", "int", "number", "float", "boolean", "bool", "list", "array",
+                        "object", "record", "date", "enum", "true or false", "json"})
+FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up to\b|\bone of\s+\"|"
+                         r"\breply with one json\b|\bjson object\b|\binteger\s+-?\d+\s*\.\.\s*-?\d+|"
+                         r"\b(text|string),\s*\d+", re.IGNORECASE)
+LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
+TEMPLATE_JUNK = re.compile(r"\{\d*\}|\{\{|\}\}|\{%|%\}|<%=?|%>|</?[a-z]+\s*/?>|\[<|>\]|\$\{", re.IGNORECASE)
+DIGIT_RUN = re.compile(r"\d{10,}")
+SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
+WORD = re.compile(r"\w+", re.UNICODE)
+ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
+NEAR_COPY = 0.8         # share of a value's word trigrams found in one example or seed value
+
+
+@dataclass
+class Context:
+    """What a record's values are compared with."""
+
+    prompt: str                                   # the rendered prompt and the format note
+    field_names: frozenset[str]
+    references: dict[str, list[str]] = field(default_factory=dict)  # field path -> example and seed values
+    mentioned: list[str] = field(default_factory=list)              # mentioned values (junk around them)
+
+
+@dataclass
+class Verdict:
+    reason: str | None = None                     # "filter: field" when rejected
+    trimmed: list[str] = field(default_factory=list)
+
+
+def free_text_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """(path, string schema) of every free-text string in a JSON Schema (lists marked by "[]")."""
+    if "anyOf" in schema:
+        schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    kind = schema.get("type")
+    if kind == "object":
+        for name, sub in schema.get("properties", {}).items():
+            yield from free_text_fields(sub, (*path, name))
+    elif kind == "array":
+        yield from free_text_fields(schema.get("items", {}), (*path, "[]"))
+    elif kind == "string" and "pattern" not in schema and "enum" not in schema and "format" not in schema:
+        yield path, schema
+
+
+def list_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if "anyOf" in schema:
+        schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    if schema.get("type") == "object":
+        for name, sub in schema.get("properties", {}).items():
+            yield from list_fields(sub, (*path, name))
+    elif schema.get("type") == "array":
+        yield path
+
+
+def _values(record: Any, path: tuple[str, ...]) -> Iterator[tuple[Any, Any, Any]]:
+    """(container, key, value) for each value at `path`."""
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        if isinstance(record, list):
+            for i, item in enumerate(record):
+                if rest:
+                    yield from _values(item, rest)
+                else:
+                    yield record, i, item
+        return
+    if not isinstance(record, dict) or head not in record:
+        return
+    if rest:
+        yield from _values(record[head], rest)
+    else:
+        yield record, head, record[head]
+
+
+def _norm(text: str) -> str:
+    return " ".join(WORD.findall(text.lower()))
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = WORD.findall(text.lower())
+    return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+
+
+def _label(path: tuple[str, ...]) -> str:
+    return ".".join(p for p in path if p != "[]")
+
+
+# the filters, one value at a time ---------------------------------------------------------------
+def hollow(value: str, name: str) -> bool:
+    v = value.strip().lower()
+    if v in PLACEHOLDERS or v in TYPE_WORDS or v.replace(" ", "_") == name.lower():
+        return True
+    return len(v) >= 8 and not any(c.isalpha() for c in v)
+
+
+def echo(value: str, ctx: Context) -> bool:
+    if FORMAT_NOTE.search(value):
+        return True
+    label = LABEL.match(value)
+    if label:
+        word = label.group(0).rstrip(": ").lower().split()[-1]
+        if label.group(1) or word in ctx.field_names or word in TYPE_WORDS:
+            return True
+    words = WORD.findall(value.lower())
+    if len(words) < ECHO_WORDS:
+        return False
+    prompt = " " + _norm(ctx.prompt) + " "
+    return any(" " + " ".join(words[i:i + ECHO_WORDS]) + " " in prompt for i in range(len(words) - ECHO_WORDS + 1))
+
+
+def repetition(value: str) -> bool:
+    words = WORD.findall(value.lower())
+    if len(words) < 8:
+        return False
+    grams = Counter(tuple(words[i:i + 3]) for i in range(len(words) - 2))
+    top, n = grams.most_common(1)[0]
+    return n >= 3 and n * 3 >= len(words) * 0.3
+
+
+def junk(value: str, ctx: Context) -> bool:
+    text = value
+    for m in ctx.mentioned:
+        if not m:
+            continue
+        start = text.find(m)
+        while start >= 0:
+            before = text[start - 1] if start > 0 else " "
+            end = start + len(m)
+            after = text[end] if end < len(text) else " "
+            if before.isalnum() or (after.isalnum() and not m[-1:].isspace()):
+                return True
+            start = text.find(m, end)
+        text = text.replace(m, " ")
+    if DIGIT_RUN.search(text) or TEMPLATE_JUNK.search(text):
+        return True
+    if len(text.strip()) >= 40:
+        prose = sum(c.isalpha() or c.isspace() for c in text)
+        return prose < 0.6 * len(text)
+    return False
+
+
+def copied(value: str, references: list[str]) -> bool:
+    norm = _norm(value)
+    if not norm:
+        return False
+    grams = _trigrams(value)
+    for ref in references:
+        if _norm(ref) == norm:
+            return True
+        if len(grams) >= 3:
+            other = _trigrams(ref)
+            if other and len(grams & other) >= NEAR_COPY * len(grams):
+                return True
+    return False
+
+
+def trim(value: str, lo: int) -> str | None:
+    """`value` cut back to its last sentence end, else its last word, if that keeps `lo`
+    characters; None when nothing is left that is long enough."""
+    ends = [m.end() for m in SENTENCE_END.finditer(value)]
+    if ends and ends[-1] >= lo:
+        return value[:ends[-1]]
+    if value[-1:].isspace():  # the cap fell between words: the last one is whole
+        whole = value.rstrip().rstrip(",;:-(\u2013")
+        return whole if len(whole) >= lo else None
+    cut = value.rstrip()
+    space = cut.rfind(" ")
+    if space > 0:
+        word_cut = cut[:space].rstrip(" ,;:-(\u2013")
+        if len(word_cut) >= lo:
+            return word_cut
+    return None
+
+
+def _truncated(value: str, schema: dict) -> bool:
+    hi = schema.get("maxLength")
+    if hi is None or len(value) < hi:
+        return False
+    return not SENTENCE_END.search(value.rstrip()[-3:] + " ")
+
+
+# a record ----------------------------------------------------------------------------------------
+def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) -> Verdict:
+    """Check (and, for truncation, repair in place) the model-written values of `record`."""
+    verdict = Verdict()
+    for path in list_fields(json_schema):
+        if "repetition" in allow:
+            break
+        for _, _, items in _values(record, path):
+            if isinstance(items, list):
+                seen = [_norm(str(i)) if isinstance(i, str) else repr(i) for i in items]
+                if len(seen) != len(set(seen)):
+                    verdict.reason = f"repetition: {_label(path)}"
+                    return verdict
+    for path, schema in free_text_fields(json_schema):
+        name = path[-1] if path[-1] != "[]" else (path[-2] if len(path) > 1 else "")
+        label = _label(path)
+        for container, key, value in list(_values(record, path)):
+            if not isinstance(value, str):
+                continue
+            if "truncated" not in allow and _truncated(value, schema):
+                fixed = trim(value, schema.get("minLength", 0))
+                if fixed is None:
+                    verdict.reason = f"truncated: {label}"
+                    return verdict
+                container[key] = value = fixed
+                verdict.trimmed.append(label)
+            found = _first_problem(value, name, label, ctx, allow)
+            if found is not None:
+                verdict.reason = f"{found}: {label}"
+                return verdict
+    return verdict
+
+
+def _first_problem(value: str, name: str, label: str, ctx: Context, allow: frozenset[str]) -> str | None:
+    checks = (("hollow", lambda: hollow(value, name)), ("echo", lambda: echo(value, ctx)),
+              ("repetition", lambda: repetition(value)), ("junk", lambda: junk(value, ctx)),
+              ("copies", lambda: copied(value, ctx.references.get(label, []))))
+    for filter_name, check in checks:
+        if filter_name not in allow and check():
+            return filter_name
+    return None
+
+
+def references_for(rows: list[dict], json_schema: dict) -> dict[str, list[str]]:
+    """Each free-text field's values in `rows` (examples shown, seed rows of the schema)."""
+    out: dict[str, list[str]] = {}
+    for path, _ in free_text_fields(json_schema):
+        label = _label(path)
+        for row in rows:
+            for _, _, value in _values(row, path):
+                if isinstance(value, str):
+                    out.setdefault(label, []).append(value)
+    return out

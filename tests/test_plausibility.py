@@ -1,0 +1,125 @@
+"""Plausibility filters on hand-made records: what must be rejected, and healthy text that must
+pass (long, short, with a colon, with numbers)."""
+
+import pytest
+
+from synthlang.compiler import compile
+from synthlang.runtime import plausibility as p
+
+SCHEMA = {"type": "object", "properties": {
+    "subject": {"type": "string", "minLength": 8, "maxLength": 80},
+    "body": {"type": "string", "minLength": 40, "maxLength": 300},
+    "code": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    "tags": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 16}, "maxItems": 3}}}
+PROMPT = ("You write realistic, varied data for a training set. Reply with one JSON object with the keys "
+          "subject: text, 8-80 characters; body: text, 40-300 characters; tags: list of up to 3 items.\n"
+          "You write realistic customer support tickets for a software company. Write one email ticket about a "
+          "billing problem with the web dashboard.")
+SEED_SUBJECT = "Invoice shows wrong plan"
+
+
+def ctx(mentioned=()):
+    return p.Context(prompt=PROMPT, field_names=frozenset({"subject", "body", "code", "tags"}),
+                     references={"subject": [SEED_SUBJECT], "body": ["My invoice lists the Enterprise plan but we "
+                                                                     "are on Team. Please correct it."]},
+                     mentioned=list(mentioned))
+
+
+def record(**over):
+    base = {"subject": "Charged twice for March",
+            "body": "Our card was charged twice for the March renewal. Could you refund the second charge? "
+                    "The order number is on the receipt we got on 3 April.",
+            "code": "ABC", "tags": ["billing", "refund"]}
+    base.update(over)
+    return base
+
+
+def verdict(rec, allow=()):
+    return p.judge(rec, SCHEMA, ctx(), frozenset(allow))
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"body": "Login fails: the page says 'session expired' right after I enter the code from the app. "
+             "Tried two browsers."},                                             # a colon in prose
+    {"body": "Short but fine: the export is empty since Monday. Please check."},  # short
+    {"body": ("The sync job stopped at 02:00 and has not resumed since. " * 5)[:280].rsplit(" ", 1)[0] + "."},
+    {"subject": "Refund for order 4471"},                                         # numbers in prose
+    {"tags": ["billing"]},
+])
+def test_healthy_records_pass(over):
+    assert verdict(record(**over)).reason is None
+
+
+@pytest.mark.parametrize(("over", "reason"), [
+    ({"body": "text with 40-300 characters. the csv export of our customer list is empty. 40-300 characters"},
+     "echo: body"),
+    ({"body": "Example body: the invoice is wrong and I would like it to be fixed as soon as possible please."},
+     "echo: body"),
+    ({"body": "Text: the invoice is wrong and I would like it to be fixed as soon as possible, thank you."},
+     "echo: body"),
+    ({"body": "You write realistic customer support tickets for a software company. Write one email ticket."},
+     "echo: body"),
+    ({"subject": "text"}, "hollow: subject"),
+    ({"subject": "N/A"}, "hollow: subject"),
+    ({"subject": "Subject"}, "hollow: subject"),
+    ({"body": "1234 5678 9012 3456 7890 1234 5678 9012 3456 7890 1234 5678"}, "hollow: body"),
+    ({"tags": ["title", "title", "title"]}, "repetition: tags"),
+    ({"body": "SOCKET PLAY FINISHED SOCKET PLAY FINISHED SOCKET PLAY FINISHED SOCKET PLAY FINISHED now."},
+     "repetition: body"),
+    ({"body": "The code is 12345678901234567 and it does not work on the dashboard when I log in today."},
+     "junk: body"),
+    ({"body": "{4}Unauthorized response {5} {6}, I am unsure whether you are using the card for purchases."},
+     "junk: body"),
+    ({"body": "Please fix <%= f.name %> on the invoice page because it shows the wrong plan for us."},
+     "junk: body"),
+    ({"subject": "Invoice shows wrong plan"}, "copies: subject"),
+    ({"subject": "invoice shows the wrong plan!"}, None),  # not the same words: a paraphrase passes
+])
+def test_degenerate_records_are_named(over, reason):
+    assert verdict(record(**over)).reason == reason
+
+
+def test_a_value_at_its_cap_is_cut_back_to_a_sentence_or_word_end():
+    sentence_cut = ("The dashboard stopped loading after the update on Monday. Two colleagues see a blank page "
+                    "too. Clearing the cache did not help and the status page says all is well. We restarted the "
+                    "browser, tried another laptop and a phone, and waited an hour. Nothing changed, and our team "
+                    "cannot see any of the reports they need for the meeting")[:300]
+    rec = record(body=sentence_cut)
+    v = verdict(rec)
+    assert v.reason is None and v.trimmed == ["body"]
+    assert rec["body"].endswith("waited an hour.") and len(rec["body"]) >= 40
+    words = ["".join(chr(97 + (i * 7 + j * 3) % 26) for j in range(5)) for i in range(60)]
+    word_cut = "Hi " + " ".join(words)  # no sentence end, no repeated words
+    rec = record(body=word_cut[:300])  # the cap falls inside a word
+    v = verdict(rec)
+    assert v.reason is None and v.trimmed == ["body"]
+    assert rec["body"] == word_cut[:300].rsplit(" ", 1)[0] and word_cut.startswith(rec["body"] + " ")
+    # nothing long enough before the cut: rejected
+    rec = record(body="x" * 300)
+    assert verdict(rec).reason == "truncated: body"
+    # a value that ends a sentence at the cap is left alone
+    ends = ("Fine. " * 60)[:299] + "."
+    rec = record(body=ends)
+    v = verdict(rec)
+    assert v.trimmed == [] and rec["body"] == ends
+
+
+def test_allow_switches_a_filter_off():
+    assert verdict(record(subject="Invoice shows wrong plan"), allow={"copies"}).reason is None
+    rec = record(body="x" * 300)
+    assert verdict(rec, allow={"truncated"}).reason is None and rec["body"] == "x" * 300
+
+
+def test_mentioned_values_glued_to_other_text_are_junk():
+    c = ctx(mentioned=["6383 Rubio Via", "26108"])
+    assert p.junk("text:1234567890123 6383 Rubio Via, Cordovaport 26108, 32.00 and more words here", c)
+    assert p.junk("Please send it to 6383 Rubio Via,Cordovaport26108 by Friday, it is urgent for us.", c)
+    assert not p.junk("Please send the parcel to 6383 Rubio Via, Cordovaport 26108 before Friday.", c)
+
+
+def test_allow_is_in_the_plan(tmp_path):
+    spec = tmp_path / "s.synth"
+    spec.write_text('schema T {\n  body: str(10..100)\n}\ngenerate T {\n  count 3\n  allow truncated, copies\n}\n')
+    plan = compile(spec).plan
+    assert plan.blocks[0].allow == ("truncated", "copies")
