@@ -119,7 +119,7 @@ _CATEGORY = {
 _PRINTABLE = [chr(c) for c in range(32, 127)]
 
 
-def _class_chars(items) -> list[str]:
+def _class_chars(items, alphabet: list[str] | None = None) -> list[str]:
     negate = False
     chars: set[str] = set()
     for op, av in items:
@@ -133,18 +133,20 @@ def _class_chars(items) -> list[str]:
         elif op == C.CATEGORY:
             chars.update(_CATEGORY.get(av, string.ascii_letters))
     if negate:
-        return [c for c in _PRINTABLE if c not in chars]
+        return [c for c in alphabet or _PRINTABLE if c not in chars]
     return sorted(chars)
 
 
 def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len: int | None = None,
-           tries: int = 200) -> str:
-    """A random string fully matching pattern, within the length bounds where possible."""
+           tries: int = 200, alphabet: str | None = None) -> str:
+    """A random string fully matching pattern, within the length bounds where possible.
+    `alphabet`, if given, is what negated classes and `.` draw from."""
+    chars = list(alphabet) if alphabet else None
     tree = P.parse(pattern)
     last = ""
     for _ in range(tries):
         out: list[str] = []
-        _emit(tree, rng, out)
+        _emit(tree, rng, out, chars)
         last = "".join(out)
         if (min_len is None or len(last) >= min_len) and (max_len is None or len(last) <= max_len) \
                 and fullmatch(pattern, last):
@@ -152,27 +154,27 @@ def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len
     raise ValueError(f"could not draw a string matching /{pattern}/ within the length bounds")
 
 
-def _emit(tree, rng: random.Random, out: list[str]) -> None:
+def _emit(tree, rng: random.Random, out: list[str], alphabet: list[str] | None) -> None:
     for op, av in tree:
         if op == C.LITERAL:
             out.append(chr(av))
         elif op == C.NOT_LITERAL:
-            out.append(rng.choice([c for c in _PRINTABLE if c != chr(av)]))
+            out.append(rng.choice([c for c in alphabet or _PRINTABLE if c != chr(av)]))
         elif op == C.ANY:
-            out.append(rng.choice(string.ascii_letters + string.digits + " "))
+            out.append(rng.choice(alphabet or string.ascii_letters + string.digits + " "))
         elif op == C.IN:
-            choices = _class_chars(av)
+            choices = _class_chars(av, alphabet)
             if choices:
                 out.append(rng.choice(choices))
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT) or op == getattr(C, "POSSESSIVE_REPEAT", None):
             lo, hi, sub = av
             hi = lo + SAMPLE_UNBOUNDED_EXTRA if hi >= UNBOUNDED else hi
             for _ in range(rng.randint(lo, hi)):
-                _emit(sub, rng, out)
+                _emit(sub, rng, out, alphabet)
         elif op == C.SUBPATTERN:
-            _emit(av[-1], rng, out)
+            _emit(av[-1], rng, out, alphabet)
         elif op == C.BRANCH:
-            _emit(rng.choice(av[1]), rng, out)
+            _emit(rng.choice(av[1]), rng, out, alphabet)
         elif op == getattr(C, "ATOMIC_GROUP", None):
-            _emit(av, rng, out)
+            _emit(av, rng, out, alphabet)
         # AT (anchors) emit nothing

@@ -1,10 +1,18 @@
 """Plausibility filters on hand-made records: what must be rejected, and healthy text that must
 pass (long, short, with a colon, with numbers)."""
 
+import random
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthlang.compiler import compile
+from synthlang.plan.json_schema import MENTION_GAP_CLASS
+from synthlang.plan.model import MentionConstraint
+from synthlang.regexes import sample
 from synthlang.runtime import plausibility as p
+from synthlang.runtime.mentions import find_spans, mention_pattern
 
 SCHEMA = {"type": "object", "properties": {
     "subject": {"type": "string", "minLength": 8, "maxLength": 80},
@@ -123,3 +131,26 @@ def test_allow_is_in_the_plan(tmp_path):
     spec.write_text('schema T {\n  body: str(10..100)\n}\ngenerate T {\n  count 3\n  allow truncated, copies\n}\n')
     plan = compile(spec).plan
     assert plan.blocks[0].allow == ("truncated", "copies")
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.text(alphabet="abcXYZ019 -.", min_size=1, max_size=12).map(str.strip).filter(bool),
+                       min_size=1, max_size=4),
+       lo=st.integers(0, 120), extra=st.integers(0, 200), seed=st.integers(0, 2**32))
+def test_the_mention_constraint_never_glues_a_value_to_its_neighbours(values, lo, extra, seed):
+    """Junk around mentions is prevented by construction where it can be: every text the
+    decoding regex admits has a space or a bracket before each value and a space or
+    punctuation after it, meets the length bounds, and gives back the values' spans."""
+    mc = MentionConstraint(path=("t",), values=tuple(f"v{i}" for i in range(len(values))), min_len=lo,
+                           max_len=lo + extra, gap_class=MENTION_GAP_CLASS)
+    pattern = mention_pattern(mc, values)
+    if pattern is None:  # too little room for the values and a separator between each two
+        assert sum(map(len, values)) + len(values) - 1 > lo + extra
+        return
+    text = sample(pattern[1:-1], random.Random(seed))
+    assert lo <= len(text) <= lo + extra
+    spans = find_spans(mc, text, values)
+    assert spans is not None and [text[a:b] for a, b in spans] == values
+    for a, b in spans:
+        assert a == 0 or text[a - 1] in " ("
+        assert b == len(text) or text[b] in " ,.;:!?)"

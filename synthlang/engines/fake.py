@@ -17,6 +17,8 @@ WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel
          "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor",
          "whiskey", "xray", "yankee", "zulu"]
 
+PROSE = string.ascii_lowercase + "      "   # what free-text gaps (e.g. around mentions) are drawn from
+
 
 def _value(schema: dict, rng: random.Random, broken: bool):
     if "anyOf" in schema:
@@ -37,7 +39,8 @@ def _value(schema: dict, rng: random.Random, broken: bool):
     if kind == "boolean":
         return rng.random() < 0.5
     if "pattern" in schema and not broken:
-        return sample_regex(schema["pattern"][1:-1], rng, schema.get("minLength"), schema.get("maxLength"))
+        return sample_regex(schema["pattern"][1:-1], rng, schema.get("minLength"), schema.get("maxLength"),
+                            alphabet=PROSE)
     lo, hi = schema.get("minLength", 0), schema.get("maxLength", 40)
     if broken:
         return "hello there"

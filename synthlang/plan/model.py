@@ -39,8 +39,8 @@ class MentionConstraint(Node):
     """A model-written str that must contain the values of `values` verbatim, in order.
 
     The decoding regex is built once the values are known (see runtime.mentions): the escaped
-    values in order, with `gap_class{lo,hi}` before, between and after them, where lo/hi split
-    the length bounds evenly between the len(values)+1 gaps."""
+    values in order, with runs of `gap_class` before, between and after them, bounded so that
+    the text meets the length bounds, and a space or punctuation on each side of every value."""
 
     kind: Literal["mentions"] = "mentions"
     path: tuple[str, ...]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 from ..plan.model import MentionConstraint
@@ -27,34 +26,62 @@ def escape(value: str) -> str:
     return "".join(out)
 
 
-def gap_bounds(mc: MentionConstraint, values: list[str]) -> tuple[int, int] | None:
-    """Each of the len(values)+1 gaps gets lo..hi characters so that the whole text always
-    lies within the field's length bounds. None if the values cannot fit."""
+# A mentioned value is never glued to the text around it: the character before it is a space or
+# an opening bracket, the one after it a space or punctuation (both inside the gap class).
+BEFORE = "[ (]"
+AFTER = "[ ,.;:!?)]"
+
+
+def gap_ranges(mc: MentionConstraint, values: list[str]) -> list[tuple[int, int]] | None:
+    """Each of the len(values)+1 gaps' length range, so that the whole text always lies within
+    the field's length bounds. A gap between two values needs only its separator (one
+    character); the minimum length is met by the text before the first value and after the
+    last. None if the values cannot fit."""
     total = sum(len(v) for v in values)
-    gaps = len(values) + 1
+    n, k = len(values) + 1, len(values) - 1
     room = mc.max_len - total
-    if room < 0:
+    need = max(0, mc.min_len - total - k)          # what the outer gaps must add
+    if room < k + need:
         return None
-    hi = room // gaps
-    lo = math.ceil(max(0, mc.min_len - total) / gaps)
-    return (lo, hi) if lo <= hi else None
+    mid_hi = max(1, min(room // n, (room - need) // k)) if k else 0
+    rest = room - k * mid_hi
+    return [(need - need // 2, rest - rest // 2)] + [(1, mid_hi)] * k + [(need // 2, rest // 2)]
+
+
+def _gap_patterns(gap_class: str, ranges: list[tuple[int, int]]) -> list[str]:
+    def run(a: int, b: int) -> str:
+        return f"{gap_class}{{{max(a, 0)},{b}}}" if b > 0 else ""
+
+    def outer(lo: int, hi: int, first: bool) -> str:
+        if hi == 0:
+            return ""
+        body = run(lo - 1, hi - 1) + BEFORE if first else AFTER + run(lo - 1, hi - 1)
+        return f"(?:{body})?" if lo == 0 else body
+
+    def middle(lo: int, hi: int) -> str:
+        if hi <= 1:
+            return " "
+        both = AFTER + run(lo - 2, hi - 2) + BEFORE
+        return f"(?: |{both})" if lo <= 1 else both
+
+    return [outer(*ranges[0], True)] + [middle(*r) for r in ranges[1:-1]] + [outer(*ranges[-1], False)]
 
 
 def mention_pattern(mc: MentionConstraint, values: list[str]) -> str | None:
-    bounds = gap_bounds(mc, values)
-    if bounds is None:
+    ranges = gap_ranges(mc, values)
+    if ranges is None:
         return None
-    gap = f"{mc.gap_class}{{{bounds[0]},{bounds[1]}}}"
-    return "^" + gap + gap.join(escape(v) for v in values) + gap + "$"
+    gaps = _gap_patterns(mc.gap_class, ranges)
+    return "^" + "".join(g + escape(v) for g, v in zip(gaps, values, strict=False)) + gaps[-1] + "$"
 
 
 def find_spans(mc: MentionConstraint, text: str, values: list[str]) -> list[tuple[int, int]] | None:
     """Spans of the values, in order, in a text the constraint produced; None if absent."""
-    bounds = gap_bounds(mc, values)
-    if bounds is None:
+    ranges = gap_ranges(mc, values)
+    if ranges is None:
         return None
-    gap = f"{mc.gap_class}{{{bounds[0]},{bounds[1]}}}"
-    pattern = gap + gap.join(f"({re.escape(v)})" for v in values) + gap
+    gaps = _gap_patterns(mc.gap_class, ranges)
+    pattern = "".join(g + f"({re.escape(v)})" for g, v in zip(gaps, values, strict=False)) + gaps[-1]
     m = re.fullmatch(pattern, text)
     if m is None:
         return None

@@ -77,10 +77,12 @@ def check_mentions(ctx: Context, f: ast.Field, t: ir.Type,
             unknown = True
         else:
             hi_sum += hi
+    separators = max(len(names) - 1, 0)     # a space at least between two mentioned values
+    lo_sum, hi_sum = lo_sum + separators, hi_sum + separators
     if lo_sum > t.max_len:
-        sink.error("E0208", f"the mentioned values need at least {lo_sum} characters, but "
+        sink.error("E0208", f"the mentioned values and their separators need at least {lo_sum} characters, but "
                    f"`{f.name.value}` holds at most {t.max_len}", f.type.span)
     elif not unknown and hi_sum > t.max_len:
-        sink.warning("W0005", f"the mentioned values can take {hi_sum} characters, more than the "
+        sink.warning("W0005", f"the mentioned values and their separators can take {hi_sum} characters, more than the "
                      f"{t.max_len} `{f.name.value}` holds; draws that do not fit are drawn again", f.type.span)
     return tuple(names)
