@@ -223,6 +223,10 @@ def cmd_run(args) -> int:
         splits = ", ".join(f"{k} {v['rows']}" for k, v in b["splits"].items())
         print(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
               f"(acceptance {b['acceptance_rate']:.0%}); {splits}", file=sys.stderr)
+        if b["rejection_rates"]:
+            print("  rejected: " + ", ".join(f"{k} {v:.0%}" for k, v in b["rejection_rates"].items())
+                  + " of attempts" + (f"; {b['trimmed']} records had a value cut back to a sentence or word end"
+                                      if b["trimmed"] else ""), file=sys.stderr)
     print(f"wrote {', '.join(m['files'])}, manifest.json, README.md (dataset card) and report.html "
           f"to {report.out_dir}", file=sys.stderr)
     return EXIT_OK

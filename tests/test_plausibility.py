@@ -51,8 +51,14 @@ def verdict(rec, allow=()):
     {"body": "Login fails: the page says 'session expired' right after I enter the code from the app. "
              "Tried two browsers."},                                             # a colon in prose
     {"body": "Short but fine: the export is empty since Monday. Please check."},  # short
-    {"body": ("The sync job stopped at 02:00 and has not resumed since. " * 5)[:280].rsplit(" ", 1)[0] + "."},
+    {"body": "The nightly sync job stopped at 02:00 and has not resumed since. Our team in Lyon noticed it when "
+             "the morning reports came out empty; the job log shows a timeout against the EU endpoint. We "
+             "restarted the agent twice. Could you check whether the endpoint is up?"},   # long
+    {"body": "Since the update the API returns invalid JSON for the /orders call, so our import fails. "
+             "Please have a look."},                                                # JSON as a topic
+    {"body": "Order 4471203 was charged twice on 3 May. Could you refund the second charge, please?"},
     {"subject": "Refund for order 4471"},                                         # numbers in prose
+    {"body": "The call `client.orders[0].refund()` raises a timeout; the list [1, 2, 3] comes back empty."},
     {"tags": ["billing"]},
 ])
 def test_healthy_records_pass(over):
@@ -81,6 +87,20 @@ def test_healthy_records_pass(over):
      "junk: body"),
     ({"body": "Please fix <%= f.name %> on the invoice page because it shows the wrong plan for us."},
      "junk: body"),
+    ({"body": "Here is the JSON of a refund ticket, formatted for easy reading: the customer asks for money back."},
+     "echo: body"),
+    ({"body": "Please contact me at [company_name] or [account manager_email] about the duplicate charge."},
+     "hollow: body"),
+    ({"body": "Dear <Your Name>, the duplicate charge on the March invoice still has not been refunded to us."},
+     "hollow: body"),
+    ({"body": "Re: Refund for Annual Plan: we cancelled in time. Re: Refund for Annual Plan: no answer yet. "
+              "Re: Refund for Annual Plan: still waiting."}, "repetition: body"),
+    ({"body": "[x] Received 34 tickets by [x] 4th and none of them were answered by your team in time."},
+     "junk: body"),
+    ({"body": "uncaught exception: exception in `from_csv_to_list(f whenever we open the weekly export."},
+     "junk: body"),
+    ({"body": "The ISBN 978131518238375 is printed wrong on the invoice for our last order, please fix it."},
+     "junk: body"),
     ({"subject": "Invoice shows wrong plan"}, "copies: subject"),
     ({"subject": "invoice shows the wrong plan!"}, None),  # not the same words: a paraphrase passes
 ])
@@ -103,6 +123,12 @@ def test_a_value_at_its_cap_is_cut_back_to_a_sentence_or_word_end():
     v = verdict(rec)
     assert v.reason is None and v.trimmed == ["body"]
     assert rec["body"] == word_cut[:300].rsplit(" ", 1)[0] and word_cut.startswith(rec["body"] + " ")
+    # two characters short of the cap, where no further token fitted: still cut back
+    rec = record(body=sentence_cut[:298])
+    assert verdict(rec).trimmed == ["body"] and rec["body"].endswith("waited an hour.")
+    # a value that stops well before its cap is the model's own ending, cut or not
+    rec = record(body=sentence_cut[:250])
+    assert verdict(rec).trimmed == [] and rec["body"] == sentence_cut[:250]
     # nothing long enough before the cut: rejected
     rec = record(body="x" * 300)
     assert verdict(rec).reason == "truncated: body"

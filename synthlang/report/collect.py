@@ -13,7 +13,8 @@ from .. import ir
 from ..evaluate.data import EvalInputError, iter_rows
 from ..plan.layout import output_files
 from ..plan.model import Plan
-from .diversity import distinct_n, histogram, near_duplicate_rate, nearest_seed_similarity, summary
+from .diversity import NEAR, distinct_n, histogram, near_duplicate_rate, nearest_seed_similarity, summary
+from .warnings import what_looks_wrong
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ReportData:
     manifest: dict[str, Any]
     blocks: list[dict[str, Any]]
     evaluation: dict[str, Any] | None
+    looks_wrong: list[str]              # short sentences the report opens with
 
 
 SAMPLE = 2000  # texts per field kept for the diversity measures (a seeded reservoir sample)
@@ -100,9 +102,12 @@ def collect(out_dir: Path) -> ReportData:
                                                     for v in target]})
         seeds = plan.seed_rows(block.schema_name)
         lengths, diversity = {}, {}
+        caps = {f.name: f.type.max_len for f in schema.fields if isinstance(f.type, ir.StrType)}
         for name in text_fields:
             values = list(lens[name])
             lengths[name] = {**summary(values), "histogram": histogram(values)}
+            if caps[name] and name in model_text:  # noise can shorten a value by a character
+                lengths[name].update(cap=caps[name], at_cap=sum(v >= caps[name] - 1 for v in values))
         for name, res in samples.items():
             texts = res.items
             if not texts:
@@ -111,12 +116,15 @@ def collect(out_dir: Path) -> ReportData:
             nn = nearest_seed_similarity(texts, seed_texts[:SAMPLE]) if seed_texts else []
             diversity[name] = {"sample": len(texts), "distinct_1": distinct_n(texts, 1),
                                "distinct_2": distinct_n(texts, 2), "near_duplicate_rate": near_duplicate_rate(texts),
-                               "seed_similarity": {**summary(nn), "histogram": histogram(nn)} if nn else None}
+                               "seed_similarity": {**summary(nn), "histogram": histogram(nn),
+                                                   "copies": sum(x >= NEAR for x in nn)} if nn else None}
         blocks.append({
             "id": block.id, "schema": block.schema_name, "count": block.count,
             "rows": {"synthetic": n_synth, "real": n_real}, "splits": split_rows,
             "attempts": mb.get("attempts"), "accepted": mb.get("accepted"),
             "acceptance_rate": mb.get("acceptance_rate"), "rejections": mb.get("rejections", {}),
+            "rejection_rates": mb.get("rejection_rates", {}), "trimmed": mb.get("trimmed", 0),
             "balance": balance, "lengths": lengths, "diversity": diversity, "noise": dict(noise.most_common()),
         })
-    return ReportData(plan=plan, manifest=manifest, blocks=blocks, evaluation=evaluation)
+    return ReportData(plan=plan, manifest=manifest, blocks=blocks, evaluation=evaluation,
+                      looks_wrong=what_looks_wrong(blocks, manifest))

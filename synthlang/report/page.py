@@ -37,6 +37,10 @@ def render_html(data: ReportData) -> str:
            _table("overview", ["plan", "complete", "format", "files", "wall seconds", "records/s"],
                   [[plan.hash[:19] + "…", m.get("complete"), m.get("format"), ", ".join(m.get("files", [])),
                     m.get("wall_seconds"), m.get("records_per_second")]])]
+    out.append("<h2>What looks wrong</h2>")
+    out.append("<ul data-list='looks-wrong'>" + "".join(f"<li>{esc(w)}</li>" for w in data.looks_wrong) + "</ul>"
+               if data.looks_wrong else "<p data-list='looks-wrong'>Nothing stands out: no length cap spike, seed "
+               "copies, near-duplicates, high rejection rate or lagging class.</p>")
     for b in data.blocks:
         out.append(f"<h2>Block {esc(b['id'])} ({esc(b['schema'])})</h2>")
         out.append(_table(f"{b['id']}-counts", ["synthetic rows", "real rows", "attempts", "acceptance", "splits"],

@@ -109,6 +109,7 @@ class Driver:
         st.engine_seconds += e.seconds or 0.0
         if e.ok:
             st.accepted[ci] += 1
+            st.trimmed += bool(e.record and e.record.get("_meta", {}).get("trimmed"))
         else:
             why = e.why or ""
             st.rejections[why] += 1

@@ -21,6 +21,7 @@ class BlockState:
     cell_rejections: list[Counter] = field(default_factory=list)
     tokens: int = 0
     engine_seconds: float = 0.0
+    trimmed: int = 0                         # accepted records with a value cut back to a sentence or word end
 
     @classmethod
     def empty(cls, cells: int) -> BlockState:
@@ -34,6 +35,19 @@ class RunTimes:
     startup: float
 
 
+def reason_kind(why: str) -> str:
+    """The kind of a rejection: its filter or stage ("junk", "check", "dedup", "invalid_output")."""
+    return why.split(":", 1)[0].split(" (", 1)[0].strip() or "unknown"
+
+
+def rejection_rates(rejections: Counter, attempts: int) -> dict[str, float]:
+    """Share of attempts rejected, per kind of reason, largest first."""
+    kinds: Counter = Counter()
+    for why, n in rejections.items():
+        kinds[reason_kind(why)] += n
+    return {k: round(n / attempts, 4) for k, n in kinds.most_common()} if attempts else {}
+
+
 def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], splits: dict[str, dict],
                    new_records: dict[str, int], times: RunTimes, complete: bool, resumed: int,
                    files: list[Path]) -> dict:
@@ -44,7 +58,9 @@ def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], spl
             "schema": block.schema_name, "count": block.count, "accepted": sum(st.accepted),
             "attempts": sum(st.attempts),
             "acceptance_rate": round(sum(st.accepted) / sum(st.attempts), 4) if sum(st.attempts) else None,
-            "rejections": dict(st.rejections.most_common()), "tokens": st.tokens,
+            "rejections": dict(st.rejections.most_common()),
+            "rejection_rates": rejection_rates(st.rejections, sum(st.attempts)),
+            "trimmed": st.trimmed, "tokens": st.tokens,
             "engine_seconds": round(st.engine_seconds, 3),
             "cells": [{"key": c.key, "count": c.count, "accepted": st.accepted[i], "attempts": st.attempts[i],
                        "rejections": dict(st.cell_rejections[i].most_common())}

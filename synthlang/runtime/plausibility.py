@@ -6,14 +6,19 @@ values, in the record and in its nested records and lists) and names what is wro
 - echo: the value repeats the instructions: the format note ("40-300 characters", "list of up
   to", "one of"), field names used as keys (`body:`), a label like "Example subject:", or
   eight words in a row of the prompt itself;
-- truncated: free text that reached its maximum length without ending a sentence. It is cut
+- truncated: free text that reached its maximum length (or came within NEAR_CAP characters
+  of it, where no token fits) without ending a sentence. It is cut
   back to its last sentence end, or else its last word, when what is left still meets the
   minimum length (the field is named in `_meta.trimmed`); otherwise the record is rejected;
-- repetition: a list whose items repeat, a text that loops on the same words;
+- repetition: a list whose items repeat, a text that loops on the same words (a word 3-gram
+  covering 30% of the text, or any 4-gram three times);
 - hollow: a value that is the field's name, a type word or a placeholder (`text`, `N/A`,
-  `...`), or free text without a letter;
-- junk: text that is not prose: long digit runs, template or markup leftovers (`{0}`,
-  `<%= %>`, `{{ }}`, `</br>`), mostly symbols, or a mentioned value glued to other characters;
+  `...`), free text without a letter, or text with a slot left to fill (`[your name]`,
+  `<email>`, `{company_name}`);
+- junk: text that is not prose: runs of 8 digits or more, JSON, template or markup leftovers
+  (`{"key":`, `{0}`, `[x]`, `[Date]`, `<%= %>`, `</br>`), unbalanced brackets or backticks,
+  mostly symbols, or a mentioned value glued to other characters. A field meant to hold
+  markup takes `allow junk`;
 - copies: a value equal (or nearly: 80% of its word trigrams) to the same field of a few-shot
   example or of a seed row.
 
@@ -35,13 +40,19 @@ TYPE_WORDS = frozenset({"text", "string", "integer", "int", "number", "float", "
                         "object", "record", "date", "enum", "true or false", "json"})
 FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up to\b|\bone of\s+\"|"
                          r"\breply with one json\b|\bjson object\b|\binteger\s+-?\d+\s*\.\.\s*-?\d+|"
-                         r"\b(text|string),\s*\d+", re.IGNORECASE)
+                         r"\b(text|string),\s*\d+|\b(here is|here's|below is)\b.{0,40}\bjson\b|"
+                         r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
-TEMPLATE_JUNK = re.compile(r"\{\d*\}|\{\{|\}\}|\{%|%\}|<%=?|%>|</?[a-z]+\s*/?>|\[<|>\]|\$\{", re.IGNORECASE)
-DIGIT_RUN = re.compile(r"\d{10,}")
+MARKUP = re.compile(r"<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:", re.IGNORECASE)
+BRACKETED = re.compile(r"(?<![\w.])[\[{]([^\[\]{}]*)[\]}]")  # not an index like `items[0]`
+SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|name|e-?mail|phone|address|"
+                  r"number|date|website|link|order|ticket)\b[^\]>}\n]{0,30}[\]>}]|[\[<{]\w+_\w+[^\]>}\n]{0,20}[\]>}]",
+                  re.IGNORECASE)
+DIGIT_RUN = re.compile(r"\d{8,}")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 WORD = re.compile(r"\w+", re.UNICODE)
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
+NEAR_CAP = 2            # a value this close to its cap may have been cut: no longer token fitted
 NEAR_COPY = 0.8         # share of a value's word trigrams found in one example or seed value
 
 
@@ -122,7 +133,7 @@ def _label(path: tuple[str, ...]) -> str:
 # the filters, one value at a time ---------------------------------------------------------------
 def hollow(value: str, name: str) -> bool:
     v = value.strip().lower()
-    if v in PLACEHOLDERS or v in TYPE_WORDS or v.replace(" ", "_") == name.lower():
+    if v in PLACEHOLDERS or v in TYPE_WORDS or v.replace(" ", "_") == name.lower() or SLOT.search(value):
         return True
     return len(v) >= 8 and not any(c.isalpha() for c in v)
 
@@ -148,7 +159,10 @@ def repetition(value: str) -> bool:
         return False
     grams = Counter(tuple(words[i:i + 3]) for i in range(len(words) - 2))
     top, n = grams.most_common(1)[0]
-    return n >= 3 and n * 3 >= len(words) * 0.3
+    if n >= 3 and n * 3 >= len(words) * 0.3:
+        return True
+    fours = Counter(tuple(words[i:i + 4]) for i in range(len(words) - 3))
+    return fours.most_common(1)[0][1] >= 3
 
 
 def junk(value: str, ctx: Context) -> bool:
@@ -165,12 +179,23 @@ def junk(value: str, ctx: Context) -> bool:
                 return True
             start = text.find(m, end)
         text = text.replace(m, " ")
-    if DIGIT_RUN.search(text) or TEMPLATE_JUNK.search(text):
+    if DIGIT_RUN.search(text) or MARKUP.search(text) or _stray_brackets(text):
         return True
     if len(text.strip()) >= 40:
         prose = sum(c.isalpha() or c.isspace() for c in text)
         return prose < 0.6 * len(text)
     return False
+
+
+def _stray_brackets(text: str) -> bool:
+    """Brackets prose does not have: unbalanced ones, a value that opens with one, or a bracketed
+    word without spaces (`[x]`, `[Date]`, `{name}`, `[mobilenet.2015.232]`). Code in backticks
+    or an index (`items[0]`) is not stray."""
+    if text.lstrip()[:1] in ("[", "{") or text.count("`") % 2:
+        return True
+    if text.count("[") != text.count("]") or text.count("{") != text.count("}"):
+        return True
+    return any(" " not in m.group(1).strip() for m in BRACKETED.finditer(text))
 
 
 def copied(value: str, references: list[str]) -> bool:
@@ -208,7 +233,7 @@ def trim(value: str, lo: int) -> str | None:
 
 def _truncated(value: str, schema: dict) -> bool:
     hi = schema.get("maxLength")
-    if hi is None or len(value) < hi:
+    if hi is None or len(value) < hi - NEAR_CAP:
         return False
     return not SENTENCE_END.search(value.rstrip()[-3:] + " ")
 
