@@ -144,8 +144,15 @@ def run_spec(spec_path: Path, count: int | None, filters: bool, out: Path) -> di
     if not filters:
         plan = plan.model_copy(update={"blocks": tuple(b.model_copy(update={"allow": PLAUSIBILITY_FILTERS})
                                                        for b in plan.blocks)})
+    from synthlang.runtime.driver import CellFailed
+
     start = time.perf_counter()
-    run_plan(plan, RunOptions(out_dir=out, fresh=True, progress=False))
+    try:
+        run_plan(plan, RunOptions(out_dir=out, fresh=True, progress=False))
+    except CellFailed as exc:
+        print(f"   {spec_path.stem}: {exc}")
+        return {"seconds": time.perf_counter() - start, "records": 0, "bad": 0, "kinds": Counter(), "cut": 0,
+                "attempts": 1, "accepted": 0, "examples": [], "rejected": Counter()}
     seconds = time.perf_counter() - start
     manifest = json.loads((out / "manifest.json").read_text())
     result = {"seconds": seconds, "records": 0, "bad": 0, "kinds": Counter(), "cut": 0, "attempts": 0,
@@ -220,7 +227,7 @@ def note_variants() -> dict:
                 return [value(k, v.get("items", {}))]
             if kind == "object":
                 return {kk: value(kk, vv) for kk, vv in v.get("properties", {}).items()}
-            return {"integer": 3, "number": 1.5, "boolean": True}.get(kind, None)
+            return {"integer": 3, "number": 1.5, "boolean": True}.get(kind)
         return "Reply with JSON like " + json.dumps({k: value(k, v) for k, v in schema.get("properties", {}).items()})
 
     return {"keys and types": keys_with_types, "none": lambda schema: "", "shape": shape,
@@ -233,6 +240,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=None, help="records per spec (default: the spec's count)")
     ap.add_argument("--notes", action="store_true", help="compare format-note variants on the ticket spec")
     ap.add_argument("--show", action="store_true", help="print a few degenerate records per run")
+    ap.add_argument("--filters", choices=["both", "on", "off"], default="both")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -247,7 +255,7 @@ def main() -> None:
                 prompts.format_note = original
             return
         for name in args.spec:
-            for filters in (False, True):
+            for filters in {"both": (False, True), "on": (True,), "off": (False,)}[args.filters]:
                 r = run_spec(spec_copy(tmp / f"{name}-{filters}", name), args.count, filters, tmp / "out")
                 show(f"{name} filters {'on' if filters else 'off'}", r)
                 if args.show:

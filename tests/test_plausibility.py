@@ -180,3 +180,26 @@ def test_the_mention_constraint_never_glues_a_value_to_its_neighbours(values, lo
     for a, b in spans:
         assert a == 0 or text[a - 1] in " ("
         assert b == len(text) or text[b] in " ,.;:!?)"
+
+
+def test_a_mentions_field_that_would_mislabel_its_text_is_rejected():
+    own = ["81", "Jones Causeway", "South Kayla", "63176"]
+    seeds = ["12", "Baker Street", "London", "10115", "45", "Mill Lane", "Oxford", "40221"]
+    ok = "Please send the parts to 81 Jones Causeway, South Kayla 63176 before the end of the month."
+    assert p.mentions_problem(ok, own, seeds, frozenset()) is None
+    twice = "Send it to 81 Jones Causeway, South Kayla 63176. Again: Jones Causeway, South Kayla."
+    assert p.mentions_problem(twice, own, seeds, frozenset()) == "repetition"
+    leaked = "Deliveries for 45 Mill Lane, Oxford 40221 now go to 81 Jones Causeway, South Kayla 63176."
+    assert p.mentions_problem(leaked, own, seeds, frozenset()) == "copies"
+    assert p.mentions_problem(leaked, own, seeds, frozenset({"copies"})) is None
+    # a short value inside another word or number is not an occurrence
+    assert p.mentions_problem("Room 812 at 81 Jones Causeway, South Kayla 63176, floor 2.", own, seeds,
+                              frozenset()) is None
+
+
+def test_underscore_runs_are_junk_outside_code():
+    c = ctx()
+    assert p.junk("It goes to 791 Tiffany Estate, 99830_YourLastRelaxation_YourLastReminder for you.", c)
+    assert not p.junk("Rename the column with `df.rename(columns={'old_name_x': 'new'})` and save the file.", c)
+    assert p.mentions_problem("Send it to 99830_Your and to 99830. Thanks a lot for that.", ["99830"], [],
+                              frozenset()) == "repetition"

@@ -39,6 +39,7 @@ class Attempts:
         self.startup_seconds = 0.0               # engine loading and conformance probes
         self._example_index: dict[str, dict[str, list[dict]]] = {}
         self._references: dict[str, dict[str, list[str]]] = {}
+        self._seed_mentions: dict[str, list[str]] = {}
 
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
@@ -191,9 +192,6 @@ class Attempts:
                     check_value(f.type, record[name], self.schemas, name, require_generated=False)
         except ValueError_ as exc:
             return reject("invalid_output", f"{exc.path}: {exc.message}")
-        verdict = self._plausible(block, record, request)
-        if verdict.reason is not None:
-            return reject(verdict.reason)
         spans: dict[str, list[tuple[int, int]]] = {}
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
@@ -202,6 +200,13 @@ class Attempts:
             if found is None:
                 return reject("mentions_missing")
             spans[".".join(mc.path)] = [(s, e) for s, e in found]
+        verdict = self._plausible(block, record, request)
+        if verdict.reason is not None:
+            return reject(verdict.reason)
+        for label in verdict.trimmed:  # a mentions field cut back must keep every mentioned value
+            text = get_path(record, tuple(label.split(".")))
+            if label in spans and isinstance(text, str) and spans[label][-1][1] > len(text):
+                return reject(f"truncated: {label}")
         for d in block.derived:
             parent = get_path(record, d.path[:-1]) if len(d.path) > 1 else record
             try:
@@ -236,15 +241,19 @@ class Attempts:
                                    references=references, mentioned=mentioned)
         verdict = plausibility.judge(record, block.json_schema, ctx, allow)
         if verdict.reason is None:
-            for mc in block.mentions:  # the mention fields (pattern-bound) are not free text
+            seed_values = self._seed_mentions.get(block.id)
+            if seed_values is None:
+                seed_values = self._seed_mentions[block.id] = [
+                    str(row[v]) for row in self.plan.seed_rows(block.schema_name)
+                    for mc in block.mentions for v in mc.values if row.get(v) is not None]
+            for mc in block.mentions:
                 parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
-                text = parent.get(mc.path[-1])
-                label = ".".join(mc.path)
-                if isinstance(text, str):
-                    if "echo" not in allow and plausibility.echo(text, ctx):
-                        verdict.reason = f"echo: {label}"
-                    elif "junk" not in allow and plausibility.junk(text, ctx):
-                        verdict.reason = f"junk: {label}"
+                text, label = parent.get(mc.path[-1]), ".".join(mc.path)
+                own = [str(parent.get(m)) for m in mc.values]
+                found = plausibility.mentions_problem(text, own, seed_values, allow) if isinstance(text, str) else None
+                if found is not None:
+                    verdict.reason = f"{found}: {label}"
+                    break
         return verdict
 
     def _is_int_field(self, schema: ir.Schema, path: tuple[str, ...]) -> bool:

@@ -35,17 +35,19 @@ AFTER = "[ ,.;:!?)]"
 def gap_ranges(mc: MentionConstraint, values: list[str]) -> list[tuple[int, int]] | None:
     """Each of the len(values)+1 gaps' length range, so that the whole text always lies within
     the field's length bounds. A gap between two values needs only its separator (one
-    character); the minimum length is met by the text before the first value and after the
-    last. None if the values cannot fit."""
+    character), and text may start with the first value; the minimum length is met by the text
+    after the last value (a model that has written the values goes on naturally, where one made
+    to write filler before the first value writes junk). None if the values cannot fit."""
     total = sum(len(v) for v in values)
-    n, k = len(values) + 1, len(values) - 1
+    k = len(values) - 1
     room = mc.max_len - total
-    need = max(0, mc.min_len - total - k)          # what the outer gaps must add
+    need = max(0, mc.min_len - total - k)          # what the text after the last value must add
     if room < k + need:
         return None
-    mid_hi = max(1, min(room // n, (room - need) // k)) if k else 0
+    mid_hi = max(1, min(room // (k + 2), (room - need) // k)) if k else 0
     rest = room - k * mid_hi
-    return [(need - need // 2, rest - rest // 2)] + [(1, mid_hi)] * k + [(need // 2, rest // 2)]
+    last_hi = max(need, rest - rest // 2)
+    return [(0, rest - last_hi)] + [(1, mid_hi)] * k + [(need, last_hi)]
 
 
 def _gap_patterns(gap_class: str, ranges: list[tuple[int, int]]) -> list[str]:

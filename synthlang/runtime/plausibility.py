@@ -16,11 +16,15 @@ values, in the record and in its nested records and lists) and names what is wro
   `...`), free text without a letter, or text with a slot left to fill (`[your name]`,
   `<email>`, `{company_name}`);
 - junk: text that is not prose: runs of 8 digits or more, JSON, template or markup leftovers
-  (`{"key":`, `{0}`, `[x]`, `[Date]`, `<%= %>`, `</br>`), unbalanced brackets or backticks,
+  (`{"key":`, `{0}`, `[x]`, `[Date]`, `<%= %>`, `</br>`, `Your_Last_Reminder` outside
+  backticks), unbalanced brackets or backticks,
   mostly symbols, or a mentioned value glued to other characters. A field meant to hold
   markup takes `allow junk`;
 - copies: a value equal (or nearly: 80% of its word trigrams) to the same field of a few-shot
   example or of a seed row.
+
+A `mentions` field is also rejected for a mentioned value written twice (repetition) or a seed
+row's mentioned value written into it (copies): either would leave a mention unlabelled.
 
 All are on by default; `allow NAME, ...` in a generate block switches some off. A rejection is
 journaled as `NAME: field`, so the manifest and the report count each."""
@@ -43,7 +47,9 @@ FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up t
                          r"\b(text|string),\s*\d+|\b(here is|here's|below is)\b.{0,40}\bjson\b|"
                          r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
-MARKUP = re.compile(r"<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:", re.IGNORECASE)
+MARKUP = re.compile(r"<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:|[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+",
+                    re.IGNORECASE)
+IN_BACKTICKS = re.compile(r"`[^`]*`")
 BRACKETED = re.compile(r"(?<![\w.])[\[{]([^\[\]{}]*)[\]}]")  # not an index like `items[0]`
 SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|name|e-?mail|phone|address|"
                   r"number|date|website|link|order|ticket)\b[^\]>}\n]{0,30}[\]>}]|[\[<{]\w+_\w+[^\]>}\n]{0,20}[\]>}]",
@@ -179,7 +185,7 @@ def junk(value: str, ctx: Context) -> bool:
                 return True
             start = text.find(m, end)
         text = text.replace(m, " ")
-    if DIGIT_RUN.search(text) or MARKUP.search(text) or _stray_brackets(text):
+    if DIGIT_RUN.search(text) or MARKUP.search(IN_BACKTICKS.sub(" ", text)) or _stray_brackets(text):
         return True
     if len(text.strip()) >= 40:
         prose = sum(c.isalpha() or c.isspace() for c in text)
@@ -278,6 +284,24 @@ def _first_problem(value: str, name: str, label: str, ctx: Context, allow: froze
     for filter_name, check in checks:
         if filter_name not in allow and check():
             return filter_name
+    return None
+
+
+def _occurrences(text: str, value: str) -> int:
+    """Occurrences of `value` not inside a longer word or number (`_` does not join)."""
+    return len(re.findall(r"(?<![A-Za-z0-9])" + re.escape(value) + r"(?![A-Za-z0-9])", text)) if value else 0
+
+
+def mentions_problem(text: str, own: list[str], seed_values: list[str], allow: frozenset[str]) -> str | None:
+    """A `mentions` field whose spans would mislabel the text: a mentioned value written twice
+    (the second is not labelled), or a seed row's mentioned value (an example's address, say)
+    written into it, which a tagger would learn as not a mention."""
+    if "repetition" not in allow and any(_occurrences(text, v) > 1 for v in own):
+        return "repetition"
+    if "copies" not in allow:
+        mine = set(own)
+        if any(len(v) >= 4 and v not in mine and _occurrences(text, v) for v in seed_values):
+            return "copies"
     return None
 
 
