@@ -144,19 +144,33 @@ def run_spec(spec_path: Path, count: int | None, filters: bool, out: Path) -> di
     if not filters:
         plan = plan.model_copy(update={"blocks": tuple(b.model_copy(update={"allow": PLAUSIBILITY_FILTERS})
                                                        for b in plan.blocks)})
+    from synthlang.runtime.attempts import Attempts
     from synthlang.runtime.driver import CellFailed
 
+    spent = [0.0]
+    original = Attempts._plausible
+
+    def timed(self, *args):  # what the filters cost, against the whole run
+        t0 = time.perf_counter()
+        try:
+            return original(self, *args)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    Attempts._plausible = timed  # type: ignore[method-assign]
     start = time.perf_counter()
     try:
         run_plan(plan, RunOptions(out_dir=out, fresh=True, progress=False))
     except CellFailed as exc:
         print(f"   {spec_path.stem}: {exc}")
         return {"seconds": time.perf_counter() - start, "records": 0, "bad": 0, "kinds": Counter(), "cut": 0,
-                "attempts": 1, "accepted": 0, "examples": [], "rejected": Counter()}
+                "attempts": 1, "accepted": 0, "examples": [], "rejected": Counter(), "filter_seconds": spent[0]}
+    finally:
+        Attempts._plausible = original  # type: ignore[method-assign]
     seconds = time.perf_counter() - start
     manifest = json.loads((out / "manifest.json").read_text())
     result = {"seconds": seconds, "records": 0, "bad": 0, "kinds": Counter(), "cut": 0, "attempts": 0,
-              "accepted": 0, "examples": [], "rejected": Counter()}
+              "accepted": 0, "examples": [], "rejected": Counter(), "filter_seconds": spent[0]}
     for block in plan.blocks:
         st = manifest["blocks"][block.id]
         result["attempts"] += st["attempts"]
@@ -197,6 +211,9 @@ def show(label: str, r: dict) -> None:
     kinds = ", ".join(f"{k} {n}" for k, n in r["kinds"].most_common()) or "-"
     print(f"{label:<28} records {r['records']:>3}  degenerate {share:6.1%}  cut mid-word {r['cut']:>2}  "
           f"acceptance {acc:6.1%}  {r['seconds']:6.1f} s  [{kinds}]", flush=True)
+    if r["filter_seconds"] and "filters on" in label:
+        print(" " * 29 + f"the filters took {r['filter_seconds']:.3f} s of {r['seconds']:.1f} s "
+              f"({r['filter_seconds'] / r['seconds']:.2%})")
     if r["rejected"]:
         print(" " * 29 + "rejected: " + ", ".join(f"{k} {n / r['attempts']:.0%}" for k, n in r["rejected"].most_common()))
 
@@ -241,6 +258,7 @@ def main() -> None:
     ap.add_argument("--notes", action="store_true", help="compare format-note variants on the ticket spec")
     ap.add_argument("--show", action="store_true", help="print a few degenerate records per run")
     ap.add_argument("--filters", choices=["both", "on", "off"], default="both")
+    ap.add_argument("--keep", type=Path, help="copy each run's output folder here, to read the records")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -258,6 +276,9 @@ def main() -> None:
             for filters in {"both": (False, True), "on": (True,), "off": (False,)}[args.filters]:
                 r = run_spec(spec_copy(tmp / f"{name}-{filters}", name), args.count, filters, tmp / "out")
                 show(f"{name} filters {'on' if filters else 'off'}", r)
+                if args.keep:
+                    shutil.copytree(tmp / "out", args.keep / f"{name}-filters-{'on' if filters else 'off'}",
+                                    dirs_exist_ok=True)
                 if args.show:
                     for kinds, rec in r["examples"]:
                         print("   ", kinds, json.dumps(rec, ensure_ascii=False)[:300])

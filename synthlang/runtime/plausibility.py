@@ -18,8 +18,9 @@ values, in the record and in its nested records and lists) and names what is wro
 - junk: text that is not prose: runs of 8 digits or more, JSON, template or markup leftovers
   (`{"key":`, `{0}`, `[x]`, `[Date]`, `<%= %>`, `</br>`, `Your_Last_Reminder` outside
   backticks), unbalanced brackets or backticks,
-  mostly symbols, or a mentioned value glued to other characters. A field meant to hold
-  markup takes `allow junk`;
+  mostly symbols, a mentioned value glued to other characters, or text around mentions that
+  is a list of dates, codes and words rather than sentences (under 15% function words). A
+  field meant to hold markup takes `allow junk`;
 - copies: a value equal (or nearly: 80% of its word trigrams) to the same field of a few-shot
   example or of a seed row.
 
@@ -57,6 +58,13 @@ SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|
 DIGIT_RUN = re.compile(r"\d{8,}")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 WORD = re.compile(r"\w+", re.UNICODE)
+_FUNCTION_WORDS = (
+    "a an the to of in on at for with by from into about as is are was were be been will would can could "
+    "should must may please and or but so if then than it its this that these those there here i me my we us "
+    "our you your he she him her they them their not no do does did have has had go goes send sent let thanks "
+    "thank hi hello dear up out off over under next before after until now also just")
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split(" "))
+PROSE_SHARE = 0.15      # at least this share of the words around mentions are function words
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
 NEAR_CAP = 2            # a value this close to its cap may have been cut: no longer token fitted
 NEAR_COPY = 0.8         # share of a value's word trigrams found in one example or seed value
@@ -187,6 +195,10 @@ def junk(value: str, ctx: Context) -> bool:
         text = text.replace(m, " ")
     if DIGIT_RUN.search(text) or MARKUP.search(IN_BACKTICKS.sub(" ", text)) or _stray_brackets(text):
         return True
+    if ctx.mentioned:  # the text around mentions is prose, not a list of dates, codes and words
+        words = WORD.findall(text.lower())
+        if len(words) >= 4 and sum(w in FUNCTION_WORDS for w in words) < PROSE_SHARE * len(words):
+            return True
     if len(text.strip()) >= 40:
         prose = sum(c.isalpha() or c.isspace() for c in text)
         return prose < 0.6 * len(text)
