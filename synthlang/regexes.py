@@ -137,6 +137,22 @@ def _class_chars(items, alphabet: list[str] | None = None) -> list[str]:
     return sorted(chars)
 
 
+def literal_runs(pattern: str) -> list[str]:
+    """The runs of literal characters at the top level of a pattern (a `mentions` pattern's
+    values, in order)."""
+    runs, current = [], []
+    for op, av in P.parse(pattern):
+        if op == C.LITERAL:
+            current.append(chr(av))
+        else:
+            if current:
+                runs.append("".join(current))
+            current = []
+    if current:
+        runs.append("".join(current))
+    return runs
+
+
 def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len: int | None = None,
            tries: int = 200, alphabet: str | None = None) -> str:
     """A random string fully matching pattern, within the length bounds where possible.

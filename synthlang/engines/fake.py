@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import string
 import time
 
+from ..regexes import literal_runs
 from ..regexes import sample as sample_regex
 from .base import ALL, GenerationRequest, GenerationResult
 
@@ -39,8 +41,8 @@ def _value(schema: dict, rng: random.Random, broken: bool):
     if kind == "boolean":
         return rng.random() < 0.5
     if "pattern" in schema and not broken:
-        return sample_regex(schema["pattern"][1:-1], rng, schema.get("minLength"), schema.get("maxLength"),
-                            alphabet=PROSE)
+        return _sentence(schema["pattern"][1:-1], rng) or sample_regex(
+            schema["pattern"][1:-1], rng, schema.get("minLength"), schema.get("maxLength"), alphabet=PROSE)
     lo, hi = schema.get("minLength", 0), schema.get("maxLength", 40)
     if broken:
         return "hello there"
@@ -49,6 +51,29 @@ def _value(schema: dict, rng: random.Random, broken: bool):
     while len(" ".join(words)) < target:
         words.append(rng.choice(WORDS) + "".join(rng.choice(string.ascii_lowercase) for _ in range(3)))
     return " ".join(words)[:target].rstrip() + "x" * (target - len(" ".join(words)[:target].rstrip()))
+
+
+FILLER = ["please", "send", "it", "to", "the", "office", "and", "thanks", "for", "your", "help", "with", "this", "now"]
+
+
+def _sentence(pattern: str, rng: random.Random) -> str | None:
+    """Text that mentions a pattern's literal values in sentences, as a model writes it; None
+    when the pattern does not take it (then the pattern is sampled)."""
+    values = literal_runs(pattern)
+    if not values:
+        return None
+    compiled = re.compile(pattern)
+    for _ in range(20):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(0, 3))]
+        text = " ".join([*words, values[0]]) if words else values[0]
+        for v in values[1:]:
+            text += rng.choice([" ", ", "]) + v
+        tail = " ".join(rng.choice(FILLER) for _ in range(12))
+        for cut in range(len(tail), 0, -1):
+            candidate = text + ", " + tail[:cut].rstrip() + "."
+            if compiled.fullmatch(candidate):
+                return candidate
+    return None
 
 
 class FakeEngine:
