@@ -138,6 +138,7 @@ def run_spec(spec_path: Path, count: int | None, filters: bool, out: Path) -> di
 
     if count is not None:
         text = re.sub(r"count \d+", f"count {count}", spec_path.read_text())
+        text = re.sub(r"\n\s*mix [^\n]*", "", text)  # only synthetic records are read; seeds may be too few to mix
         spec_path.write_text(text)
     plan = compile(spec_path).plan
     assert plan is not None, f"{spec_path} does not compile"
@@ -222,18 +223,23 @@ def show(label: str, r: dict) -> None:
 def note_variants() -> dict:
     from synthlang.runtime import prompts
 
+    def describe(v: dict) -> str:
+        if "enum" in v:
+            return "one of " + ", ".join(json.dumps(x) for x in v["enum"])
+        kind = v.get("type")
+        if kind == "string":
+            return f"text, {v.get('minLength', 0)}-{v['maxLength']} characters" if v.get("maxLength") else "text"
+        if kind == "array":
+            return f"list of up to {v.get('maxItems')} items ({describe(v.get('items', {}))})"
+        return {"integer": "integer", "number": "number", "boolean": "true or false"}.get(kind, "value")
+
     def keys_with_types(schema: dict) -> str:   # the note as it was: keys with type descriptions
-        fields = "; ".join(f"{k}: {prompts._describe(v)}" for k, v in schema.get("properties", {}).items())
+        fields = "; ".join(f"{k}: {describe(v)}" for k, v in schema.get("properties", {}).items())
         return f"Reply with one JSON object with the keys {fields}."
 
     def words(v: dict) -> str:
-        lo, hi = v.get("minLength", 0), v.get("maxLength", 0)
-        return f"{max(1, -(-lo // 5))} to {max(2, hi // 7)} words" if lo >= 10 else f"at most {max(2, hi // 7)} words"
+        return prompts._words(v)
 
-    def budget_in_words(schema: dict) -> str:   # no keys, no types: the length of each text in words
-        parts = [f"the {k} in {words(v)}" for k, v in schema.get("properties", {}).items()
-                 if v.get("type") == "string" and "enum" not in v and "pattern" not in v]
-        return ("Write " + ", ".join(parts) + ", in whole sentences.") if parts else ""
 
     def shape(schema: dict) -> str:             # a one-line example of the JSON shape
         def value(k: str, v: dict) -> object:
@@ -248,7 +254,7 @@ def note_variants() -> dict:
         return "Reply with JSON like " + json.dumps({k: value(k, v) for k, v in schema.get("properties", {}).items()})
 
     return {"keys and types": keys_with_types, "none": lambda schema: "", "shape": shape,
-            "budget in words": budget_in_words}
+            "budget in words (current)": prompts.format_note}
 
 
 def main() -> None:

@@ -203,3 +203,16 @@ def test_underscore_runs_are_junk_outside_code():
     assert not p.junk("Rename the column with `df.rename(columns={'old_name_x': 'new'})` and save the file.", c)
     assert p.mentions_problem("Send it to 99830_Your and to 99830. Thanks a lot for that.", ["99830"], [],
                               frozenset()) == "repetition"
+
+
+def test_the_format_note_gives_lengths_in_words_and_nothing_to_echo():
+    from synthlang.runtime.prompts import format_note
+
+    note = format_note(SCHEMA)
+    assert note == ("Write the subject in at most 11 words, the body in 8 to 42 words, each of the tags in at "
+                    "most 2 words, in whole sentences.")
+    assert not p.FORMAT_NOTE.search(note) and "code" not in note  # a pattern-bound string needs no budget
+    nested = {"type": "object", "properties": {"review": {"type": "object", "properties": {
+        "title": {"type": "string", "maxLength": 60}}}, "stars": {"type": "integer"}}}
+    assert format_note(nested) == "Write the review title in at most 8 words, in whole sentences."
+    assert format_note({"type": "object", "properties": {"stars": {"type": "integer"}}}) == ""
