@@ -216,3 +216,16 @@ def test_the_format_note_gives_lengths_in_words_and_nothing_to_echo():
         "title": {"type": "string", "maxLength": 60}}}, "stars": {"type": "integer"}}}
     assert format_note(nested) == "Write the review title in at most 8 words, in whole sentences."
     assert format_note({"type": "object", "properties": {"stars": {"type": "integer"}}}) == ""
+
+
+def test_a_new_sentence_cut_after_one_letter_is_truncated():
+    """`... future errors. I` at the cap has a sentence end near its end, but does not end one."""
+    head = ("The refund for the double charge on our March invoice has still not arrived, three weeks after your "
+            "colleague confirmed it on the phone. Our finance team needs the credit note before the books close "
+            "on Friday, so please send it today or tell us who to call about it. Please also explain how to "
+            "prevent future errors.")
+    body = (head + " I")[-300:]
+    assert len(body) == 300 and body.endswith("errors. I")
+    rec = record(body=body)
+    v = verdict(rec)
+    assert v.trimmed == ["body"] and rec["body"].endswith("prevent future errors.")

@@ -57,6 +57,7 @@ SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|
                   re.IGNORECASE)
 DIGIT_RUN = re.compile(r"\d{8,}")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
+ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"')\]]*$")
 WORD = re.compile(r"\w+", re.UNICODE)
 _FUNCTION_WORDS = (
     "a an the to of in on at for with by from into about as is are was were be been will would can could "
@@ -253,7 +254,7 @@ def _truncated(value: str, schema: dict) -> bool:
     hi = schema.get("maxLength")
     if hi is None or len(value) < hi - NEAR_CAP:
         return False
-    return not SENTENCE_END.search(value.rstrip()[-3:] + " ")
+    return not ENDS_SENTENCE.search(value.rstrip())
 
 
 # a record ----------------------------------------------------------------------------------------
