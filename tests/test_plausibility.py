@@ -56,6 +56,7 @@ def verdict(rec, allow=()):
              "restarted the agent twice. Could you check whether the endpoint is up?"},   # long
     {"body": "Since the update the API returns invalid JSON for the /orders call, so our import fails. "
              "Please have a look."},                                                # JSON as a topic
+    {"body": "Note: the export at https://example.com/x fails with error: timeout, since Monday morning."},
     {"body": "Order 4471203 was charged twice on 3 May. Could you refund the second charge, please?"},
     {"subject": "Refund for order 4471"},                                         # numbers in prose
     {"body": "The call `client.orders[0].refund()` raises a timeout; the list [1, 2, 3] comes back empty."},
@@ -87,6 +88,7 @@ def test_healthy_records_pass(over):
      "junk: body"),
     ({"body": "Please fix <%= f.name %> on the invoice page because it shows the wrong plan for us."},
      "junk: body"),
+    ({"subject": "TinyBunny:3258110,tags:2,"}, "echo: subject"),
     ({"body": "Here is the JSON of a refund ticket, formatted for easy reading: the customer asks for money back."},
      "echo: body"),
     ({"body": "Please contact me at [company_name] or [account manager_email] about the duplicate charge."},

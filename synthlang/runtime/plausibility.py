@@ -4,8 +4,8 @@ Each filter looks at the free text the model wrote (strings without a pattern or
 values, in the record and in its nested records and lists) and names what is wrong:
 
 - echo: the value repeats the instructions: the format note ("40-300 characters", "list of up
-  to", "one of"), field names used as keys (`body:`), a label like "Example subject:", or
-  eight words in a row of the prompt itself;
+  to", "one of"), a field name used as a key anywhere (`body:`, `...,priority:2`), a label
+  like "Example subject:", or eight words in a row of the prompt itself;
 - truncated: free text that reached its maximum length (or came within NEAR_CAP characters
   of it, where no token fits) without ending a sentence. It is cut
   back to its last sentence end, or else its last word, when what is left still meets the
@@ -47,6 +47,7 @@ FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up t
                          r"\breply with one json\b|\bjson object\b|\binteger\s+-?\d+\s*\.\.\s*-?\d+|"
                          r"\b(text|string),\s*\d+|\b(here is|here's|below is)\b.{0,40}\bjson\b|"
                          r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
+KEY = re.compile(r"(?:^|[\s,;{(\"'])([A-Za-z_]{2,30})\s*:(?!//)")
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
 MARKUP = re.compile(r"<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:|[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+",
                     re.IGNORECASE)
@@ -160,6 +161,9 @@ def echo(value: str, ctx: Context) -> bool:
     if label:
         word = label.group(0).rstrip(": ").lower().split()[-1]
         if label.group(1) or word in ctx.field_names or word in TYPE_WORDS:
+            return True
+    for key in KEY.findall(value):  # a field name used as a key anywhere: `...,priority:2,`
+        if key.lower() in ctx.field_names:
             return True
     words = WORD.findall(value.lower())
     if len(words) < ECHO_WORDS:
