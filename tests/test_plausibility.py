@@ -231,3 +231,15 @@ def test_a_new_sentence_cut_after_one_letter_is_truncated():
     rec = record(body=body)
     v = verdict(rec)
     assert v.trimmed == ["body"] and rec["body"].endswith("prevent future errors.")
+
+
+def test_the_text_after_the_mentioned_values_cut_at_its_room_is_cut_back():
+    text = "Hi Sam, the parcel goes to 12 Baker Street, London 10115. Please reply to this in"
+    end = text.index("10115") + 5
+    tail_max = len(text) - end            # the tail used all of its room
+    assert p.cut_tail(text, end, tail_max, 20) == "Hi Sam, the parcel goes to 12 Baker Street, London 10115."
+    assert p.cut_tail(text, end, tail_max + 30, 20) == text        # stopped on its own, well short
+    done = text[:end] + ". Thanks a lot."
+    assert p.cut_tail(done, end, len(done) - end, 20) == done      # at its room, but a sentence ends
+    # nothing that keeps the values and the minimum length: rejected
+    assert p.cut_tail("12 Baker Street, London 10115 please reply to this in", 29, 24, 52) is None

@@ -22,7 +22,7 @@ from ..plan.model import Block, Plan
 from ..values import ValueError_, check_record, check_value, match_key
 from . import plausibility
 from .entries import Attempt, Candidate
-from .mentions import find_spans, mention_pattern
+from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
@@ -193,13 +193,24 @@ class Attempts:
         except ValueError_ as exc:
             return reject("invalid_output", f"{exc.path}: {exc.message}")
         spans: dict[str, list[tuple[int, int]]] = {}
+        cut: list[str] = []
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
             vals = [str(parent.get(m)) for m in mc.values]
-            found = find_spans(mc, str(parent.get(mc.path[-1])), vals)
+            text = str(parent.get(mc.path[-1]))
+            found = find_spans(mc, text, vals)
             if found is None:
                 return reject("mentions_missing")
-            spans[".".join(mc.path)] = [(s, e) for s, e in found]
+            label = ".".join(mc.path)
+            spans[label] = [(s, e) for s, e in found]
+            ranges = gap_ranges(mc, vals)
+            if "truncated" not in block.allow and ranges is not None:  # the text after the values hit its room
+                fixed = plausibility.cut_tail(text, found[-1][1], ranges[-1][1], mc.min_len)
+                if fixed is None:
+                    return reject(f"truncated: {label}")
+                if fixed != text:
+                    parent[mc.path[-1]] = fixed
+                    cut.append(label)
         verdict = self._plausible(block, record, request)
         if verdict.reason is not None:
             return reject(verdict.reason)
@@ -224,7 +235,7 @@ class Attempts:
             if not passes(check, record):
                 return reject(f"check: {to_source(check)}")
         return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
-                         trimmed=tuple(verdict.trimmed))
+                         trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
 
     def _plausible(self, block: Block, record: dict, request: GenerationRequest) -> plausibility.Verdict:
         allow = frozenset(block.allow)

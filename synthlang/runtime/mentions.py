@@ -30,21 +30,23 @@ def escape(value: str) -> str:
 # an opening bracket, the one after it a space or punctuation (both inside the gap class).
 BEFORE = "[ (]"
 AFTER = "[ ,.;:!?)]"
+MID_GAP = 40   # at most this much text between two mentioned values; the rest goes after the last
 
 
 def gap_ranges(mc: MentionConstraint, values: list[str]) -> list[tuple[int, int]] | None:
     """Each of the len(values)+1 gaps' length range, so that the whole text always lies within
     the field's length bounds. A gap between two values needs only its separator (one
-    character), and text may start with the first value; the minimum length is met by the text
-    after the last value (a model that has written the values goes on naturally, where one made
-    to write filler before the first value writes junk). None if the values cannot fit."""
+    character) and holds at most MID_GAP characters, and text may start with the first value;
+    most of the room, and the minimum length, is in the text after the last value (a model that
+    has written the values goes on naturally, where one made to write filler before the first
+    value writes junk). None if the values cannot fit."""
     total = sum(len(v) for v in values)
     k = len(values) - 1
     room = mc.max_len - total
     need = max(0, mc.min_len - total - k)          # what the text after the last value must add
     if room < k + need:
         return None
-    mid_hi = max(1, min(room // (k + 2), (room - need) // k)) if k else 0
+    mid_hi = max(1, min(room // (k + 2), MID_GAP, (room - need) // k)) if k else 0
     rest = room - k * mid_hi
     last_hi = max(need, rest - rest // 2)
     return [(0, rest - last_hi)] + [(1, mid_hi)] * k + [(need, last_hi)]

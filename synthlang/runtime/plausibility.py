@@ -322,6 +322,17 @@ def mentions_problem(text: str, own: list[str], seed_values: list[str], allow: f
     return None
 
 
+def cut_tail(text: str, values_end: int, tail_max: int, min_len: int) -> str | None:
+    """A `mentions` text whose part after the last mentioned value (from `values_end`) reached
+    its room (`tail_max` characters) without ending a sentence was cut by its constraint: it is
+    cut back to a sentence or word end that keeps every value and `min_len` characters. Returns
+    the text unchanged when it was not cut, None when nothing can be kept."""
+    if len(text) - values_end < tail_max - NEAR_CAP or ENDS_SENTENCE.search(text.rstrip()):
+        return text
+    fixed = trim(text, min_len)
+    return fixed if fixed is not None and len(fixed) >= values_end else None
+
+
 def references_for(rows: list[dict], json_schema: dict) -> dict[str, list[str]]:
     """Each free-text field's values in `rows` (examples shown, seed rows of the schema)."""
     out: dict[str, list[str]] = {}
