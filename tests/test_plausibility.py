@@ -243,3 +243,19 @@ def test_the_text_after_the_mentioned_values_cut_at_its_room_is_cut_back():
     assert p.cut_tail(done, end, len(done) - end, 20) == done      # at its room, but a sentence ends
     # nothing that keeps the values and the minimum length: rejected
     assert p.cut_tail("12 Baker Street, London 10115 please reply to this in", 29, 24, 52) is None
+
+
+def test_pipes_and_near_cap_endings():
+    c = ctx()
+    assert p.junk("Big Brother: The Lion House (2015)|BBC Music & Culture 15:00 and more news tonight.", c)
+    assert not p.junk("Pipe the output through `grep error | sort` and send us what it prints, please.", c)
+    headline = {"type": "object", "properties": {"headline": {"type": "string", "minLength": 10, "maxLength": 100}}}
+    rec = {"headline": "Labour's four little words unveiled in a stark challenge from Tony Blair over the UK's "
+                       "treatment of"}
+    assert len(rec["headline"]) == 99
+    v = p.judge(rec, headline, ctx(), frozenset())
+    assert v.trimmed == ["headline"] and rec["headline"].endswith("UK's treatment")
+    rec = {"headline": "Labour's four little words unveiled in a stark challenge from Tony Blair over the UK's "
+                       "treat"}
+    assert len(rec["headline"]) == 92  # short of the last 5%: the model's own ending
+    assert p.judge(rec, headline, ctx(), frozenset()).trimmed == []

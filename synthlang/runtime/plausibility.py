@@ -6,8 +6,8 @@ values, in the record and in its nested records and lists) and names what is wro
 - echo: the value repeats the instructions: the format note ("40-300 characters", "list of up
   to", "one of"), a field name used as a key anywhere (`body:`, `...,priority:2`), a label
   like "Example subject:", or eight words in a row of the prompt itself;
-- truncated: free text that reached its maximum length (or came within NEAR_CAP characters
-  of it, where no token fits) without ending a sentence. It is cut
+- truncated: free text that reached its maximum length (or came within 5% of it, where the
+  next token may not have fitted) without ending a sentence. It is cut
   back to its last sentence end, or else its last word, when what is left still meets the
   minimum length (the field is named in `_meta.trimmed`); otherwise the record is rejected;
 - repetition: a list whose items repeat, a text that loops on the same words (a word 3-gram
@@ -16,8 +16,8 @@ values, in the record and in its nested records and lists) and names what is wro
   `...`), free text without a letter, or text with a slot left to fill (`[your name]`,
   `<email>`, `{company_name}`);
 - junk: text that is not prose: runs of 8 digits or more, JSON, template or markup leftovers
-  (`{"key":`, `{0}`, `[x]`, `[Date]`, `<%= %>`, `</br>`, `Your_Last_Reminder` outside
-  backticks), unbalanced brackets or backticks,
+  (`{"key":`, `{0}`, `[x]`, `[Date]`, `<%= %>`, `</br>`, and outside backticks
+  `Your_Last_Reminder` or a pipe), unbalanced brackets or backticks,
   mostly symbols, a mentioned value glued to other characters, or text around mentions that
   is a list of dates, codes and words rather than sentences (under 15% function words). A
   field meant to hold markup takes `allow junk`;
@@ -49,7 +49,7 @@ FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up t
                          r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
 KEY = re.compile(r"(?:^|[\s,;{(\"'])([A-Za-z_]{2,30})\s*:(?!//)")
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
-MARKUP = re.compile(r"<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:|[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+",
+MARKUP = re.compile(r"\||<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:|[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+",
                     re.IGNORECASE)
 IN_BACKTICKS = re.compile(r"`[^`]*`")
 BRACKETED = re.compile(r"(?<![\w.])[\[{]([^\[\]{}]*)[\]}]")  # not an index like `items[0]`
@@ -68,7 +68,8 @@ _FUNCTION_WORDS = (
 FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split(" "))
 PROSE_SHARE = 0.15      # at least this share of the words around mentions are function words
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
-NEAR_CAP = 2            # a value this close to its cap may have been cut: no longer token fitted
+NEAR_CAP = 20           # a value within 1/NEAR_CAP of its cap (2 characters at least) may have
+                        # been cut there: no longer token fitted
 NEAR_COPY = 0.8         # share of a value's word trigrams found in one example or seed value
 
 
@@ -256,7 +257,7 @@ def trim(value: str, lo: int) -> str | None:
 
 def _truncated(value: str, schema: dict) -> bool:
     hi = schema.get("maxLength")
-    if hi is None or len(value) < hi - NEAR_CAP:
+    if hi is None or len(value) < hi - max(2, hi // NEAR_CAP):
         return False
     return not ENDS_SENTENCE.search(value.rstrip())
 
@@ -327,7 +328,7 @@ def cut_tail(text: str, values_end: int, tail_max: int, min_len: int) -> str | N
     its room (`tail_max` characters) without ending a sentence was cut by its constraint: it is
     cut back to a sentence or word end that keeps every value and `min_len` characters. Returns
     the text unchanged when it was not cut, None when nothing can be kept."""
-    if len(text) - values_end < tail_max - NEAR_CAP or ENDS_SENTENCE.search(text.rstrip()):
+    if len(text) - values_end < tail_max - max(2, tail_max // NEAR_CAP) or ENDS_SENTENCE.search(text.rstrip()):
         return text
     fixed = trim(text, min_len)
     return fixed if fixed is not None and len(fixed) >= values_end else None
