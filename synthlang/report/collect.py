@@ -106,8 +106,9 @@ def collect(out_dir: Path) -> ReportData:
         for name in text_fields:
             values = list(lens[name])
             lengths[name] = {**summary(values), "histogram": histogram(values)}
-            if caps[name] and name in model_text:  # noise can shorten a value by a character
-                lengths[name].update(cap=caps[name], at_cap=sum(v >= caps[name] - 1 for v in values))
+            cap = caps[name]
+            if cap is not None and name in model_text:  # noise can shorten a value by a character
+                lengths[name].update(cap=cap, at_cap=sum(v >= cap - 1 for v in values))
         for name, res in samples.items():
             texts = res.items
             if not texts:
