@@ -193,6 +193,7 @@ class Attempts:
         except ValueError_ as exc:
             return reject("invalid_output", f"{exc.path}: {exc.message}")
         spans: dict[str, list[tuple[int, int]]] = {}
+        mentioned: dict[str, list[str]] = {}     # mentions field -> its mentioned values
         cut: list[str] = []
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
@@ -202,7 +203,7 @@ class Attempts:
             if found is None:
                 return reject("mentions_missing")
             label = ".".join(mc.path)
-            spans[label] = [(s, e) for s, e in found]
+            spans[label], mentioned[label] = [(s, e) for s, e in found], vals
             ranges = gap_ranges(mc, vals)
             if "truncated" not in block.allow and ranges is not None:  # the text after the values hit its room
                 fixed = plausibility.cut_tail(text, found[-1][1], ranges[-1][1], mc.min_len)
@@ -211,7 +212,7 @@ class Attempts:
                 if fixed != text:
                     parent[mc.path[-1]] = fixed
                     cut.append(label)
-        verdict = self._plausible(block, record, request)
+        verdict = self._plausible(block, record, request, mentioned)
         if verdict.reason is not None:
             return reject(verdict.reason)
         for label in verdict.trimmed:  # a mentions field cut back must keep every mentioned value
@@ -237,19 +238,16 @@ class Attempts:
         return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
                          trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
 
-    def _plausible(self, block: Block, record: dict, request: GenerationRequest) -> plausibility.Verdict:
+    def _plausible(self, block: Block, record: dict, request: GenerationRequest,
+                   mentioned: dict[str, list[str]]) -> plausibility.Verdict:
         allow = frozenset(block.allow)
         references = self._references.get(block.id)
         if references is None:  # each free-text field's values in the seed rows, once per block
             references = self._references[block.id] = plausibility.references_for(
                 self.plan.seed_rows(block.schema_name), block.json_schema)
-        mentioned = []
-        for mc in block.mentions:
-            parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
-            mentioned += [str(parent.get(m)) for m in mc.values]
         ctx = plausibility.Context(prompt="\n".join(m["content"] for m in request.messages),
                                    field_names=frozenset(f.name for f in self.plan.schemas[block.schema_name].fields),
-                                   references=references, mentioned=mentioned)
+                                   references=references, mentioned=[v for vs in mentioned.values() for v in vs])
         verdict = plausibility.judge(record, block.json_schema, ctx, allow)
         if verdict.reason is None:
             seed_values = self._seed_mentions.get(block.id)
@@ -260,8 +258,8 @@ class Attempts:
             for mc in block.mentions:
                 parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
                 text, label = parent.get(mc.path[-1]), ".".join(mc.path)
-                own = [str(parent.get(m)) for m in mc.values]
-                found = plausibility.mentions_problem(text, own, seed_values, allow) if isinstance(text, str) else None
+                found = (plausibility.mentions_problem(text, mentioned[label], seed_values, allow)
+                         if isinstance(text, str) else None)
                 if found is not None:
                     verdict.reason = f"{found}: {label}"
                     break
