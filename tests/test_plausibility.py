@@ -259,3 +259,12 @@ def test_pipes_and_near_cap_endings():
                        "treat"}
     assert len(rec["headline"]) == 92  # short of the last 5%: the model's own ending
     assert p.judge(rec, headline, ctx(), frozenset()).trimmed == []
+
+
+def test_a_single_word_short_of_its_cap_is_whole():
+    tags = {"type": "object", "properties": {"tags": {"type": "array", "maxItems": 2,
+                                                      "items": {"type": "string", "minLength": 3, "maxLength": 12}}}}
+    rec = {"tags": ["networking", "billing"]}   # 10 of 12 characters: a whole word, kept as it is
+    assert p.judge(rec, tags, ctx(), frozenset()) == p.Verdict() and rec["tags"] == ["networking", "billing"]
+    rec = {"tags": ["authenticati"]}            # at the cap, one word, nothing to cut back to
+    assert p.judge(rec, tags, ctx(), frozenset()).reason == "truncated: tags"

@@ -259,6 +259,8 @@ def _truncated(value: str, schema: dict) -> bool:
     hi = schema.get("maxLength")
     if hi is None or len(value) < hi - max(2, hi // NEAR_CAP):
         return False
+    if len(value) < hi and " " not in value.strip():  # one word short of its cap ("networking" in 12) is whole
+        return False
     return not ENDS_SENTENCE.search(value.rstrip())
 
 
