@@ -268,3 +268,8 @@ def test_a_single_word_short_of_its_cap_is_whole():
     assert p.judge(rec, tags, ctx(), frozenset()) == p.Verdict() and rec["tags"] == ["networking", "billing"]
     rec = {"tags": ["authenticati"]}            # at the cap, one word, nothing to cut back to
     assert p.judge(rec, tags, ctx(), frozenset()).reason == "truncated: tags"
+
+
+def test_a_snake_case_tag_is_not_junk_on_its_own():
+    assert not p.junk("password_reset_link", ctx())
+    assert p.junk("Please use password_reset_link_now to reset it before Monday, thanks.", ctx())

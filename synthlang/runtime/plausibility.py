@@ -49,8 +49,9 @@ FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up t
                          r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
 KEY = re.compile(r"(?:^|[\s,;{(\"'])([A-Za-z_]{2,30})\s*:(?!//)")
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
-MARKUP = re.compile(r"\||<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:|[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+",
+MARKUP = re.compile(r"\||<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:",
                     re.IGNORECASE)
+SNAKE = re.compile(r"[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+")   # junk in prose, a fine tag on its own
 IN_BACKTICKS = re.compile(r"`[^`]*`")
 BRACKETED = re.compile(r"(?<![\w.])[\[{]([^\[\]{}]*)[\]}]")  # not an index like `items[0]`
 SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|name|e-?mail|phone|address|"
@@ -199,7 +200,10 @@ def junk(value: str, ctx: Context) -> bool:
                 return True
             start = text.find(m, end)
         text = text.replace(m, " ")
-    if DIGIT_RUN.search(text) or MARKUP.search(IN_BACKTICKS.sub(" ", text)) or _stray_brackets(text):
+    prose = IN_BACKTICKS.sub(" ", text)
+    if DIGIT_RUN.search(text) or MARKUP.search(prose) or _stray_brackets(text):
+        return True
+    if " " in prose.strip() and SNAKE.search(prose):
         return True
     if ctx.mentioned:  # the text around mentions is prose, not a list of dates, codes and words
         words = WORD.findall(text.lower())
