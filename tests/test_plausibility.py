@@ -273,3 +273,8 @@ def test_a_single_word_short_of_its_cap_is_whole():
 def test_a_snake_case_tag_is_not_junk_on_its_own():
     assert not p.junk("password_reset_link", ctx())
     assert p.junk("Please use password_reset_link_now to reset it before Monday, thanks.", ctx())
+
+
+def test_the_rejected_value_is_kept_for_the_journal():
+    v = verdict(record(subject="N/A"))
+    assert v.reason == "hollow: subject" and v.value == "N/A"

@@ -214,7 +214,7 @@ class Attempts:
                     cut.append(label)
         verdict = self._plausible(block, record, request, mentioned)
         if verdict.reason is not None:
-            return reject(verdict.reason)
+            return reject(verdict.reason, verdict.value)
         for label in verdict.trimmed:  # a mentions field cut back must keep every mentioned value
             text = get_path(record, tuple(label.split(".")))
             if label in spans and isinstance(text, str) and spans[label][-1][1] > len(text):

@@ -28,7 +28,7 @@ class Candidate:
     at: Attempt
     ok: bool
     why: str | None = None                  # the rejection reason when not ok
-    err: str | None = None                  # what went wrong, for engine errors and invalid output
+    err: str | None = None                  # what went wrong: engine errors, invalid output, the implausible value
     score: int | None = None                # the judge's score, when it rejected the record
     tokens: int | None = None               # None when no request was made
     seconds: float | None = None

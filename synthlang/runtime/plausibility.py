@@ -88,6 +88,7 @@ class Context:
 class Verdict:
     reason: str | None = None                     # "filter: field" when rejected
     trimmed: list[str] = field(default_factory=list)
+    value: str | None = None                      # the rejected value, journaled as the rejection's `err`
 
 
 def free_text_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
@@ -210,8 +211,8 @@ def junk(value: str, ctx: Context) -> bool:
         if len(words) >= 4 and sum(w in FUNCTION_WORDS for w in words) < PROSE_SHARE * len(words):
             return True
     if len(text.strip()) >= 40:
-        prose = sum(c.isalpha() or c.isspace() for c in text)
-        return prose < 0.6 * len(text)
+        letters = sum(c.isalpha() or c.isspace() for c in text)
+        return letters < 0.6 * len(text)
     return False
 
 
@@ -296,7 +297,7 @@ def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) 
                 verdict.trimmed.append(label)
             found = _first_problem(value, name, label, ctx, allow)
             if found is not None:
-                verdict.reason = f"{found}: {label}"
+                verdict.reason, verdict.value = f"{found}: {label}", value[:300]
                 return verdict
     return verdict
 
