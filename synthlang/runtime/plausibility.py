@@ -260,13 +260,17 @@ def trim(value: str, lo: int) -> str | None:
     return None
 
 
+def _hit_room(length: int, room: int, text: str) -> bool:
+    """Text that filled its room (the last 1/NEAR_CAP, 2 characters at least) without ending
+    a sentence: the constraint may have cut it there."""
+    return length >= room - max(2, room // NEAR_CAP) and not ENDS_SENTENCE.search(text.rstrip())
+
+
 def _truncated(value: str, schema: dict) -> bool:
     hi = schema.get("maxLength")
-    if hi is None or len(value) < hi - max(2, hi // NEAR_CAP):
+    if hi is None or (len(value) < hi and " " not in value.strip()):  # one word short of its cap is whole
         return False
-    if len(value) < hi and " " not in value.strip():  # one word short of its cap ("networking" in 12) is whole
-        return False
-    return not ENDS_SENTENCE.search(value.rstrip())
+    return _hit_room(len(value), hi, value)
 
 
 # a record ----------------------------------------------------------------------------------------
@@ -335,7 +339,7 @@ def cut_tail(text: str, values_end: int, tail_max: int, min_len: int) -> str | N
     its room (`tail_max` characters) without ending a sentence was cut by its constraint: it is
     cut back to a sentence or word end that keeps every value and `min_len` characters. Returns
     the text unchanged when it was not cut, None when nothing can be kept."""
-    if len(text) - values_end < tail_max - max(2, tail_max // NEAR_CAP) or ENDS_SENTENCE.search(text.rstrip()):
+    if not _hit_room(len(text) - values_end, tail_max, text):
         return text
     fixed = trim(text, min_len)
     return fixed if fixed is not None and len(fixed) >= values_end else None
