@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="Ray workers, one engine each (default: the CPUs)")
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
+    _cache_arguments(r)
     e = sub.add_parser("eval", help="measure what the synthetic data contributes (the spec's evaluate blocks)")
     e.add_argument("spec")
     e.add_argument("--out", help="the run's output folder (default: the spec's `output` path)")
@@ -57,6 +58,36 @@ def _parser() -> argparse.ArgumentParser:
     pv = sub.add_parser("prepare-vllm", help="convert the embedded model once into a folder vLLM can load")
     pv.add_argument("--force", action="store_true", help="convert again even if the folder exists")
     return p
+
+
+def _cache_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", metavar="DIR",
+                   help="the result cache's folder (default: .synth/cache in the output folder)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="send every request to the engine and keep no result (the journal still resumes)")
+    p.add_argument("--cache-max-size", type=_size, default=None, metavar="SIZE",
+                   help="drop the least recently used results past this size (default 2G; K, M, G suffixes)")
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return int(value)
+
+
+def _cache_dir(args, out_dir: Path) -> Path | None:
+    from .runtime.driver import CACHE_DIR, RUN_DIR
+
+    if args.no_cache:
+        return None
+    return Path(args.cache) if args.cache else out_dir / RUN_DIR / CACHE_DIR
 
 
 def _emit_diagnostics(result, fmt: str) -> None:
@@ -177,7 +208,7 @@ def cmd_run(args) -> int:
     from .engines.base import ConstraintNotEnforced, EngineDead, EngineOptions
     from .engines.capabilities import UnsupportedFeature
     from .runtime.driver import CellFailed, run_plan
-    from .runtime.journal import JournalMismatch
+    from .runtime.journal import JournalMismatch, RunBusy
     from .runtime.options import RunOptions
 
     # nothing is written outside the spec's (or the plan's) folder tree, or outside --out
@@ -187,7 +218,9 @@ def cmd_run(args) -> int:
                          max_attempts=args.max_attempts,
                          engine_options=EngineOptions(threads=args.threads, batch=batch),
                          progress={"auto": None, "bar": True, "log": False}[args.progress],
-                         ray=args.ray, workers=args.workers)
+                         ray=args.ray, workers=args.workers, cache_dir=_cache_dir(args, out_dir))
+    if args.cache_max_size is not None:
+        options.cache_max_bytes = args.cache_max_size
     if args.fake_engine:
         from .engines.fake import FakeFactory
 
@@ -204,7 +237,7 @@ def cmd_run(args) -> int:
         _error(f"the engine stopped: {exc}. Everything generated so far is kept; "
                "run the same command again to resume.")
         return EXIT_ENGINE
-    except JournalMismatch as exc:
+    except (JournalMismatch, RunBusy) as exc:
         _error(str(exc))
         return EXIT_ERRORS
     except OSError as exc:  # UnsafePath among them: a symlink leading out, a file where a folder goes
@@ -219,10 +252,14 @@ def cmd_run(args) -> int:
         _error(f"the dataset is written, but its report is not: {str(exc).splitlines()[0]}")
         return EXIT_ERRORS
     m = report.manifest
+    if m["journal_restarted"]:
+        print("the spec changed since the last run in this folder: its records were rebuilt, with what the "
+              "engine wrote before reused from the cache", file=sys.stderr)
     for bid, b in m["blocks"].items():
         splits = ", ".join(f"{k} {v['rows']}" for k, v in b["splits"].items())
         print(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
-              f"(acceptance {b['acceptance_rate']:.0%}); {splits}", file=sys.stderr)
+              f"(acceptance {b['acceptance_rate']:.0%}); {splits}; engine requests: {b['requests_sent']} sent, "
+              f"{b['requests_reused']} reused from the cache", file=sys.stderr)
         if b["rejection_rates"]:
             print("  rejected: " + ", ".join(f"{k} {v:.0%}" for k, v in b["rejection_rates"].items())
                   + " of attempts" + (f"; {b['trimmed']} records had a value cut back to a sentence or word end"

@@ -107,5 +107,10 @@ class FakeFactory:
     def __init__(self, broken: bool = False, delay: float | None = None, batch: int | None = None):
         self.broken, self.delay, self.batch = broken, delay, batch
 
+    @property
+    def identity(self) -> dict:
+        """What the result cache keys a fake engine's results on (engines/identity.py)."""
+        return {"engine": "fake", "broken": self.broken}
+
     def __call__(self, model) -> FakeEngine:
         return FakeEngine(broken=self.broken, delay=self.delay, batch=self.batch)

@@ -26,9 +26,9 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
     applied, truth = apply_noise(block.noise, record, schema, top_spans, sub_rng(seed, "noise"), plan.schemas.get)
     spans.update(top_spans)
     meta: dict = {
-        "id": record_id(block.id, at.cell, at.attempt), "source": "synthetic", "block": block.id,
-        "cell": block.cells[at.cell].key, "attempt": at.attempt, "seed": seed, "model": block.model,
-        "plan": plan.hash, "noise": applied,
+        "id": record_id(block.id, block.cells[at.cell].key, at.attempt), "source": "synthetic",
+        "block": block.id, "cell": block.cells[at.cell].key, "attempt": at.attempt, "seed": seed,
+        "model": block.model, "noise": applied,
     }
     if spans:
         meta["spans"] = {

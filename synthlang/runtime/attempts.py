@@ -9,31 +9,49 @@ conformance probe and capability check), so a pool can hold one per process or p
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from .. import ir
 from ..engines.base import Engine, GenerationRequest, GenerationResult
 from ..engines.capabilities import check_capabilities
+from ..engines.identity import model_identity
 from ..engines.probe import run_probe
 from ..engines.registry import get_engine
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
+from ..files import ensure_dir
 from ..plan.model import Block, Plan
 from ..values import ValueError_, check_record, check_value, match_key
 from . import plausibility
-from .entries import Attempt, Candidate
+from .cache import ResultCache, identity_key, request_key, sha256_file
+from .entries import PENDING, Attempt, Candidate
 from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
 from .seeding import record_seed, sub_rng
 
+# requests worth having in flight before an engine is loaded (it may never be: every request
+# may be cached); the engine's own number takes over once it is
+IN_FLIGHT_UNLOADED = 64
+
 
 class Attempts:
-    def __init__(self, plan: Plan, options: RunOptions):
+    def __init__(self, plan: Plan, options: RunOptions, dry: bool = False):
+        """`dry`: answer from the cache only; a request it does not hold gives a PENDING
+        candidate and no engine is ever loaded (`synthc plan`). Without `dry` a candidate is
+        PENDING when its wave was served partly by the cache (see _generate)."""
         self.plan = plan
         self.opt = options
+        self.dry = dry
+        self.cache: ResultCache | None = None
+        if options.cache_dir is not None:
+            self.cache = (ResultCache.open_existing(options.cache_dir) if dry
+                          else ResultCache(cache_folder(options), options.cache_max_bytes))
         self.engines: dict[str, Engine] = {}
+        self._identities: dict[str, tuple[dict, str]] = {}
         self.schemas = plan.schemas.get
         self.engine_seconds = 0.0                # time inside engine calls
         self.startup_seconds = 0.0               # engine loading and conformance probes
@@ -58,25 +76,68 @@ class Attempts:
         return self.engines[model_name]
 
     def close(self) -> None:
-        for engine in self.engines.values():
-            engine.close()
+        try:
+            for engine in self.engines.values():
+                engine.close()
+        finally:
+            if self.cache is not None:
+                self.cache.close()
 
-    def _generate(self, model_name: str, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    def identity(self, model_name: str) -> dict:
+        """What besides a request decides what this model's engine writes (engines/identity.py)."""
+        if model_name not in self._identities:
+            digest = self.cache.file_digest if self.cache is not None else sha256_file
+            ident = model_identity(self.plan.models[model_name], self.opt.engine_options, digest,
+                                   self.opt.engine_factory)
+            self._identities[model_name] = (ident, identity_key(ident))
+        return self._identities[model_name][0]
+
+    def _generate(self, model_name: str, requests: list[GenerationRequest],
+                  defer: bool = False) -> tuple[list[GenerationResult | None], list[bool]]:
+        """A result per request, and whether it came from the cache. The engine is sent (and
+        loaded for) only what the cache does not hold; in a dry run those results are None.
+
+        `defer`: when the cache holds some of the requests, the others are not sent either
+        (None): the driver takes the cached attempts first and asks again only for what it
+        still needs, so a wave sized differently from the run that filled the cache sends
+        nothing that run did not need."""
+        results: list[GenerationResult | None] = [None] * len(requests)
+        keys: list[str] = []
+        if self.cache is not None:
+            ident = self.identity(model_name)
+            keys = [request_key(ident, r) for r in requests]
+            found = self.cache.get_many(keys)
+            results = [found.get(k) for k in keys]
+        reused = [r is not None for r in results]
+        todo = [i for i, r in enumerate(results) if r is None]
+        if not todo or self.dry or (defer and len(todo) < len(requests)):
+            return results, reused
         engine = self.engine(model_name)  # loads on first use; timed as start-up, not engine work
         start = time.perf_counter()
-        results = engine.generate(requests)
+        sent = engine.generate([requests[i] for i in todo])
         for _ in range(self.opt.retries):
-            failed = [i for i, r in enumerate(results) if r.error is not None]
+            failed = [j for j, r in enumerate(sent) if r.error is not None]
             if not failed:
                 break
-            again = engine.generate([requests[i] for i in failed])
-            for i, r in zip(failed, again):
-                results[i] = r
-        self.engine_seconds += time.perf_counter() - start
-        return results
+            again = engine.generate([requests[todo[j]] for j in failed])
+            for j, r in zip(failed, again):
+                sent[j] = r
+        seconds = time.perf_counter() - start
+        self.engine_seconds += seconds
+        for i, r in zip(todo, sent):
+            results[i] = r
+        if self.cache is not None:
+            self.cache.put_many((keys[i], r) for i, r in zip(todo, sent))
+            self.cache.add_throughput(self._identities[model_name][1], sum(r.tokens for r in sent), seconds,
+                                      len(todo))
+        return results, reused
 
     def in_flight(self, model_name: str) -> int:
-        """Requests worth sending to this model's engine at once."""
+        """Requests worth sending to this model's engine at once. With a cache, a provisional
+        number until the engine is loaded: a run the cache serves never loads it."""
+        engine = self.engines.get(model_name)
+        if engine is None and (self.dry or self.cache is not None):
+            return IN_FLIGHT_UNLOADED
         return max(1, self.engine(model_name).in_flight)
 
     # a batch of attempts -------------------------------------------------------------------------
@@ -85,15 +146,21 @@ class Attempts:
         block = self.plan.block(block_id)
         prepared = [(ci, a, *self.prepare(block, ci, a)) for ci, attempts in work for a in attempts]
         requests = [p[4] for p in prepared if isinstance(p[4], GenerationRequest)]
-        results = iter(self._generate(block.model, requests)) if requests else iter(())
+        results, reused = self._generate(block.model, requests, defer=True) if requests else ([], [])
+        answers = iter(zip(results, reused))
         made = []
         for ci, attempt, seed, values, req_or_reason in prepared:
             at = Attempt(block.id, ci, attempt)
             if values is None:
                 made.append(Candidate(at, ok=False, why=str(req_or_reason)))
+                continue
+            assert isinstance(req_or_reason, GenerationRequest)
+            result, hit = next(answers)
+            if result is None:
+                made.append(Candidate(at, ok=False, why=PENDING))
             else:
-                assert isinstance(req_or_reason, GenerationRequest)
-                made.append(self.evaluate(block, at, seed, values, next(results), req_or_reason))
+                candidate = self.evaluate(block, at, seed, values, result, req_or_reason)
+                made.append(replace(candidate, reused=int(hit), sent=int(not hit)))
         if block.judge is not None:
             made = self._judge(block, made)
         out, start = [], 0
@@ -105,7 +172,7 @@ class Attempts:
     def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str]:
         """(seed, values, request) or (seed, None, reason) when no request can be made."""
         cell = block.cells[ci]
-        seed = record_seed(self.plan.hash, block.id, ci, attempt)
+        seed = record_seed(self.plan.dataset.seed, block.id, cell.key, attempt)
         rng = sub_rng(seed, "sample")
         values: dict = {}
         try:
@@ -286,18 +353,32 @@ class Attempts:
         requests = [GenerationRequest(messages=judge_messages(judge.rubric, made[i].record),
                                       json_schema=block.judge_schema, max_tokens=16, seed=made[i].seed ^ 0x5A5A,
                                       temperature=model.temperature, top_p=model.top_p) for i in todo]
-        results = self._generate(judge.model, requests) if requests else []
+        results, reused = self._generate(judge.model, requests) if requests else ([], [])
         out = list(made)
-        for i, result in zip(todo, results):
-            c = made[i]
-            score = _score(result)
-            if score is None:
+        for i, result, hit in zip(todo, results, reused):
+            c = replace(made[i], reused=made[i].reused + hit, sent=made[i].sent + (result is not None and not hit))
+            score = _score(result) if result is not None else None
+            if result is None:
+                out[i] = replace(c, ok=False, why=PENDING, record={}, spans={})
+            elif score is None:
                 out[i] = replace(c, ok=False, why="judge_error", record={}, spans={})
             elif score < judge.min_score:
                 out[i] = replace(c, ok=False, why="judge", score=score, record={}, spans={})
             else:
                 out[i] = replace(c, judge_score=score)
         return out
+
+
+def cache_folder(options: RunOptions) -> Path:
+    """The cache's folder, created. Inside the output tree it is held to that tree like every
+    other file a run writes (a symlink on the way may not lead out); a folder named elsewhere
+    is the user's own choice."""
+    assert options.cache_dir is not None
+    root = options.root or options.out_dir
+    folder = Path(os.path.abspath(options.cache_dir))
+    if folder.is_relative_to(os.path.abspath(root)):
+        return ensure_dir(folder, root)
+    return ensure_dir(folder, folder)
 
 
 def _score(result: GenerationResult) -> int | None:

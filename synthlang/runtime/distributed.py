@@ -32,6 +32,9 @@ class _Worker:
     def in_flight(self, model_name: str) -> int:
         return self.attempts.in_flight(model_name)
 
+    def identity(self, model_name: str) -> dict:
+        return self.attempts.identity(model_name)
+
 
 class RayPool:
     """A Pool of Ray workers: the attempts are split across them and put back in order."""
@@ -66,6 +69,9 @@ class RayPool:
     def _spawn(self):
         return self.actor_class.remote(self.plan_json, self.worker_options)
 
+
+    def identity(self, model_name: str) -> dict:
+        return self.ray.get(self.workers[0].identity.remote(model_name))
 
     def in_flight(self, model_name: str) -> int:
         if model_name not in self._in_flight:
@@ -103,7 +109,8 @@ class RayPool:
             for (ci, attempts), candidates in zip(share, out):
                 for attempt, candidate in zip(attempts, candidates):
                     results[(ci, attempt)] = candidate
-                    self._engine_seconds += candidate.seconds or 0.0
+                    if candidate.sent:  # a result served by the cache cost no engine time now
+                        self._engine_seconds += candidate.seconds or 0.0
         return [[results[(ci, a)] for a in attempts] for ci, attempts in work]
 
     def engine_seconds(self) -> float:

@@ -12,18 +12,18 @@ its batch."""
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..files import ensure_dir, write_text_atomic
 from ..plan.model import Block, Plan
 from .acceptance import accept
 from .dedup import Deduper
-from .entries import Candidate, JournalEntry
+from .entries import PENDING, Candidate, JournalEntry
 from .journal import Journal, JournalCorrupt
 from .manifest import BlockState, RunTimes, write_manifest
 from .options import RunOptions
@@ -32,6 +32,8 @@ from .progress import Progress
 from .sinks import write_block
 
 RUN_DIR = ".synth"
+JOURNAL = "journal.jsonl"
+CACHE_DIR = "cache"         # the result cache's default folder, in RUN_DIR
 
 
 class CellFailed(Exception):
@@ -53,19 +55,22 @@ class Driver:
         self.wall_start = time.perf_counter()
         self.new_records: dict[str, int] = {}    # records accepted by this invocation, per block
         self.split_counts: dict[str, dict] = {}  # block -> split -> file and row count
+        self.requests: dict[str, list[int]] = {b.id: [0, 0] for b in plan.blocks}  # sent, reused
+        self.restarted = False
 
     def run(self) -> RunReport:
         root = self.opt.root or self.opt.out_dir
         # every folder on the way is checked: a symlink planted in the tree cannot lead out
         out = self.opt.out_dir = ensure_dir(self.opt.out_dir, root)
         run_dir = out / RUN_DIR
-        if self.opt.fresh and (run_dir.exists() or run_dir.is_symlink()):
-            if run_dir.is_symlink() or not run_dir.is_dir():
-                run_dir.unlink()
-            else:
-                shutil.rmtree(run_dir)
+        if self.opt.fresh and (run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir())):
+            run_dir.unlink()
         ensure_dir(run_dir, root)
-        journal = Journal(run_dir / "journal.jsonl", self.plan.hash)
+        if self.opt.fresh:  # the dataset starts over; the result cache stays (see --no-cache)
+            for name in (JOURNAL, "journal.previous.jsonl"):
+                (run_dir / name).unlink(missing_ok=True)
+        journal = Journal(run_dir / JOURNAL, self.plan.hash, self.plan.dataset.name)
+        self.restarted = journal.restarted
         states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
         dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}
         try:
@@ -129,7 +134,11 @@ class Driver:
                     queue = self._wave(block, ci, st, ahead)
                 entries = []
                 while queue and st.accepted[ci] < cell.count:
-                    entry = accept(self.plan, block, queue.popleft(), deduper)
+                    candidate = queue.popleft()
+                    if candidate.why == PENDING:  # the cache served the attempts before it: ask again
+                        queue.clear()
+                        break
+                    entry = accept(self.plan, block, candidate, deduper)
                     entries.append(entry.to_json())
                     self._count(st, entry)
                     if entry.ok:
@@ -169,6 +178,11 @@ class Driver:
                 work.append((cj, list(range(st.next_attempt[cj], st.next_attempt[cj] + n))))
                 room -= n
         made = self.pool.run(block.id, work)
+        counts = self.requests[block.id]
+        for candidates in made:
+            for c in candidates:
+                counts[0] += c.sent
+                counts[1] += c.reused
         for (cj, _), candidates in zip(work[1:], made[1:]):
             ahead[cj] = deque(candidates)
         return deque(made[0])
@@ -192,8 +206,7 @@ class Driver:
         out = self.opt.out_dir
         files = []
         for block in self.plan.blocks:
-            result = write_block(self.plan, block.id, self._accepted_records(journal, block.id),
-                                 sum(states[block.id].accepted), out)
+            result = write_block(self.plan, block.id, partial(self._accepted_records, journal, block.id), out)
             self.split_counts[block.id] = result
             files += [out / v["path"] for v in result.values()]
         return files
@@ -202,8 +215,9 @@ class Driver:
                         files: list[Path]) -> dict:
         times = RunTimes(wall=time.perf_counter() - self.wall_start, engine=self.pool.engine_seconds(),
                          startup=self.pool.startup_seconds())
+        identities = {name: self.pool.identity(name) for name in self.plan.models}
         return write_manifest(self.plan, self.opt.out_dir, states, self.split_counts, self.new_records, times,
-                              complete, resumed, files)
+                              complete, resumed, files, self.requests, identities, self.restarted)
 
 
 def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunReport:

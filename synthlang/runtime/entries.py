@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# the reason of a dry run's candidate whose request the cache does not hold (never journaled)
+PENDING = "pending"
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -37,6 +40,8 @@ class Candidate:
     seed: int = 0
     judge_score: int | None = None
     trimmed: tuple[str, ...] = ()           # free text cut back to a sentence or word end
+    sent: int = 0                           # engine requests this attempt sent (record and judge)
+    reused: int = 0                         # ... and those served by the result cache
 
     def as_rejection(self) -> JournalEntry:
         assert not self.ok

@@ -1,10 +1,18 @@
 """The run journal: an append-only JSONL log of every attempt, fsynced in batches.
 
 A run killed at any moment (SIGKILL included) leaves at most one partial last line, which
-is cut off on resume; everything before it is replayed, so no record is lost or repeated."""
+is cut off on resume; everything before it is replayed, so no record is lost or repeated.
+
+The journal belongs to one plan. A run of an edited spec of the same dataset starts it over
+(`restarted`; the old journal is kept as journal.previous.jsonl): what the engine wrote is
+in the result cache, so the records that still hold come back without a request. A journal
+of another dataset is refused. One run at a time writes a folder: the journal's lock is held
+for the whole run."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -15,6 +23,12 @@ from ..files import open_append, open_read, open_update
 
 class JournalMismatch(Exception):
     pass
+
+
+class RunBusy(Exception):
+    def __init__(self, folder: Path):
+        super().__init__(f"another synthc run is writing to {folder}; wait for it to end, or choose another "
+                         "output folder")
 
 
 class JournalCorrupt(JournalMismatch):
@@ -35,19 +49,32 @@ def _well_formed(entry: dict) -> bool:
 
 
 class Journal:
-    def __init__(self, path: Path, plan_hash: str):
+    def __init__(self, path: Path, plan_hash: str, dataset: str):
         self.path = path
         self.plan_hash = plan_hash
+        self.restarted = False      # an earlier journal of this dataset's previous plan was set aside
+        self._lock = _hold_lock(path.with_name(path.name + ".lock"))
+        try:
+            self._open(dataset)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _open(self, dataset: str) -> None:
+        path = self.path
         if path.exists() or path.is_symlink():
             self._repair()
             header = self._header()
-            if header is not None and header.get("plan") != plan_hash:
-                raise JournalMismatch(
-                    f"{path.parent.parent} holds a run of another plan ({header.get('plan')}); "
-                    "use --fresh to start over, or another output folder")
+            if header is not None and header.get("plan") != self.plan_hash:
+                if header.get("dataset") != dataset:
+                    raise JournalMismatch(
+                        f"{path.parent.parent} holds a run of another dataset ({header.get('dataset') or 'unnamed'}, "
+                        f"plan {header.get('plan')}); use --fresh to start over, or another output folder")
+                os.replace(path, path.with_name("journal.previous.jsonl"))  # kept, one generation back
+                self.restarted = True
         self._fh = open_append(path)
         if path.stat().st_size == 0:
-            self._write_line({"plan": plan_hash, "kind": "header"})
+            self._write_line({"plan": self.plan_hash, "dataset": dataset, "kind": "header"})
             self.sync()
 
     def _repair(self) -> None:
@@ -98,4 +125,21 @@ class Journal:
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        finally:
+            self._lock.close()
+
+
+def _hold_lock(path: Path):
+    """An exclusive lock on `path`, held until the returned file is closed (the kernel lets go
+    of it when the process dies, SIGKILL included)."""
+    fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "rb+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fh.close()
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise RunBusy(path.parent.parent) from None
+        raise
+    return fh

@@ -50,7 +50,8 @@ def rejection_rates(rejections: Counter, attempts: int) -> dict[str, float]:
 
 def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], splits: dict[str, dict],
                    new_records: dict[str, int], times: RunTimes, complete: bool, resumed: int,
-                   files: list[Path]) -> dict:
+                   files: list[Path], requests: dict[str, list[int]], models: dict[str, dict],
+                   restarted: bool) -> dict:
     blocks = {}
     for block in plan.blocks:
         st = states[block.id]
@@ -61,6 +62,7 @@ def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], spl
             "rejections": dict(st.rejections.most_common()),
             "rejection_rates": rejection_rates(st.rejections, sum(st.attempts)),
             "trimmed": st.trimmed, "tokens": st.tokens,
+            "requests_sent": requests[block.id][0], "requests_reused": requests[block.id][1],
             "engine_seconds": round(st.engine_seconds, 3),
             "cells": [{"key": c.key, "count": c.count, "accepted": st.accepted[i], "attempts": st.attempts[i],
                        "rejections": dict(st.cell_rejections[i].most_common())}
@@ -72,7 +74,8 @@ def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], spl
     manifest = {
         "kind": "manifest", "complete": complete, "plan": plan.hash, "dataset": plan.dataset.name,
         "format": plan.output.format, "files": [f.name for f in files],
-        "journal_entries_replayed": resumed, "wall_seconds": round(wall, 3),
+        "synthlang_version": plan.synthlang_version, "models": models,
+        "journal_entries_replayed": resumed, "journal_restarted": restarted, "wall_seconds": round(wall, 3),
         "engine_seconds_this_run": round(times.engine, 3),
         "records_this_run": made_now,
         "records_per_second": round(made_now / wall, 4) if wall > 0 else None,

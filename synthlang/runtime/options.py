@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import ir
 from ..engines.base import Engine, EngineOptions
+from .cache import DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -24,3 +25,5 @@ class RunOptions:
     engine_options: EngineOptions = field(default_factory=EngineOptions)
     ray: str | None = None                   # None: this process; "local" or a cluster address
     workers: int | None = None               # Ray workers, one engine each (default: the cluster's CPUs)
+    cache_dir: Path | None = None            # the result cache's folder; None: no cache
+    cache_max_bytes: int = DEFAULT_MAX_BYTES

@@ -19,6 +19,9 @@ class Pool(Protocol):
     def in_flight(self, model_name: str) -> int:
         """Attempts worth having in flight at once to keep the pool's engines busy."""
 
+    def identity(self, model_name: str) -> dict:
+        """What besides a request decides what the model's engine writes (engines/identity.py)."""
+
     def engine_seconds(self) -> float: ...
 
     def startup_seconds(self) -> float: ...
@@ -37,6 +40,9 @@ class LocalPool:
 
     def in_flight(self, model_name: str) -> int:
         return self.attempts.in_flight(model_name)
+
+    def identity(self, model_name: str) -> dict:
+        return self.attempts.identity(model_name)
 
     def engine_seconds(self) -> float:
         return self.attempts.engine_seconds

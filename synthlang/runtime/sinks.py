@@ -1,13 +1,14 @@
-"""Writing the dataset: splits with exact sizes, real rows mixed into train, JSONL, Parquet
-or CSV, each file written to a temporary name and moved into place atomically."""
+"""Writing the dataset: splits with exact sizes and a stable split per record, real rows mixed
+into train, JSONL, Parquet or CSV, each file written to a temporary name and moved into place atomically."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -72,23 +73,33 @@ class SplitWriter:
         return self.final
 
 
-def _select(rng: random.Random, remaining: list[int]) -> int:
-    """Pick a bucket with probability proportional to what it still needs (exact counts)."""
-    total = sum(remaining)
-    r = rng.randrange(total)
-    for i, n in enumerate(remaining):
-        if r < n:
-            return i
-        r -= n
-    raise AssertionError("unreachable")
+def split_of_each(dataset_seed: int, block_id: str, ids: list[str], sizes: list[int]) -> bytearray:
+    """The split of each record (by position), with exactly `sizes` records per split.
+
+    Each record gets a rank from its own id, and the splits take the ranks in order. A record
+    keeps its split when others are added (a raised `count` moves only records whose rank
+    falls between the old and the new cut point), so a test split never swallows training
+    records of an earlier run."""
+    ranks = [hashlib.sha256(f"{dataset_seed}|split|{block_id}|{i}".encode()).digest()[:8] for i in ids]
+    order = sorted(range(len(ids)), key=lambda k: (ranks[k], k))
+    out = bytearray(len(ids))
+    pos = 0
+    for split, size in enumerate(sizes):
+        for k in order[pos:pos + size]:
+            out[k] = split
+        pos += size
+    return out
 
 
-def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: int, folder: Path) -> dict[str, dict]:
-    """Stream a block's accepted records into split files. Returns {split: {"path", "rows", ...}}."""
+def write_block(plan: Plan, block_id: str, records: Callable[[], Iterable[dict]], folder: Path) -> dict[str, dict]:
+    """Stream a block's accepted records into split files. `records` gives them in acceptance
+    order, each time it is called (twice: their ids, then the rows). Returns {split: {"path",
+    "rows", ...}}."""
     block = plan.block(block_id)
     out = plan.output
-    rng = random.Random(f"{plan.hash}|split|{block_id}")
-    sizes = split_sizes(out, n_records)
+    seed = plan.dataset.seed
+    ids = [r["_meta"]["id"] for r in records()]
+    splits = split_of_each(seed, block_id, ids, split_sizes(out, len(ids)))
     arrow_schema = to_row = None
     if out.format == "parquet":
         from .arrow_types import record_schema, to_arrow_row
@@ -103,21 +114,21 @@ def write_block(plan: Plan, block_id: str, records: Iterable[dict], n_records: i
     if out.mix is not None and train is not None:
         seeds = plan.seeds[out.mix.seeds]
         if seeds.schema_name == block.schema_name:
-            need = mix_rows(out, n_records)
-            picked = random.Random(f"{plan.hash}|mix|{block_id}").sample(range(len(seeds.rows)), need)
+            need = mix_rows(out, len(ids))
+            picked = random.Random(f"{seed}|mix|{block_id}").sample(range(len(seeds.rows)), need)
             real_rows = [{**_with_derived(block, seeds.rows[i]),
                           "_meta": {"source": "real", "seed_set": seeds.name, "row": i + 1}}
                          for i in sorted(picked)]
 
-    remaining = list(sizes)
+    rng = random.Random(f"{seed}|interleave|{block_id}")
+    train_left = splits.count(train) if train is not None else 0
     real_left = len(real_rows)
     real_iter: Iterator[dict] = iter(real_rows)
-    for record in records:
-        i = _select(rng, remaining)
-        remaining[i] -= 1
+    for record, i in zip(records(), splits):
         if i == train:
+            train_left -= 1
             # interleave real rows in proportion as train fills
-            while real_left and rng.random() < real_left / (real_left + remaining[i] + 1):
+            while real_left and rng.random() < real_left / (real_left + train_left + 1):
                 writers[i].write(next(real_iter))
                 real_left -= 1
         writers[i].write(record)
