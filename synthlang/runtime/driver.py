@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -74,7 +74,7 @@ class Driver:
         states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
         dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}
         try:
-            resumed = self._replay(journal, states, dedupers)
+            resumed = replay(journal.entries(), journal.path, states, dedupers)
             try:
                 for block in self.plan.blocks:
                     self._run_block(block, states[block.id], dedupers[block.id], journal)
@@ -87,38 +87,6 @@ class Driver:
         write_text_atomic(out / "plan.json", self.plan.to_json())
         manifest = self._write_manifest(states, complete=True, resumed=resumed, files=files)
         return RunReport(out, manifest, files)
-
-    def _replay(self, journal: Journal, states: dict[str, BlockState], dedupers: dict[str, Deduper]) -> int:
-        n = 0
-        for raw in journal.entries():
-            e = JournalEntry.from_json(raw)
-            st = states.get(e.at.block)
-            if st is None:
-                continue
-            n += 1
-            ci = e.at.cell
-            if not 0 <= ci < len(st.accepted):
-                raise JournalCorrupt(f"{journal.path}: an entry names cell {ci} of block {e.at.block}, which has "
-                                     f"{len(st.accepted)}")
-            self._count(st, e)
-            if e.ok:
-                dedupers[e.at.block].add(e.dedup_values or {})
-        return n
-
-    @staticmethod
-    def _count(st: BlockState, e: JournalEntry) -> None:
-        ci = e.at.cell
-        st.attempts[ci] += 1
-        st.next_attempt[ci] = max(st.next_attempt[ci], e.at.attempt + 1)
-        st.tokens += e.tokens or 0
-        st.engine_seconds += e.seconds or 0.0
-        if e.ok:
-            st.accepted[ci] += 1
-            st.trimmed += bool(e.record and e.record.get("_meta", {}).get("trimmed"))
-        else:
-            why = e.why or ""
-            st.rejections[why] += 1
-            st.cell_rejections[ci][why] += 1
 
     def _run_block(self, block: Block, st: BlockState, deduper: Deduper, journal: Journal) -> None:
         progress = Progress(block.id, len(block.cells), block.count, self.opt.progress)
@@ -140,7 +108,7 @@ class Driver:
                         break
                     entry = accept(self.plan, block, candidate, deduper)
                     entries.append(entry.to_json())
-                    self._count(st, entry)
+                    st.count(entry)
                     if entry.ok:
                         new_records += 1
                 journal.append(entries)
@@ -218,6 +186,26 @@ class Driver:
         identities = {name: self.pool.identity(name) for name in self.plan.models}
         return write_manifest(self.plan, self.opt.out_dir, states, self.split_counts, self.new_records, times,
                               complete, resumed, files, self.requests, identities, self.restarted)
+
+
+def replay(entries: Iterable[dict], path: Path, states: dict[str, BlockState], dedupers: dict[str, Deduper]) -> int:
+    """Rebuild the blocks' counters and dedup indexes from a journal of this plan; returns how
+    many entries it held."""
+    n = 0
+    for raw in entries:
+        e = JournalEntry.from_json(raw)
+        st = states.get(e.at.block)
+        if st is None:
+            continue
+        n += 1
+        ci = e.at.cell
+        if not 0 <= ci < len(st.accepted):
+            raise JournalCorrupt(f"{path}: an entry names cell {ci} of block {e.at.block}, which has "
+                                 f"{len(st.accepted)}")
+        st.count(e)
+        if e.ok:
+            dedupers[e.at.block].add(e.dedup_values or {})
+    return n
 
 
 def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunReport:

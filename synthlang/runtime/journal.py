@@ -86,31 +86,10 @@ class Journal:
                 fh.truncate(cut)
 
     def _header(self) -> dict | None:
-        with open_read(self.path) as fh:
-            first = fh.readline()
-        if not first.strip():
-            return None
-        try:
-            header = json.loads(first)
-        except ValueError:
-            header = None
-        if not isinstance(header, dict) or header.get("kind") != "header":
-            raise JournalCorrupt(f"{self.path} does not start with a journal header")
-        return header
+        return read_header(self.path)
 
     def entries(self) -> Iterator[dict]:
-        with open_read(self.path) as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    entry = None
-                if not isinstance(entry, dict) or not _well_formed(entry):
-                    raise JournalCorrupt(f"{self.path}, line {line_no}, is not a journal entry")
-                if entry.get("kind") != "header":
-                    yield entry
+        return read_entries(self.path)
 
     def _write_line(self, entry: dict) -> None:
         self._fh.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -129,6 +108,40 @@ class Journal:
             self._fh.close()
         finally:
             self._lock.close()
+
+
+def read_header(path: Path) -> dict | None:
+    """The journal's header (its plan and dataset), None for an empty journal."""
+    with open_read(path) as fh:
+        first = fh.readline()
+    if not first.strip():
+        return None
+    try:
+        header = json.loads(first)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("kind") != "header":
+        raise JournalCorrupt(f"{path} does not start with a journal header")
+    return header
+
+
+def read_entries(path: Path) -> Iterator[dict]:
+    """Every entry after the header; a torn last line (a run killed mid-write, not yet resumed)
+    is left out."""
+    with open_read(path) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict) or not _well_formed(entry):
+                if not line.endswith("\n"):
+                    return
+                raise JournalCorrupt(f"{path}, line {line_no}, is not a journal entry")
+            if entry.get("kind") != "header":
+                yield entry
 
 
 def _hold_lock(path: Path):

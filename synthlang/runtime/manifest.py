@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..files import write_json_atomic
 from ..plan.model import Plan
+from .entries import JournalEntry
 
 
 @dataclass
@@ -26,6 +27,21 @@ class BlockState:
     @classmethod
     def empty(cls, cells: int) -> BlockState:
         return cls([0] * cells, [0] * cells, [0] * cells, cell_rejections=[Counter() for _ in range(cells)])
+
+    def count(self, e: JournalEntry) -> None:
+        """Add one journaled attempt."""
+        ci = e.at.cell
+        self.attempts[ci] += 1
+        self.next_attempt[ci] = max(self.next_attempt[ci], e.at.attempt + 1)
+        self.tokens += e.tokens or 0
+        self.engine_seconds += e.seconds or 0.0
+        if e.ok:
+            self.accepted[ci] += 1
+            self.trimmed += bool(e.record and e.record.get("_meta", {}).get("trimmed"))
+        else:
+            why = e.why or ""
+            self.rejections[why] += 1
+            self.cell_rejections[ci][why] += 1
 
 
 @dataclass

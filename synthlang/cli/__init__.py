@@ -1,0 +1,5 @@
+"""synthc, the command line (see main.py)."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,135 @@
+"""What the commands share: exit codes, messages on stderr, loading a spec or a plan, and the
+options of the commands that run one (run, plan, preview)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERNAL = 0, 1, 2, 3, 70
+MAX_PLAN_BYTES = 512 * 2**20  # plans embed their seed rows
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a short message
+        self.print_usage(sys.stderr)
+        error(message)
+        raise SystemExit(EXIT_USAGE)
+
+
+def cache_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
+    p.add_argument("--cache", metavar="DIR",
+                   help="the result cache's folder (default: .synth/cache in the output folder)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="send every request to the engine and keep no result (the journal still resumes)"
+                   if run else "as if there were no result cache")
+    if run:
+        p.add_argument("--cache-max-size", type=parse_size, default=None, metavar="SIZE",
+                       help="drop the least recently used results past this size (default 2G; K, M, G suffixes)")
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return int(value)
+
+
+def cache_dir_for(args, out_dir: Path) -> Path | None:
+    from ..runtime.driver import CACHE_DIR, RUN_DIR
+
+    if args.no_cache:
+        return None
+    return Path(args.cache) if args.cache else out_dir / RUN_DIR / CACHE_DIR
+
+
+def emit_diagnostics(result, fmt: str) -> None:
+    from ..diagnostics import render_all_json, render_all_text
+
+    if fmt == "json":
+        print(render_all_json(result.diagnostics))
+    elif result.diagnostics:
+        print(render_all_text(result.diagnostics), file=sys.stderr)
+
+
+def error(message: str) -> None:
+    """One line on stderr; text from specs, seeds, plans or engines cannot reach the terminal
+    as an escape sequence."""
+    from ..diagnostics import printable
+
+    print(f"synthc: error: {printable(message)}", file=sys.stderr)
+
+
+def spec_path(arg: str) -> Path | None:
+    from ..files import is_regular_file
+
+    path = Path(arg)
+    if not is_regular_file(path):
+        error(f"no such spec file: {arg}")
+        return None
+    return path
+
+
+def load_plan(arg: str, fmt: str):
+    """(plan, folder its relative paths start from) or None after printing why."""
+    path = spec_path(arg)
+    if path is None:
+        return None
+    if path.suffix == ".json":
+        from ..files import read_bytes
+        from ..plan.model import Plan
+        from ..plan.validate_plan import validate_plan
+
+        try:
+            plan = Plan.from_json(read_bytes(path, MAX_PLAN_BYTES).decode("utf-8"))
+        except (ValueError, OSError, RecursionError) as exc:
+            error(f"{path} is not a valid plan: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
+            return None
+        problems = validate_plan(plan)
+        if problems:
+            error(f"{path} is not a plan this synthc runs: " + "; ".join(problems[:5])
+                   + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+            return None
+        return plan, path.resolve().parent
+    from ..compiler import compile
+
+    result = compile(path)
+    emit_diagnostics(result, fmt)
+    if result.plan is None or not result.ok:
+        return None
+    return result.plan, path.resolve().parent
+
+
+def run_options(args, plan, base: Path):
+    """RunOptions from the arguments `run`, `plan` and `preview` share. Nothing is written
+    outside the spec's (or the plan's) folder tree, or outside --out."""
+    from ..engines.base import EngineOptions
+    from ..runtime.options import RunOptions
+
+    out_dir = Path(args.out) if args.out else base / plan.output.path
+    batch = getattr(args, "batch", None)
+    batch = max(1, batch) if batch else None
+    options = RunOptions(out_dir=out_dir, root=out_dir if args.out else base, max_attempts=args.max_attempts,
+                         engine_options=EngineOptions(threads=getattr(args, "threads", None), batch=batch),
+                         cache_dir=cache_dir_for(args, out_dir))
+    if getattr(args, "cache_max_size", None) is not None:
+        options.cache_max_bytes = args.cache_max_size
+    if getattr(args, "fake_engine", False):
+        from ..engines.fake import FakeFactory
+
+        options.engine_factory = FakeFactory(batch=batch)
+    return options
+
+
+def human_size(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"

@@ -1,0 +1,61 @@
+"""`synthc check` and `synthc compile`: a spec's diagnostics, and its plan."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, emit_diagnostics, error, spec_path
+
+
+def cmd_check(args) -> int:
+    from ..compiler import check
+
+    path = spec_path(args.spec)
+    if path is None:
+        return EXIT_USAGE
+    result = check(path)
+    emit_diagnostics(result, args.format)
+    if args.format == "text":
+        _print_network(result)
+        if not result.diagnostics:
+            print(f"{args.spec}: ok", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_ERRORS
+
+
+def _print_network(result) -> None:
+    """What a reviewer must see in a spec: where it sends requests and which secret goes along."""
+    from ..diagnostics import printable
+
+    for model in result.context.models.values():
+        if model.endpoint or model.api_key_env:
+            key = f", with the key in ${model.api_key_env}" if model.api_key_env else ", with no key"
+            where = model.endpoint or "(no endpoint)"
+            print(printable(f"network: model `{model.name}` sends requests to {where}{key}"), file=sys.stderr)
+
+
+def cmd_compile(args) -> int:
+    from ..compiler import compile
+
+    path = spec_path(args.spec)
+    if path is None:
+        return EXIT_USAGE
+    result = compile(path)
+    emit_diagnostics(result, args.format)
+    if result.plan is None:
+        return EXIT_ERRORS
+    text = result.plan.to_json()
+    if args.output:
+        out = Path(args.output)
+        from ..files import write_text_atomic
+
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(out, text)
+        except OSError as exc:
+            error(f"cannot write {out}: {exc.strerror or exc}")
+            return EXIT_ERRORS
+        print(f"wrote {out} ({result.plan.hash})", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

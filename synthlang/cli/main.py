@@ -1,0 +1,110 @@
+"""synthc: the command line. Exit codes: 0 clean (warnings allowed), 1 errors, 2 usage, 3 the
+engine failed, 70 an internal error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cache_command import cmd_cache
+from .common import EXIT_INTERNAL, EXIT_OK, Parser, cache_arguments, parse_size
+from .compile_commands import cmd_check, cmd_compile
+from .output_commands import cmd_eval, cmd_prepare_vllm, cmd_report
+from .run_commands import cmd_plan, cmd_preview, cmd_run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="synthc", description="Compile and run .synth dataset specs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    c = sub.add_parser("check", help="report diagnostics for a spec")
+    c.add_argument("spec")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    k = sub.add_parser("compile", help="compile a spec into a generation plan")
+    k.add_argument("spec")
+    k.add_argument("-o", "--output", help="write the plan here instead of standard output")
+    k.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    r = sub.add_parser("run", help="generate the dataset of a spec or a compiled plan")
+    r.add_argument("spec", help="a .synth spec or a plan .json")
+    r.add_argument("--out", help="output folder (default: the spec's `output` path)")
+    r.add_argument("--fresh", action="store_true", help="discard an earlier run in the output folder")
+    r.add_argument("--batch", type=int, default=None,
+                   help="sequences decoded together on llama.cpp (default: from the model's context and the "
+                        "memory, at most 16), requests in flight on vLLM (default 64) and on a server "
+                        "(default: 2 x its concurrency)")
+    r.add_argument("--max-attempts", type=int, default=None,
+                   help="attempts per quota cell before giving up (default: max(50, 20 x its count))")
+    r.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    r.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    r.add_argument("--fake-engine", action="store_true",
+                   help="replace every model with a fake engine that writes random schema-valid values "
+                        "(tests the pipeline, not the model)")
+    r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="spread the attempts over a Ray cluster (a local one without ADDRESS)")
+    r.add_argument("--workers", type=int, default=None, help="Ray workers, one engine each (default: the CPUs)")
+    r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
+                   help="a live bar on a terminal (auto), always a bar, or plain log lines")
+    cache_arguments(r)
+    pl = sub.add_parser("plan", help="what a run would reuse, generate and drop, and what it would cost "
+                                     "(sends nothing to an engine)")
+    pl.add_argument("spec", help="a .synth spec or a plan .json")
+    pl.add_argument("--out", help="output folder (default: the spec's `output` path)")
+    pl.add_argument("--max-attempts", type=int, default=None, help="as for `run`")
+    pl.add_argument("--format", choices=("text", "json"), default="text")
+    pl.add_argument("--fake-engine", action="store_true", help="as for `run` (its results are cached apart)")
+    cache_arguments(pl, run=False)
+    pr = sub.add_parser("preview", help="generate a few records per block and show them (the run reuses them)")
+    pr.add_argument("spec", help="a .synth spec or a plan .json")
+    pr.add_argument("-n", type=int, default=5, help="records per block, spread over its quota cells (default 5)")
+    pr.add_argument("--block", action="append", help="only this block (repeatable)")
+    pr.add_argument("--out", help="output folder whose cache is used (default: the spec's `output` path)")
+    pr.add_argument("--max-attempts", type=int, default=None, help="as for `run`")
+    pr.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    pr.add_argument("--fake-engine", action="store_true", help="as for `run`")
+    pr.add_argument("--format", choices=("text", "json"), default="text",
+                    help="a table per block, or the records as JSON lines")
+    cache_arguments(pr)
+    ca = sub.add_parser("cache", help="show the size of a result cache, or prune it")
+    ca_sub = ca.add_subparsers(dest="cache_command", required=True, parser_class=Parser)
+    for name, text in (("info", "entries and size"), ("prune", "drop entries: least recently used first")):
+        cp = ca_sub.add_parser(name, help=text)
+        cp.add_argument("where", nargs="?", default=None,
+                        help="a spec (its output's cache), an output folder, or a cache folder")
+        cp.add_argument("--cache", metavar="DIR", help="the cache folder itself")
+        if name == "prune":
+            cp.add_argument("--max-size", type=parse_size, default=None, metavar="SIZE",
+                            help="keep at most this much (K, M, G suffixes)")
+            cp.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                            help="drop entries unused for this many days")
+            cp.add_argument("--all", action="store_true", help="drop every entry")
+    e = sub.add_parser("eval", help="measure what the synthetic data contributes (the spec's evaluate blocks)")
+    e.add_argument("spec")
+    e.add_argument("--out", help="the run's output folder (default: the spec's `output` path)")
+    e.add_argument("--format", choices=("text", "json"), default="text")
+    rp = sub.add_parser("report", help="write the dataset card and HTML report of a finished run")
+    rp.add_argument("output_dir")
+    pv = sub.add_parser("prepare-vllm", help="convert the embedded model once into a folder vLLM can load")
+    pv.add_argument("--force", action="store_true", help="convert again even if the folder exists")
+    return p
+
+
+
+COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "compile": cmd_compile, "run": cmd_run,
+            "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache, "eval": cmd_eval, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("synthc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - a bug must still not show a user a traceback
+        from ..diagnostics import printable
+
+        print(f"synthc: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
+              "This is a bug in synthc; please report it with the spec that triggered it.", file=sys.stderr)
+        return EXIT_INTERNAL
+

@@ -1,0 +1,135 @@
+"""`synthc run`, `synthc plan` and `synthc preview`: a spec's dataset, what making it would do, and a
+few of its records."""
+
+from __future__ import annotations
+
+import sys
+
+from .common import EXIT_ENGINE, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan, run_options
+
+
+def cmd_run(args) -> int:
+    loaded = load_plan(args.spec, args.format)
+    if loaded is None:
+        return EXIT_ERRORS
+    plan, base = loaded
+    from ..engines.base import ConstraintNotEnforced, EngineDead
+    from ..engines.capabilities import UnsupportedFeature
+    from ..runtime.driver import CellFailed, run_plan
+    from ..runtime.journal import JournalMismatch, RunBusy
+
+    options = run_options(args, plan, base)
+    options.fresh = args.fresh
+    options.progress = {"auto": None, "bar": True, "log": False}[args.progress]
+    options.ray, options.workers = args.ray, args.workers
+    try:
+        report = run_plan(plan, options)
+    except CellFailed as exc:
+        error(str(exc))
+        return EXIT_ERRORS
+    except (ConstraintNotEnforced, UnsupportedFeature) as exc:
+        error(str(exc))
+        return EXIT_ENGINE
+    except EngineDead as exc:
+        error(f"the engine stopped: {exc}. Everything generated so far is kept; "
+               "run the same command again to resume.")
+        return EXIT_ENGINE
+    except (JournalMismatch, RunBusy) as exc:
+        error(str(exc))
+        return EXIT_ERRORS
+    except OSError as exc:  # UnsafePath among them: a symlink leading out, a file where a folder goes
+        error(f"cannot write the dataset: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return EXIT_ERRORS
+    from ..evaluate.data import EvalInputError
+    from ..report import write_report
+
+    try:
+        write_report(report.out_dir)
+    except (EvalInputError, ValueError) as exc:
+        error(f"the dataset is written, but its report is not: {str(exc).splitlines()[0]}")
+        return EXIT_ERRORS
+    m = report.manifest
+    if m["journal_restarted"]:
+        print("the spec changed since the last run in this folder: its records were rebuilt, with what the "
+              "engine wrote before reused from the cache", file=sys.stderr)
+    for bid, b in m["blocks"].items():
+        splits = ", ".join(f"{k} {v['rows']}" for k, v in b["splits"].items())
+        print(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
+              f"(acceptance {b['acceptance_rate']:.0%}); {splits}; engine requests: {b['requests_sent']} sent, "
+              f"{b['requests_reused']} reused from the cache", file=sys.stderr)
+        if b["rejection_rates"]:
+            print("  rejected: " + ", ".join(f"{k} {v:.0%}" for k, v in b["rejection_rates"].items())
+                  + " of attempts" + (f"; {b['trimmed']} records had a value cut back to a sentence or word end"
+                                      if b["trimmed"] else ""), file=sys.stderr)
+    print(f"wrote {', '.join(m['files'])}, manifest.json, README.md (dataset card) and report.html "
+          f"to {report.out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+
+def cmd_plan(args) -> int:
+    loaded = load_plan(args.spec, "text")
+    if loaded is None:
+        return EXIT_ERRORS
+    plan, base = loaded
+    from ..runtime.estimate import estimate, render_text
+    from ..runtime.journal import JournalMismatch
+
+    try:
+        result = estimate(plan, run_options(args, plan, base))
+    except (JournalMismatch, OSError) as exc:
+        error(str(exc))
+        return EXIT_ERRORS
+    sys.stdout.write(result.to_json() if args.format == "json" else render_text(result))
+    return EXIT_OK
+
+
+def cmd_preview(args) -> int:
+    loaded = load_plan(args.spec, "text")
+    if loaded is None:
+        return EXIT_ERRORS
+    plan, base = loaded
+    unknown = [b for b in args.block or [] if b not in {x.id for x in plan.blocks}]
+    if unknown:
+        error(f"no block named {', '.join(unknown)} (the blocks: {', '.join(b.id for b in plan.blocks)})")
+        return EXIT_USAGE
+    if args.n < 1:
+        error("-n must be at least 1")
+        return EXIT_USAGE
+    import json
+    import shutil
+
+    from ..engines.base import ConstraintNotEnforced, EngineDead
+    from ..engines.capabilities import UnsupportedFeature
+    from ..report.table import render_table
+    from ..runtime.preview import preview
+
+    width = shutil.get_terminal_size((120, 40)).columns
+
+    def show(p) -> None:
+        block = plan.block(p.id)
+        if args.format == "json":
+            for r in p.records:
+                print(json.dumps(r, ensure_ascii=False))
+        else:
+            fields = [f.name for f in plan.schemas[block.schema_name].fields]
+            print(p.id)
+            print(render_table(fields, [[r.get(f) for f in fields] for r in p.records], width))
+        rejected = ", ".join(f"{k} {v}" for k, v in p.rejections.most_common())
+        print(f"{p.id}: {len(p.records)} records from {p.attempts} attempts"
+              + (f"; rejected: {rejected}" if rejected else "")
+              + f"; engine requests: {p.requests_sent} sent, {p.requests_reused} reused from the cache"
+              + (f"; no record could be made for {'; '.join(p.unfilled)}" if p.unfilled else ""), file=sys.stderr)
+
+    try:
+        preview(plan, run_options(args, plan, base), args.n, args.block, on_block=show)
+    except (ConstraintNotEnforced, UnsupportedFeature) as exc:
+        error(str(exc))
+        return EXIT_ENGINE
+    except EngineDead as exc:
+        error(f"the engine stopped: {exc}")
+        return EXIT_ENGINE
+    except OSError as exc:
+        error(f"cannot use the cache: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return EXIT_ERRORS
+    return EXIT_OK

@@ -1,0 +1,250 @@
+"""`synthc plan`: what a run of the spec would do, without sending an engine anything.
+
+The dry run goes through the same attempts as a run, in the same order, answering from the
+journal (when it is of this plan) and the result cache only. Per block and quota cell it counts
+the records that come back without a request (`reused`) and the records still to make, and
+estimates what making them costs: requests from the block's acceptance measured on the cached
+attempts (or the last run's), tokens from the cached results (or the worst case the bounds
+allow), time from the tokens per second the cache measured for the model. Records of the last
+run that the new plan does not keep are counted as dropped."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..plan.model import Block, Plan
+from .acceptance import accept
+from .attempts import Attempts
+from .cache import identity_key
+from .dedup import Deduper
+from .driver import JOURNAL, RUN_DIR, replay
+from .entries import PENDING
+from .journal import read_entries, read_header
+from .manifest import BlockState
+from .options import RunOptions
+
+DRY_WAVE = 64           # attempts looked up at once
+MIN_MEASURED = 5        # attempts needed before a measured acceptance is trusted
+
+
+@dataclass
+class CellEstimate:
+    key: dict[str, Any]
+    count: int
+    reused: int = 0                 # records that come back without an engine request
+    to_generate: int = 0
+    requests: int = 0               # estimated generation requests for them
+    budget_exhausted: bool = False  # the cell's attempt budget runs out on cached attempts alone
+
+
+@dataclass
+class BlockEstimate:
+    id: str
+    model: str
+    count: int
+    cells: list[CellEstimate]
+    reused: int = 0
+    to_generate: int = 0
+    requests: int = 0
+    judge_requests: int = 0
+    tokens: int = 0
+    seconds: float | None = None
+    acceptance: float | None = None
+    acceptance_from: str = "unknown"   # "cache", "last run" or "unknown" (then one request per record)
+    tokens_from: str = "bounds"        # "cache" (mean tokens of the cached results) or "bounds" (max_tokens)
+    tokens_per_second: float | None = None
+    dropped: int = 0                   # records of the last run the new plan does not keep
+
+
+@dataclass
+class PlanEstimate:
+    plan: str
+    dataset: str
+    out_dir: str
+    cache: str | None
+    last_run_plan: str | None
+    resumes: bool                      # the journal is of this plan: the run goes on from it
+    blocks: list[BlockEstimate] = field(default_factory=list)
+    dropped_blocks: dict[str, int] = field(default_factory=dict)  # blocks no longer in the spec
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @property
+    def requests(self) -> int:
+        return sum(b.requests + b.judge_requests for b in self.blocks)
+
+
+@dataclass
+class _Observed:
+    """What the cached attempts of a block show."""
+
+    attempts: int = 0
+    accepted: int = 0
+    judged: int = 0
+    tokens: int = 0
+    results: int = 0
+
+
+def estimate(plan: Plan, options: RunOptions) -> PlanEstimate:
+    out = options.out_dir
+    journal = out / RUN_DIR / JOURNAL
+    header = read_header(journal) if journal.is_file() else None
+    resumes = header is not None and header.get("plan") == plan.hash
+    states = {b.id: BlockState.empty(len(b.cells)) for b in plan.blocks}
+    dedupers = {b.id: Deduper(b.dedup, plan.seed_rows(b.schema_name)) for b in plan.blocks}
+    if resumes:
+        replay(read_entries(journal), journal, states, dedupers)
+    previous = _previous_records(journal) if header is not None and not resumes else {}
+    last = _last_manifest(out)
+    attempts = Attempts(plan, options, dry=True)
+    result = PlanEstimate(plan.hash, plan.dataset.name, str(out),
+                          str(options.cache_dir) if options.cache_dir is not None else None,
+                          header.get("plan") if header else None, resumes)
+    try:
+        for block in plan.blocks:
+            result.blocks.append(_block(plan, block, options, attempts, states[block.id], dedupers[block.id],
+                                        previous.get(block.id, set()), last.get(block.id, {})))
+    finally:
+        attempts.close()
+    result.dropped_blocks = {b: len(ids) for b, ids in previous.items() if b not in {x.id for x in plan.blocks}}
+    return result
+
+
+def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st: BlockState, deduper: Deduper,
+           previous: set[str], last: dict) -> BlockEstimate:
+    seen = _Observed()
+    kept: set[str] = set()
+    cells = []
+    for ci, cell in enumerate(block.cells):
+        c = CellEstimate(cell.key, cell.count, reused=st.accepted[ci])
+        budget = options.max_attempts or max(50, 20 * cell.count)
+        attempt, tried = st.next_attempt[ci], st.attempts[ci]
+        accepted = st.accepted[ci]
+        pending = False
+        while accepted < cell.count and tried < budget and not pending:
+            n = min(DRY_WAVE, budget - tried)
+            for candidate in attempts.run(block.id, [(ci, list(range(attempt, attempt + n)))])[0]:
+                if candidate.why == PENDING:
+                    pending = True
+                    break
+                entry = accept(plan, block, candidate, deduper)
+                attempt, tried = attempt + 1, tried + 1
+                seen.attempts += 1
+                if candidate.tokens is not None:
+                    seen.results += 1
+                    seen.tokens += candidate.tokens
+                seen.judged += block.judge is not None and (candidate.ok or candidate.why in ("judge", "judge_error"))
+                if entry.ok:
+                    accepted += 1
+                    seen.accepted += 1
+                    assert entry.record is not None
+                    kept.add(entry.record["_meta"]["id"])
+                    if accepted == cell.count:
+                        break
+        c.reused = accepted
+        c.to_generate = cell.count - accepted
+        c.budget_exhausted = c.to_generate > 0 and not pending
+        cells.append(c)
+    b = BlockEstimate(block.id, block.model, block.count, cells)
+    if seen.attempts >= MIN_MEASURED:
+        b.acceptance, b.acceptance_from = seen.accepted / seen.attempts, "cache"
+    elif last.get("acceptance_rate"):
+        b.acceptance, b.acceptance_from = float(last["acceptance_rate"]), "last run"
+    rate = max(b.acceptance or 1.0, 0.05)
+    judge_share = seen.judged / seen.attempts if block.judge is not None and seen.attempts >= MIN_MEASURED else 1.0
+    for c in cells:
+        c.requests = math.ceil(c.to_generate / rate) if c.to_generate else 0
+    b.reused = sum(c.reused for c in cells)
+    b.to_generate = sum(c.to_generate for c in cells)
+    b.requests = sum(c.requests for c in cells)
+    b.judge_requests = math.ceil(b.requests * judge_share) if block.judge is not None else 0
+    per_request = block.max_tokens
+    if seen.results >= MIN_MEASURED:
+        per_request, b.tokens_from = max(1, round(seen.tokens / seen.results)), "cache"
+    b.tokens = b.requests * per_request + b.judge_requests * 16
+    if attempts.cache is not None:
+        b.tokens_per_second = attempts.cache.throughput(identity_key(attempts.identity(block.model)))
+    if b.tokens_per_second:
+        b.seconds = round(b.tokens / b.tokens_per_second, 1)
+    b.dropped = len(previous - kept)
+    return b
+
+
+def _previous_records(journal: Path) -> dict[str, set[str]]:
+    """The ids of the records the last run in this folder kept, per block."""
+    ids: dict[str, set[str]] = {}
+    for e in read_entries(journal):
+        if e["ok"]:
+            ids.setdefault(e["b"], set()).add(e["rec"].get("_meta", {}).get("id"))
+    return ids
+
+
+def _last_manifest(out: Path) -> dict[str, dict]:
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+        return dict(manifest.get("blocks", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def render_text(e: PlanEstimate) -> str:
+    lines = [f"plan {e.plan[:19]}… for dataset {e.dataset}, into {e.out_dir}"]
+    if e.resumes:
+        lines.append("the last run in this folder is of this plan: the run goes on from its journal")
+    elif e.last_run_plan:
+        lines.append("the spec changed since the last run in this folder: records whose requests did not change "
+                     "come back from the cache")
+    if e.cache is None:
+        lines.append("no result cache: every record not in the journal is generated")
+    for b in e.blocks:
+        lines.append("")
+        lines.append(f"{b.id} ({b.count} records, model {b.model})")
+        width = max([len("cell")] + [len(_cell_name(c.key)) for c in b.cells])
+        lines.append(f"  {'cell':<{width}}  {'records':>7}  {'reused':>6}  {'to make':>7}  {'requests':>8}")
+        for c in b.cells:
+            note = "  (its attempt budget runs out)" if c.budget_exhausted else ""
+            lines.append(f"  {_cell_name(c.key):<{width}}  {c.count:>7}  {c.reused:>6}  {c.to_generate:>7}  "
+                         f"{c.requests:>8}{note}")
+        lines.append(f"  {'total':<{width}}  {b.count:>7}  {b.reused:>6}  {b.to_generate:>7}  {b.requests:>8}")
+        if b.to_generate:
+            lines.append("  " + _cost(b))
+        if b.dropped:
+            lines.append(f"  dropped: {b.dropped} records of the last run are not kept by this plan")
+    for block, n in e.dropped_blocks.items():
+        lines.append("")
+        lines.append(f"{block}: no longer in the spec; its {n} records of the last run are dropped")
+    lines.append("")
+    total = sum(b.to_generate for b in e.blocks)
+    lines.append("nothing to generate: a run rebuilds the output from what is kept" if total == 0 else
+                 f"to generate: {total} records, about {e.requests} engine requests")
+    return "\n".join(lines) + "\n"
+
+
+def _cell_name(key: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items()) or "(all)"
+
+
+def _cost(b: BlockEstimate) -> str:
+    acceptance = (f"acceptance {b.acceptance:.0%} (measured on the {b.acceptance_from})" if b.acceptance is not None
+                  else "acceptance unknown, so at least one request per record")
+    judge = f" + {b.judge_requests} judge requests" if b.judge_requests else ""
+    tokens = ("tokens as the cached results" if b.tokens_from == "cache"
+              else "tokens at most (the worst case the bounds allow)")
+    when = (f", about {_duration(b.seconds)} at the {b.tokens_per_second:.0f} tokens/s measured for the model"
+            if b.seconds is not None else ", time unknown until the model has run once")
+    return f"estimate: {b.requests} requests{judge}, {acceptance}; {b.tokens} {tokens}{when}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
