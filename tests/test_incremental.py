@@ -5,7 +5,11 @@ agree) and compares the output files of what the edit did not touch byte for byt
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +19,8 @@ from synthlang.compiler import compile
 from synthlang.engines.base import EngineDead
 from synthlang.engines.fake import FakeEngine, FakeFactory
 from synthlang.runtime.driver import run_plan
+from synthlang.runtime.estimate import estimate
+from synthlang.runtime.journal import Journal
 from synthlang.runtime.options import RunOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,3 +205,120 @@ def test_without_the_cache_every_request_is_sent(spec, tmp_path, first):
     assert engine.sent >= sum(b["attempts"] for b in report.manifest["blocks"].values())
     assert all(b["requests_reused"] == 0 for b in report.manifest["blocks"].values())
     assert data(tmp_path / "out") == first[2]
+
+
+# ---- synthc plan, preview and cache, as a user runs them ------------------------------------------
+
+def synthc(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "synthlang.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def plan_json(spec: Path) -> dict:
+    proc = synthc("plan", spec, "--fake-engine", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return {b["id"]: b for b in json.loads(proc.stdout)["blocks"]}
+
+
+def test_plan_sends_nothing_and_counts_what_a_run_reuses(spec, tmp_path):
+    engine = Counting()
+    plan = compile(spec).plan
+    assert plan is not None
+    options = RunOptions(out_dir=tmp_path / "out", engine_factory=engine, cache_dir=tmp_path / "out/.synth/cache")
+    before = estimate(plan, options)
+    assert engine.sent == 0
+    assert [(b.reused, b.to_generate) for b in before.blocks] == [(0, 12), (0, 9)]
+    assert before.blocks[1].judge_requests == before.blocks[1].requests   # acceptance unknown: the worst case
+    run(spec, tmp_path / "out", engine)
+    sent = engine.sent
+    after = estimate(plan, options)
+    assert engine.sent == sent                       # still nothing sent
+    assert all(b.to_generate == 0 and b.reused == b.count for b in after.blocks)
+    assert after.resumes
+
+
+def test_plan_after_an_edit_shows_what_is_reused_made_and_dropped(spec, tmp_path):
+    proc = synthc("run", spec, "--fake-engine", "--progress", "log")
+    assert proc.returncode == 0, proc.stderr
+    edited(tmp_path, "count 12", "count 20")
+    edited(tmp_path, "quota stars { low: 3, mid: 3, high: 3 }", "quota stars { low: 3, mid: 3, high: 1 }")
+    edited(tmp_path, "count 9", "count 7")
+    blocks = plan_json(spec)
+    ticket, review = blocks["Ticket"], blocks["Review"]
+    assert ticket["reused"] >= 12 and ticket["to_generate"] == 20 - ticket["reused"] > 0
+    assert ticket["acceptance_from"] == "cache" and ticket["tokens_from"] == "cache"
+    assert ticket["tokens_per_second"] > 0 and ticket["seconds"] is not None
+    assert review["to_generate"] == 0 and review["reused"] == 7 and review["dropped"] == 2
+    text = synthc("plan", spec, "--fake-engine")
+    assert text.returncode == 0 and "dropped: 2 records of the last run" in text.stdout
+    assert "intent=billing" in text.stdout and "to generate:" in text.stdout
+    # the run does what the plan said
+    proc = synthc("run", spec, "--fake-engine", "--progress", "log")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["blocks"]["Review"]["requests_sent"] == 0
+    assert manifest["blocks"]["Ticket"]["requests_sent"] > 0
+    assert all(b["to_generate"] == 0 for b in plan_json(spec).values())
+
+
+def test_preview_records_are_reused_by_the_run(spec, tmp_path):
+    proc = synthc("preview", spec, "--fake-engine", "-n", "4", "--block", "Ticket")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Ticket\n┌") and "│ subject" in proc.stdout and "Review" not in proc.stdout
+    assert "Ticket: 4 records from" in proc.stderr
+    lines_json = synthc("preview", spec, "--fake-engine", "-n", "4", "--block", "Ticket", "--format", "json")
+    shown = [json.loads(line) for line in lines_json.stdout.splitlines()]
+    assert len(shown) == 4 and "engine requests: 0 sent" in lines_json.stderr   # the second preview: all cached
+    assert {r["intent"] for r in shown} == {"billing", "outage", "login"}
+    proc = synthc("run", spec, "--fake-engine", "--progress", "log")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["blocks"]["Ticket"]["requests_reused"] >= 4
+    kept = {json.dumps(r, sort_keys=True) for r in map(json.loads, (tmp_path / "out/Ticket.train.jsonl").read_text()
+                                                                                                   .splitlines()
+                                                                                     + (tmp_path / "out/Ticket.test.jsonl")
+                                                                                     .read_text().splitlines())}
+    assert {json.dumps(r, sort_keys=True) for r in shown} <= kept   # the previewed records are in the dataset
+
+
+def test_preview_refuses_an_unknown_block(spec):
+    proc = synthc("preview", spec, "--fake-engine", "--block", "Nope")
+    assert proc.returncode == 2 and "no block named Nope" in proc.stderr
+
+
+def test_cache_info_and_prune(spec, tmp_path):
+    proc = synthc("cache", "info", spec)
+    assert proc.returncode == 0 and "no result cache" in proc.stderr
+    assert synthc("run", spec, "--fake-engine", "--progress", "log").returncode == 0
+    info = synthc("cache", "info", tmp_path / "out")
+    match = re.search(r"(\d+) results", info.stdout)
+    assert info.returncode == 0 and match and int(match.group(1)) > 0, info.stdout + info.stderr
+    assert synthc("cache", "prune", spec).returncode == 2           # says what to drop
+    pruned = synthc("cache", "prune", "--cache", tmp_path / "out/.synth/cache", "--max-size", "1K")
+    assert pruned.returncode == 0 and "dropped" in pruned.stderr
+    left = int(re.search(r"(\d+) results", pruned.stdout).group(1))
+    assert 0 < left < int(match.group(1))
+    assert "0 results" in synthc("cache", "prune", spec, "--all").stdout
+
+
+def test_a_second_run_into_the_same_folder_is_refused(spec, tmp_path):
+    assert synthc("run", spec, "--fake-engine", "--progress", "log").returncode == 0
+    plan = compile(spec).plan
+    assert plan is not None
+    holder = Journal(tmp_path / "out/.synth/journal.jsonl", plan.hash, plan.dataset.name)
+    try:
+        proc = synthc("run", spec, "--fake-engine", "--progress", "log")
+        assert proc.returncode == 1 and "another synthc run is writing to" in proc.stderr
+    finally:
+        holder.close()
+    assert synthc("run", spec, "--fake-engine", "--progress", "log").returncode == 0
+
+
+def test_the_cache_refuses_a_symlink_planted_in_its_place(spec, tmp_path):
+    cache = tmp_path / "out/.synth/cache"
+    cache.mkdir(parents=True)
+    (tmp_path / "elsewhere.sqlite").write_bytes(b"")
+    (cache / "results.sqlite").symlink_to(tmp_path / "elsewhere.sqlite")
+    proc = synthc("run", spec, "--fake-engine", "--progress", "log")
+    assert proc.returncode == 1 and "is not a regular file" in proc.stderr, proc.stderr
+    assert (tmp_path / "elsewhere.sqlite").read_bytes() == b""

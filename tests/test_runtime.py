@@ -238,3 +238,11 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
     journal = [json.loads(l) for l in (tmp_path / "out/.synth/journal.jsonl").read_text().splitlines()]
     accepted = [(e["c"], e["a"]) for e in journal if e.get("ok")]
     assert len(accepted) == len(set(accepted)) == 40
+    # the result cache came through the kills whole: without the journal, it alone rebuilds the data
+    (tmp_path / "out/.synth/journal.jsonl").unlink()
+    again = _synthc_run(spec, tmp_path / "out", env)
+    assert again.wait(timeout=300) == 0, again.stderr.read()
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["blocks"]["Address"]["requests_sent"] == 0 and manifest["blocks"]["Address"]["requests_reused"] > 0
+    for split in ("train.jsonl", "test.jsonl"):
+        assert (tmp_path / "out" / split).read_text() == (tmp_path / "ref" / split).read_text()
