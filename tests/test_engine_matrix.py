@@ -155,7 +155,7 @@ def test_openai_structured_outputs_is_refused_by_a_server_that_ignores_it(tmp_pa
 
 def test_capability_check_refuses_what_the_server_does_not_enforce(tmp_path, llama_server):
     # llama-cpp-python's server turns schemas into GBNF but drops integer bounds
-    text = SPEC.read_text().replace("  tags:     list[str(3..12)](1..2)", "  tags:     list[str(3..12)](1..2)\n"
+    text = SPEC.read_text().replace("  tags:     list[str(/[a-z]{3,12}/)](1..2)", "  tags:     list[str(/[a-z]{3,12}/)](1..2)\n"
                                     "  severity: int(1..3)")
     spec = spec_with_model(tmp_path, f'model writer {{\n  engine openai\n  name "smollm2"\n'
                                      f'  endpoint "{llama_server}"\n  schema_format json_object\n}}', text)

@@ -32,6 +32,7 @@ journaled as `NAME: field`, so the manifest and the report count each."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -285,6 +286,7 @@ def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) 
                 seen = [_norm(str(i)) if isinstance(i, str) else repr(i) for i in items]
                 if len(seen) != len(set(seen)):
                     verdict.reason = f"repetition: {_label(path)}"
+                    verdict.value = json.dumps(items, ensure_ascii=False)[:300]
                     return verdict
     for path, schema in free_text_fields(json_schema):
         name = path[-1] if path[-1] != "[]" else (path[-2] if len(path) > 1 else "")
@@ -295,7 +297,7 @@ def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) 
             if "truncated" not in allow and _truncated(value, schema):
                 fixed = trim(value, schema.get("minLength", 0))
                 if fixed is None:
-                    verdict.reason = f"truncated: {label}"
+                    verdict.reason, verdict.value = f"truncated: {label}", value[:300]
                     return verdict
                 container[key] = value = fixed
                 verdict.trimmed.append(label)
