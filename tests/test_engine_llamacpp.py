@@ -39,6 +39,18 @@ class Shared:
         return None
 
 
+class Counting(Shared):
+    """The shared engine, counting the requests it is sent."""
+
+    def __init__(self, shared: Shared):
+        super().__init__(shared.engine)
+        self.sent = 0
+
+    def generate(self, requests):
+        self.sent += len(requests)
+        return super().generate(requests)
+
+
 @pytest.fixture(scope="module")
 def engine():
     from synthlang.engines.llamacpp import LlamaCppEngine
@@ -262,3 +274,36 @@ def test_real_model_output_passes_plausibility_and_is_never_cut_mid_word(tmp_pat
     kinds = {why.split(":")[0] for why in block["rejections"]}
     assert set(block["rejection_rates"]) == kinds
     assert abs(sum(block["rejections"].values()) / block["attempts"] - sum(block["rejection_rates"].values())) < 0.01
+
+
+def test_real_model_edit_one_blocks_prompt_and_the_other_block_sends_nothing(tmp_path, engine):
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    spec = folder / "two_blocks.synth"
+    spec.write_text((ROOT / "tests/runtime_specs/two_blocks.synth").read_text()
+                    .replace("count 12", "count 4").replace("billing: 50%, outage: 25%, login: 25%", "billing: 2, outage: 1, login: 1")
+                    .replace("count 9", "count 3").replace("low: 3, mid: 3, high: 3", "low: 1, mid: 1, high: 1"))
+    counted = Counting(engine)
+
+    def run(out: str):
+        plan = compile(spec).plan
+        assert plan is not None
+        report = run_plan(plan, RunOptions(out_dir=tmp_path / out, engine_factory=lambda m: counted, progress=False,
+                                           cache_dir=tmp_path / "cache"))
+        return report.manifest["blocks"]
+
+    first = run("out")
+    ticket_files = {n: (tmp_path / "out" / n).read_bytes() for n in ("Ticket.train.jsonl", "Ticket.test.jsonl")}
+    sent = counted.sent
+    assert sent == sum(b["requests_sent"] for b in first.values()) > 0
+    spec.write_text(spec.read_text().replace("Write one {{ stars }}-rated review", "Write a short {{ stars }}-rated review"))
+    blocks = run("out")
+    assert blocks["Ticket"]["requests_sent"] == 0 and blocks["Ticket"]["requests_reused"] > 0
+    assert blocks["Review"]["requests_sent"] > 0
+    assert counted.sent - sent == blocks["Review"]["requests_sent"]   # the engine saw the Review block's only
+    assert {n: (tmp_path / "out" / n).read_bytes() for n in ticket_files} == ticket_files
+    # unchanged, into a fresh folder: the cache answers everything, byte for byte
+    sent = counted.sent
+    run("again")
+    assert counted.sent == sent
+    assert {n: (tmp_path / "again" / n).read_bytes() for n in ticket_files} == ticket_files

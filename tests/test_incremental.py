@@ -274,10 +274,7 @@ def test_preview_records_are_reused_by_the_run(spec, tmp_path):
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "out/manifest.json").read_text())
     assert manifest["blocks"]["Ticket"]["requests_reused"] >= 4
-    kept = {json.dumps(r, sort_keys=True) for r in map(json.loads, (tmp_path / "out/Ticket.train.jsonl").read_text()
-                                                                                                   .splitlines()
-                                                                                     + (tmp_path / "out/Ticket.test.jsonl")
-                                                                                     .read_text().splitlines())}
+    kept = {json.dumps(json.loads(line), sort_keys=True) for line in lines(tmp_path / "out", "Ticket")}
     assert {json.dumps(r, sort_keys=True) for r in shown} <= kept   # the previewed records are in the dataset
 
 
