@@ -319,3 +319,18 @@ def test_the_cache_refuses_a_symlink_planted_in_its_place(spec, tmp_path):
     proc = synthc("run", spec, "--fake-engine", "--progress", "log")
     assert proc.returncode == 1 and "is not a regular file" in proc.stderr, proc.stderr
     assert (tmp_path / "elsewhere.sqlite").read_bytes() == b""
+
+
+def test_runs_sharing_a_cache_at_the_same_time(spec, tmp_path):
+    # two runs of the spec into two folders, one cache, at once: both complete, neither loses a write
+    cache = tmp_path / "shared-cache"
+    env = {**os.environ, "SYNTHLANG_FAKE_DELAY": "0.01"}
+    procs = [subprocess.Popen([sys.executable, "-m", "synthlang.cli", "run", str(spec), "--fake-engine", "--progress",
+                               "log", "--out", str(tmp_path / name), "--cache", str(cache)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read() if p.stderr else ""
+    assert data(tmp_path / "a") == data(tmp_path / "b")
+    proc = synthc("run", spec, "--fake-engine", "--progress", "log", "--out", tmp_path / "c", "--cache", cache)
+    assert proc.returncode == 0 and proc.stderr.count("engine requests: 0 sent") == 2, proc.stderr
+    assert data(tmp_path / "c") == data(tmp_path / "a")

