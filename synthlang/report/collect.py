@@ -125,6 +125,7 @@ def collect(out_dir: Path) -> ReportData:
             "attempts": mb.get("attempts"), "accepted": mb.get("accepted"),
             "acceptance_rate": mb.get("acceptance_rate"), "rejections": mb.get("rejections", {}),
             "rejection_rates": mb.get("rejection_rates", {}), "trimmed": mb.get("trimmed", 0),
+            "requests_sent": mb.get("requests_sent", 0), "requests_reused": mb.get("requests_reused", 0),
             "balance": balance, "lengths": lengths, "diversity": diversity, "noise": dict(noise.most_common()),
         })
     return ReportData(plan=plan, manifest=manifest, blocks=blocks, evaluation=evaluation,

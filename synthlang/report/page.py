@@ -43,10 +43,12 @@ def render_html(data: ReportData) -> str:
                "copies, near-duplicates, high rejection rate or lagging class.</p>")
     for b in data.blocks:
         out.append(f"<h2>Block {esc(b['id'])} ({esc(b['schema'])})</h2>")
-        out.append(_table(f"{b['id']}-counts", ["synthetic rows", "real rows", "attempts", "acceptance", "splits"],
+        out.append(_table(f"{b['id']}-counts", ["synthetic rows", "real rows", "attempts", "acceptance", "splits",
+                                                "requests sent", "requests from the cache"],
                           [[b["rows"]["synthetic"], b["rows"]["real"], b["attempts"],
                             f"{(b['acceptance_rate'] or 0):.1%}",
-                            ", ".join(f"{k} {v}" for k, v in b["splits"].items())]]))
+                            ", ".join(f"{k} {v}" for k, v in b["splits"].items()),
+                            b["requests_sent"], b["requests_reused"]]]))
         for bal in b["balance"]:
             items = [(v["value"], v["actual"]) for v in bal["values"]]
             out.append(_figure(svg_bars(f"{b['id']}-balance-{bal['field']}", items,
