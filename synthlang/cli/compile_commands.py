@@ -9,18 +9,28 @@ from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, emit_diagnostics, error, s
 
 
 def cmd_check(args) -> int:
+    """Each spec in turn (a hook passes several); exit 1 when any has an error."""
     from ..compiler import check
+    from ..diagnostics import render_all_json
 
-    path = spec_path(args.spec)
-    if path is None:
-        return EXIT_USAGE
-    result = check(path)
-    emit_diagnostics(result, args.format)
-    if args.format == "text":
-        _print_network(result)
-        if not result.diagnostics:
-            print(f"{args.spec}: ok", file=sys.stderr)
-    return EXIT_OK if result.ok else EXIT_ERRORS
+    worst = EXIT_OK
+    found = []
+    for arg in args.spec:
+        path = spec_path(arg)
+        if path is None:
+            return EXIT_USAGE
+        result = check(path)
+        if args.format == "json":
+            found += result.diagnostics
+        else:
+            emit_diagnostics(result, args.format)
+            _print_network(result)
+            if not result.diagnostics:
+                print(f"{arg}: ok", file=sys.stderr)
+        worst = max(worst, EXIT_OK if result.ok else EXIT_ERRORS)
+    if args.format == "json":
+        print(render_all_json(found))
+    return worst
 
 
 def _print_network(result) -> None:

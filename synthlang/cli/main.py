@@ -9,6 +9,7 @@ import sys
 from .cache_command import cmd_cache
 from .common import EXIT_INTERNAL, EXIT_OK, Parser, cache_arguments, parse_size
 from .compile_commands import cmd_check, cmd_compile
+from .format_command import cmd_fmt
 from .output_commands import cmd_eval, cmd_prepare_vllm, cmd_report
 from .run_commands import cmd_plan, cmd_preview, cmd_run
 
@@ -16,9 +17,14 @@ from .run_commands import cmd_plan, cmd_preview, cmd_run
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="synthc", description="Compile and run .synth dataset specs.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    c = sub.add_parser("check", help="report diagnostics for a spec")
-    c.add_argument("spec")
+    c = sub.add_parser("check", help="report diagnostics for one or more specs")
+    c.add_argument("spec", nargs="+")
     c.add_argument("--format", choices=("text", "json"), default="text")
+    f = sub.add_parser("fmt", help="rewrite specs in the canonical layout (comments and strings kept)")
+    f.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                   help="spec files, or folders searched for .synth files (default: the current folder)")
+    f.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
+    f.add_argument("--diff", action="store_true", help="change nothing; print what would change as a diff")
     k = sub.add_parser("compile", help="compile a spec into a generation plan")
     k.add_argument("spec")
     k.add_argument("-o", "--output", help="write the plan here instead of standard output")
@@ -88,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
-COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "compile": cmd_compile, "run": cmd_run,
-            "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache, "eval": cmd_eval, "report": cmd_report}
+COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "fmt": cmd_fmt, "compile": cmd_compile,
+            "run": cmd_run, "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache, "eval": cmd_eval,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
