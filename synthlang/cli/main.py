@@ -9,6 +9,7 @@ import sys
 from .cache_command import cmd_cache
 from .common import EXIT_INTERNAL, EXIT_OK, Parser, cache_arguments, parse_size
 from .compile_commands import cmd_check, cmd_compile
+from .diff_command import cmd_diff
 from .format_command import cmd_fmt
 from .output_commands import cmd_eval, cmd_prepare_vllm, cmd_report
 from .run_commands import cmd_plan, cmd_preview, cmd_run
@@ -25,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spec files, or folders searched for .synth files (default: the current folder)")
     f.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
     f.add_argument("--diff", action="store_true", help="change nothing; print what would change as a diff")
+    df = sub.add_parser("diff", help="what a change to a spec does to its dataset (exit 0 same, 1 different, "
+                                     "2 error)")
+    df.add_argument("old", help="a spec, a plan .json, or REV:path (the spec at a git revision)")
+    df.add_argument("new", help="the same kinds")
+    df.add_argument("--format", choices=("text", "json"), default="text")
     k = sub.add_parser("compile", help="compile a spec into a generation plan")
     k.add_argument("spec")
     k.add_argument("-o", "--output", help="write the plan here instead of standard output")
@@ -94,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
-COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "fmt": cmd_fmt, "compile": cmd_compile,
-            "run": cmd_run, "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache, "eval": cmd_eval,
-            "report": cmd_report}
+COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "fmt": cmd_fmt, "diff": cmd_diff,
+            "compile": cmd_compile, "run": cmd_run, "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache,
+            "eval": cmd_eval, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
