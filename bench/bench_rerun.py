@@ -6,7 +6,8 @@ report included). Target: an unchanged rerun under 5% of the first run.
 
 Runs, in one temporary copy of the spec's folder, one after another:
   first       a fresh output folder: every request goes to the engine
-  unchanged   the same command again (the journal says the dataset is complete)
+  unchanged   the same command again (the journal says the dataset is complete; in later
+              repeats "edit undone": the spec back as it was, rebuilt from the cache)
   cache only  the journal deleted: every record is made again from the result cache
   edited      the description edited (a new plan): rebuilt from the cache
   count +25%  `count` raised: only the new records are generated
@@ -68,7 +69,7 @@ def main() -> None:
         text = spec.read_text()
         for i in range(args.repeat):
             spec.write_text(text)
-            rows.append(("unchanged", synthc_run(spec), requests(out)))
+            rows.append(("unchanged" if i == 0 else "edit undone", synthc_run(spec), requests(out)))
             (out / ".synth/journal.jsonl").unlink()
             rows.append(("cache only", synthc_run(spec), requests(out)))
             spec.write_text(re.sub(r'description "', f'description "Edit {i}. ', text, count=1))
