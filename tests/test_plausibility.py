@@ -278,3 +278,32 @@ def test_a_snake_case_tag_is_not_junk_on_its_own():
 def test_the_rejected_value_is_kept_for_the_journal():
     v = verdict(record(subject="N/A"))
     assert v.reason == "hollow: subject" and v.value == "N/A"
+
+
+@pytest.mark.parametrize("text, cut", [
+    ("My invoice is wrong. I was charged twice for the", "My invoice is wrong."),
+    ("I was charged twice for the", "I was charged twice"),
+    ("I was charged twice for the mon", "I was charged twice"),
+    ("I was charged twice and ", "I was charged twice"),
+])
+def test_text_stopping_on_a_dangling_word_is_cut_back_past_it(text, cut):
+    assert p.trim(text, 10) == cut
+
+
+@pytest.mark.parametrize("text", ["Cannot log in", "Please fix this", "N/A", "The app will not turn on",
+                                  "I was charged twice for the plan."])
+def test_whole_endings_do_not_dangle(text):
+    assert not p.dangles(text)
+
+
+def test_a_text_the_model_closed_on_the_is_trimmed_not_kept():
+    v = verdict(record(body="The invoice for March lists the Enterprise plan, but we pay for the"))
+    assert v.reason is None and v.trimmed == ["body"]
+
+
+def test_a_run_of_two_dozen_digits_without_spaces_is_junk():
+    soup = "Untreated with 48352 2017-11-28 20:41:52.115-12-32-2202-16-2749-1983.67.1900.15.1.08.99.only, sorry."
+    assert verdict(record(body=soup + " I cannot pay my bill this month.")).reason == "junk: body"
+    fine = ("The request 3f2a9c1e-7b4d-4e21-9a0b-12c4d5e6f789 failed at 2024-01-05T10:00:00.123Z and again an "
+            "hour later when I tried to log in.")
+    assert verdict(record(body=fine)).reason is None

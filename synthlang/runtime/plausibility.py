@@ -59,6 +59,10 @@ SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|
                   r"number|date|website|link|order|ticket)\b[^\]>}\n]{0,30}[\]>}]|[\[<{]\w+_\w+[^\]>}\n]{0,20}[\]>}]",
                   re.IGNORECASE)
 DIGIT_RUN = re.compile(r"\d{8,}")
+NUMBER_SOUP = 24            # digits in one run without spaces (`20:41:52.115-12-32-2202-16-...`); a UUID has ~20
+# words no sentence ends on: text that stops on one was cut, by its cap or by the model closing it
+DANGLING = frozenset({"the", "a", "an", "to", "of", "for", "with", "and", "or", "but", "my", "your", "our", "their",
+                      "from", "by", "i", "we"})
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"')\]]*$")
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -205,6 +209,8 @@ def junk(value: str, ctx: Context) -> bool:
     prose = IN_BACKTICKS.sub(" ", text)
     if DIGIT_RUN.search(text) or MARKUP.search(prose) or _stray_brackets(text):
         return True
+    if any(sum(c.isdigit() for c in run) >= NUMBER_SOUP for run in text.split()):
+        return True
     if " " in prose.strip() and SNAKE.search(prose):
         return True
     if ctx.mentioned:  # the text around mentions is prose, not a list of dates, codes and words
@@ -244,21 +250,23 @@ def copied(value: str, references: list[str]) -> bool:
 
 
 def trim(value: str, lo: int) -> str | None:
-    """`value` cut back to its last sentence end, else its last word, if that keeps `lo`
-    characters; None when nothing is left that is long enough."""
+    """`value` cut back to its last sentence end, else its last whole word (never one such as
+    "the" or "to"), if that keeps `lo` characters; None when nothing is left that is long enough."""
     ends = [m.end() for m in SENTENCE_END.finditer(value)]
     if ends and ends[-1] >= lo:
         return value[:ends[-1]]
-    if value[-1:].isspace():  # the cap fell between words: the last one is whole
-        whole = value.rstrip().rstrip(",;:-(\u2013")
-        return whole if len(whole) >= lo else None
     cut = value.rstrip()
-    space = cut.rfind(" ")
-    if space > 0:
-        word_cut = cut[:space].rstrip(" ,;:-(\u2013")
-        if len(word_cut) >= lo:
-            return word_cut
-    return None
+    if not value[-1:].isspace() and not dangles(cut):  # the last word may be cut: drop it
+        cut = _drop_last_word(cut)
+    cut = cut.rstrip(" ,;:-(\u2013")
+    while dangles(cut):
+        cut = _drop_last_word(cut)
+    return cut if cut and len(cut) >= lo else None
+
+
+def _drop_last_word(text: str) -> str:
+    space = text.rfind(" ")
+    return text[:space].rstrip(" ,;:-(\u2013") if space > 0 else ""
 
 
 def _hit_room(length: int, room: int, text: str) -> bool:
@@ -268,10 +276,19 @@ def _hit_room(length: int, room: int, text: str) -> bool:
 
 
 def _truncated(value: str, schema: dict) -> bool:
+    if dangles(value):
+        return True
     hi = schema.get("maxLength")
     if hi is None or (len(value) < hi and " " not in value.strip()):  # one word short of its cap is whole
         return False
     return _hit_room(len(value), hi, value)
+
+
+def dangles(text: str) -> bool:
+    """Text of three words or more that stops on one no sentence ends on (`... refund the`;
+    `N/A` or `the end.` do not)."""
+    words = text.lower().split()
+    return len(words) >= 3 and words[-1] in DANGLING
 
 
 # a record ----------------------------------------------------------------------------------------
