@@ -307,3 +307,10 @@ def test_a_run_of_two_dozen_digits_without_spaces_is_junk():
     fine = ("The request 3f2a9c1e-7b4d-4e21-9a0b-12c4d5e6f789 failed at 2024-01-05T10:00:00.123Z and again an "
             "hour later when I tried to log in.")
     assert verdict(record(body=fine)).reason is None
+
+
+def test_a_text_cut_back_anyway_is_cut_past_weak_endings_too():
+    capped = "A businessman who claimed to be a fraud has been arrested on charges of frauds on the World and was"
+    assert p.trim(capped, 20) == "A businessman who claimed to be a fraud has been arrested on charges of frauds on the World"
+    assert p.trim("Our team cannot log in", 5) == "Our team cannot log"        # at the cap: the last word may be cut
+    assert not p.dangles("Our team cannot log in")                           # a whole text ending so is kept

@@ -63,6 +63,11 @@ NUMBER_SOUP = 24            # digits in one run without spaces (`20:41:52.115-12
 # words no sentence ends on: text that stops on one was cut, by its cap or by the model closing it
 DANGLING = frozenset({"the", "a", "an", "to", "of", "for", "with", "and", "or", "but", "my", "your", "our", "their",
                       "from", "by", "i", "we"})
+# ... and words a sentence rarely ends on: a text being cut back anyway is cut past these too
+# (`... arrested on charges of fraud on`), but a whole text may end on one (`cannot log in`)
+WEAK_ENDINGS = DANGLING | frozenset({"in", "on", "at", "into", "about", "over", "after", "before", "than", "is", "are",
+                                     "was", "were", "be", "as", "that", "this", "its", "his", "her", "which",
+                                     "who", "when", "where", "while", "if", "so", "not", "no"})
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"')\]]*$")
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -259,7 +264,7 @@ def trim(value: str, lo: int) -> str | None:
     if not value[-1:].isspace() and not dangles(cut):  # the last word may be cut: drop it
         cut = _drop_last_word(cut)
     cut = cut.rstrip(" ,;:-(\u2013")
-    while dangles(cut):
+    while dangles(cut, WEAK_ENDINGS):
         cut = _drop_last_word(cut)
     return cut if cut and len(cut) >= lo else None
 
@@ -284,11 +289,11 @@ def _truncated(value: str, schema: dict) -> bool:
     return _hit_room(len(value), hi, value)
 
 
-def dangles(text: str) -> bool:
+def dangles(text: str, endings: frozenset[str] = DANGLING) -> bool:
     """Text of three words or more that stops on one no sentence ends on (`... refund the`;
     `N/A` or `the end.` do not)."""
     words = text.lower().split()
-    return len(words) >= 3 and words[-1] in DANGLING
+    return len(words) >= 3 and words[-1] in endings
 
 
 # a record ----------------------------------------------------------------------------------------
