@@ -66,10 +66,8 @@ class Driver:
         if self.opt.fresh and (run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir())):
             run_dir.unlink()
         ensure_dir(run_dir, root)
-        if self.opt.fresh:  # the dataset starts over; the result cache stays (see --no-cache)
-            for name in (JOURNAL, "journal.previous.jsonl"):
-                (run_dir / name).unlink(missing_ok=True)
-        journal = Journal(run_dir / JOURNAL, self.plan.hash, self.plan.dataset.name)
+        # --fresh starts the dataset over; the result cache stays (see --no-cache)
+        journal = Journal(run_dir / JOURNAL, self.plan.hash, self.plan.dataset.name, fresh=self.opt.fresh)
         self.restarted = journal.restarted
         states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
         dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}

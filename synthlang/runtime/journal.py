@@ -48,13 +48,21 @@ def _well_formed(entry: dict) -> bool:
                                                        else isinstance(entry.get("why"), str)))
 
 
+PREVIOUS = "journal.previous.jsonl"   # the journal of the plan before an edit, kept one generation
+
+
 class Journal:
-    def __init__(self, path: Path, plan_hash: str, dataset: str):
+    def __init__(self, path: Path, plan_hash: str, dataset: str, fresh: bool = False):
+        """`fresh`: drop what the folder's journals hold (once the lock is held: never under
+        another run's feet)."""
         self.path = path
         self.plan_hash = plan_hash
         self.restarted = False      # an earlier journal of this dataset's previous plan was set aside
         self._lock = _hold_lock(path.with_name(path.name + ".lock"))
         try:
+            if fresh:
+                for stale in (path, path.with_name(PREVIOUS)):
+                    stale.unlink(missing_ok=True)
             self._open(dataset)
         except BaseException:
             self._lock.close()
@@ -66,11 +74,15 @@ class Journal:
             self._repair()
             header = self._header()
             if header is not None and header.get("plan") != self.plan_hash:
-                if header.get("dataset") != dataset:
+                if "dataset" not in header:
                     raise JournalMismatch(
-                        f"{path.parent.parent} holds a run of another dataset ({header.get('dataset') or 'unnamed'}, "
-                        f"plan {header.get('plan')}); use --fresh to start over, or another output folder")
-                os.replace(path, path.with_name("journal.previous.jsonl"))  # kept, one generation back
+                        f"{path.parent.parent} holds a run of another plan ({header.get('plan')}) by an earlier "
+                        "synthc; use --fresh to start over, or another output folder")
+                if header["dataset"] != dataset:
+                    raise JournalMismatch(
+                        f"{path.parent.parent} holds a run of another dataset ({header['dataset']}, plan "
+                        f"{header.get('plan')}); use --fresh to start over, or another output folder")
+                os.replace(path, path.with_name(PREVIOUS))
                 self.restarted = True
         self._fh = open_append(path)
         if path.stat().st_size == 0:
