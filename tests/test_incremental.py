@@ -334,3 +334,19 @@ def test_runs_sharing_a_cache_at_the_same_time(spec, tmp_path):
     proc = synthc("run", spec, "--fake-engine", "--progress", "log", "--out", tmp_path / "c", "--cache", cache)
     assert proc.returncode == 0 and proc.stderr.count("engine requests: 0 sent") == 2, proc.stderr
     assert data(tmp_path / "c") == data(tmp_path / "a")
+
+
+def test_the_cache_opens_read_only_in_a_folder_with_odd_characters(tmp_path):
+    from synthlang.engines.base import GenerationResult
+    from synthlang.runtime.cache import ResultCache
+
+    folder = tmp_path / "a b?#c%20"
+    folder.mkdir()
+    cache = ResultCache(folder)
+    cache.put_many([("k", GenerationResult("text", tokens=3, seconds=0.1)),
+                    ("failed", GenerationResult(None, error="HTTP 503"))])   # errors are not kept
+    cache.close()
+    readonly = ResultCache.open_existing(folder)
+    assert readonly is not None
+    assert {k: r.text for k, r in readonly.get_many(["k", "failed", "other"]).items()} == {"k": "text"}
+    readonly.close()

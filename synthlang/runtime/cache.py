@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..engines.base import GenerationRequest, GenerationResult
 from ..files import UnsafePath
@@ -84,7 +85,7 @@ class ResultCache:
         self.path = folder / CACHE_FILE
         _refuse_links(folder)
         if readonly:
-            uri = f"file:{self.path}?mode=ro"
+            uri = f"file:{quote(str(self.path))}?mode=ro"
             self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                       check_same_thread=False)
         else:
@@ -177,8 +178,11 @@ class ResultCache:
                     self.db.executemany("delete from results where key = ?", doomed)
                     dropped += len(doomed)
         if dropped:
-            self.db.execute("pragma wal_checkpoint(truncate)")
-            self.db.execute("vacuum")
+            try:  # give the space back; another run using the cache may hold it, then it waits
+                self.db.execute("pragma wal_checkpoint(truncate)")
+                self.db.execute("vacuum")
+            except sqlite3.OperationalError:
+                pass
         return dropped
 
     def close(self) -> None:
