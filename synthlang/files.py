@@ -41,7 +41,7 @@ def read_bytes(path: Path, limit: int) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise UnsafePath(errno.EINVAL, "not a regular file")
         if info.st_size > limit:
-            raise UnsafePath(errno.EFBIG, f"larger than the limit of {_size(limit)} ({_size(info.st_size)})")
+            raise UnsafePath(errno.EFBIG, f"larger than the limit of {human_size(limit)} ({human_size(info.st_size)})")
         chunks, total = [], 0
         while True:
             chunk = os.read(fd, 1 << 20)
@@ -49,15 +49,19 @@ def read_bytes(path: Path, limit: int) -> bytes:
                 break
             total += len(chunk)
             if total > limit:  # grew while being read
-                raise UnsafePath(errno.EFBIG, f"larger than the limit of {_size(limit)}")
+                raise UnsafePath(errno.EFBIG, f"larger than the limit of {human_size(limit)}")
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
+def human_size(n: int) -> str:
+    """A size in bytes for people: `1.5 GiB`, `16.0 MiB`, `12.4 KiB`, `512 bytes`."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def inside(path: Path, root: Path) -> bool:

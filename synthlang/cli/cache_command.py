@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, human_size, load_plan
+from ..files import human_size
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan
 
 
 def _cache_folder_of(args) -> Path | None:

@@ -126,10 +126,3 @@ def run_options(args, plan, base: Path):
 
         options.engine_factory = FakeFactory(batch=batch)
     return options
-
-
-def human_size(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
