@@ -56,6 +56,14 @@ def read_bytes(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
+def user_cache_dir() -> Path:
+    """synthlang's folder in the user's cache (`$SYNTHLANG_CACHE`, else `$XDG_CACHE_HOME/synthlang`,
+    else `~/.cache/synthlang`): what is derived once from installed packages and reused."""
+    base = os.environ.get("SYNTHLANG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "synthlang")
+    return Path(base)
+
+
 def human_size(n: int) -> str:
     """A size in bytes for people: `1.5 GiB`, `16.0 MiB`, `12.4 KiB`, `512 bytes`."""
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):

@@ -1,8 +1,10 @@
 """synthc as a user runs it: exit codes, text and JSON diagnostics, plan files."""
 
 import json
+import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +90,32 @@ def test_compiler_imports_no_engine():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_checking_a_faker_spec_lists_fakers_providers_once(tmp_path):
+    # the first check lists Faker's providers into the user's cache; later ones read the list
+    # and do not import Faker at all (it costs more than the rest of a check)
+    code = ("import sys\n"
+            "from synthlang.compiler import check\n"
+            "result = check('specs/address_extraction/addresses.synth')\n"
+            "print(result.ok, 'faker' in sys.modules)\n")
+    env = {**os.environ, "SYNTHLANG_CACHE": str(tmp_path / "cache")}
+
+    def run():
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                              env=env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert run() == ["True", "True"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"faker-{metadata.version('faker')}.json"]
+    assert run() == ["True", "False"]
+    bad = tmp_path / "bad.synth"
+    bad.write_text('schema T {\n  a: str ~ faker("date_time")\n  b: str ~ faker("nosuch")\n}\n')
+    proc = subprocess.run([sys.executable, "-m", "synthlang.cli", "check", str(bad)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert "Faker's `date_time` gives datetime, which cannot fill a str" in proc.stderr
+    assert "Faker has no provider `nosuch`" in proc.stderr
 
 
 def test_templates_cannot_escape_the_sandbox(tmp_path):

@@ -6,9 +6,9 @@ finds it here; nothing is downloaded."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
+from ..files import user_cache_dir
 from .base import EngineDead
 
 EMBEDDED_NAMES = ("smollm2-135m-instruct", "embedded", "smollm2")
@@ -17,9 +17,7 @@ EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def cache_dir() -> Path:
     """Where model files derived from installed ones are kept (made once, reused by every run)."""
-    base = os.environ.get("SYNTHLANG_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "synthlang")
-    return Path(base) / "models"
+    return user_cache_dir() / "models"
 
 
 def is_embedded(name: str) -> bool:
