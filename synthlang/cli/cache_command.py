@@ -6,25 +6,24 @@ import sys
 from pathlib import Path
 
 from ..files import human_size
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, cache_dir_for, error, load_plan
 
 
 def _cache_folder_of(args) -> Path | None:
+    """`--cache DIR`; or the cache of a spec's output folder, of an output folder, or a cache
+    folder itself."""
     from ..runtime.cache import CACHE_FILE
-    from ..runtime.driver import CACHE_DIR, RUN_DIR
 
-    if args.cache:
-        return Path(args.cache)
     where = Path(args.where or ".")
-    if where.is_file():
-        loaded = load_plan(str(where), "text")
-        if loaded is None:
-            return None
-        plan, base = loaded
-        return base / plan.output.path / RUN_DIR / CACHE_DIR
-    if (where / CACHE_FILE).is_file():
-        return where
-    return where / RUN_DIR / CACHE_DIR
+    if args.cache or not where.is_file():
+        if not args.cache and (where / CACHE_FILE).is_file():
+            return where
+        return cache_dir_for(args, where)
+    loaded = load_plan(str(where), "text")
+    if loaded is None:
+        return None
+    plan, base = loaded
+    return cache_dir_for(args, base / plan.output.path)
 
 
 def cmd_cache(args) -> int:

@@ -43,9 +43,11 @@ def parse_size(text: str) -> int:
 
 
 def cache_dir_for(args, out_dir: Path) -> Path | None:
+    """The result cache a command uses: `--cache DIR`, none with `--no-cache`, else the one in
+    the output folder."""
     from ..runtime.driver import CACHE_DIR, RUN_DIR
 
-    if args.no_cache:
+    if getattr(args, "no_cache", False):
         return None
     return Path(args.cache) if args.cache else out_dir / RUN_DIR / CACHE_DIR
 
