@@ -350,3 +350,24 @@ def test_the_cache_opens_read_only_in_a_folder_with_odd_characters(tmp_path):
     assert readonly is not None
     assert {k: r.text for k, r in readonly.get_many(["k", "failed", "other"]).items()} == {"k": "text"}
     readonly.close()
+
+
+def test_a_cache_with_holes_is_filled_in_and_never_stalls_a_run(spec, tmp_path, first):
+    # results lost from the middle of the cache (pruned, or an engine error that was not kept):
+    # a run asks the engine for exactly those and writes the same data
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "out/.synth/cache/results.sqlite")
+    keys = [k for (k,) in db.execute("select key from results order by key")]
+    db.executemany("delete from results where key = ?", [(k,) for k in keys[::3]])
+    db.commit()
+    db.close()
+    (tmp_path / "out/.synth/journal.jsonl").unlink()
+    env = {**os.environ, "SYNTHLANG_FAKE_DELAY": "0"}
+    proc = subprocess.run([sys.executable, "-c", (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_incremental as t; from pathlib import Path; "
+        "print(t.run(Path(sys.argv[2]), Path(sys.argv[3]))[0])"), str(Path(__file__).parent), str(spec),
+        str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 0 < int(proc.stdout.split()[-1]) < len(keys) // 2   # the holes, not the whole dataset, again
+    assert data(tmp_path / "out") == first[2]

@@ -97,10 +97,11 @@ class Attempts:
         """A result per request, and whether it came from the cache. The engine is sent (and
         loaded for) only what the cache does not hold; in a dry run those results are None.
 
-        `defer`: when the cache holds some of the requests, the others are not sent either
-        (None): the driver takes the cached attempts first and asks again only for what it
-        still needs, so a wave sized differently from the run that filled the cache sends
-        nothing that run did not need."""
+        `defer`: when the cache holds the first request, the ones it does not hold are not
+        sent either (None): the driver takes the cached attempts first and asks again, from the
+        first one left, only for what it still needs. So a wave sized differently from the run
+        that filled the cache sends nothing that run did not need, and a wave whose first
+        request is not cached is always sent (the driver's asking again makes progress)."""
         results: list[GenerationResult | None] = [None] * len(requests)
         keys: list[str] = []
         if self.cache is not None:
@@ -110,7 +111,7 @@ class Attempts:
             results = [found.get(k) for k in keys]
         reused = [r is not None for r in results]
         todo = [i for i, r in enumerate(results) if r is None]
-        if not todo or self.dry or (defer and len(todo) < len(requests)):
+        if not todo or self.dry or (defer and results[0] is not None):
             return results, reused
         engine = self.engine(model_name)  # loads on first use; timed as start-up, not engine work
         start = time.perf_counter()
@@ -133,12 +134,20 @@ class Attempts:
         return results, reused
 
     def in_flight(self, model_name: str) -> int:
-        """Requests worth sending to this model's engine at once. With a cache, a provisional
-        number until the engine is loaded: a run the cache serves never loads it."""
+        """Requests worth sending to this model's engine at once. When the cache holds results
+        of this model, a provisional number until the engine is loaded, so a run the cache
+        serves never loads it; otherwise the engine's own (a first run's waves are sized as the
+        engine wants them, and a batching engine's output depends on what shares its batch)."""
         engine = self.engines.get(model_name)
-        if engine is None and (self.dry or self.cache is not None):
+        if engine is None and (self.dry or self._has_run_before(model_name)):
             return IN_FLIGHT_UNLOADED
         return max(1, self.engine(model_name).in_flight)
+
+    def _has_run_before(self, model_name: str) -> bool:
+        if self.cache is None:
+            return False
+        self.identity(model_name)
+        return self.cache.throughput(self._identities[model_name][1]) is not None
 
     # a batch of attempts -------------------------------------------------------------------------
     def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:

@@ -3,9 +3,12 @@
 Each Ray worker holds one engine and evaluates batches of attempts (sample, prompt, generate,
 validate, derive, check, judge). The driver keeps everything that needs a global view: the
 journal, the dedup index across all shards, acceptance in attempt order, noise, quotas and the
-output. So a Ray run writes exactly the records a single-process run writes, and resumes the
-same way. A worker that dies is replaced and its attempts are sent again: attempts are
-deterministic, so nothing is lost or counted twice."""
+output. So a Ray run writes exactly the records a single-process run writes with an engine
+whose output depends on the request alone (the fake engine); with a batching engine (llama.cpp,
+vLLM) a few records can differ, as its batches differ, and a single-process run served by the
+Ray run's result cache writes the same records. It resumes the same way. A worker that dies is
+replaced and its attempts are sent again: attempts are deterministic, so nothing is lost or
+counted twice."""
 
 from __future__ import annotations
 
