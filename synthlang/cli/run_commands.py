@@ -66,7 +66,6 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-
 def cmd_plan(args) -> int:
     loaded = load_plan(args.spec, "text")
     if loaded is None:
