@@ -121,10 +121,12 @@ def test_a_value_at_its_cap_is_cut_back_to_a_sentence_or_word_end():
     assert rec["body"].endswith("waited an hour.") and len(rec["body"]) >= 40
     words = ["".join(chr(97 + (i * 7 + j * 3) % 26) for j in range(5)) for i in range(60)]
     word_cut = "Hi " + " ".join(words)  # no sentence end, no repeated words
-    rec = record(body=word_cut[:300])  # the cap falls inside a word
+    rec = record(body=word_cut[:300])  # the cap falls inside a word, and no clause or sentence ended
+    assert verdict(rec).reason == "truncated: body"
+    clauses = word_cut[:200] + ", " + word_cut[203:]
+    rec = record(body=clauses[:300])   # cut back at its last clause break, which keeps over half of it
     v = verdict(rec)
-    assert v.reason is None and v.trimmed == ["body"]
-    assert rec["body"] == word_cut[:300].rsplit(" ", 1)[0] and word_cut.startswith(rec["body"] + " ")
+    assert v.reason is None and v.trimmed == ["body"] and rec["body"] == clauses[:200]
     # two characters short of the cap, where no further token fitted: still cut back
     rec = record(body=sentence_cut[:298])
     assert verdict(rec).trimmed == ["body"] and rec["body"].endswith("waited an hour.")
@@ -253,8 +255,14 @@ def test_pipes_and_near_cap_endings():
     rec = {"headline": "Labour's four little words unveiled in a stark challenge from Tony Blair over the UK's "
                        "treatment of"}
     assert len(rec["headline"]) == 99
+    # at its cap mid-phrase, with no clause break to cut back to: whatever word it stopped on is
+    # a fragment's end, so it is given up
+    assert p.judge(rec, headline, ctx(), frozenset()).reason == "truncated: headline"
+    rec = {"headline": "Labour's four little words unveiled in a stark challenge from Tony Blair; the UK's "
+                       "treatment of"}
     v = p.judge(rec, headline, ctx(), frozenset())
-    assert v.trimmed == ["headline"] and rec["headline"].endswith("UK's treatment")
+    assert v.trimmed == ["headline"]
+    assert rec["headline"] == "Labour's four little words unveiled in a stark challenge from Tony Blair"
     rec = {"headline": "Labour's four little words unveiled in a stark challenge from Tony Blair over the UK's "
                        "treat"}
     assert len(rec["headline"]) == 92  # short of the last 5%: the model's own ending
@@ -309,8 +317,15 @@ def test_a_run_of_two_dozen_digits_without_spaces_is_junk():
     assert verdict(record(body=fine)).reason is None
 
 
-def test_a_text_cut_back_anyway_is_cut_past_weak_endings_too():
+def test_a_value_its_cap_stopped_is_cut_at_a_clause_break_or_given_up():
+    # the model was mid-phrase: any last word leaves a fragment, so only a clause break will do
+    headline = "Makes your outdoor gaming amazing, drops your golf swing 100% faster, hands down, and delivers"
+    assert p.trim(headline, 10, capped=True) == ("Makes your outdoor gaming amazing, drops your golf swing 100% "
+                                                 "faster, hands down")
+    assert p.trim("World's first: Todays-bout.com is now offering free internet for 14 days of the week with "
+                  "unlimited", 10, capped=True) is None                    # the only break keeps too little
     capped = "A businessman who claimed to be a fraud has been arrested on charges of frauds on the World and was"
-    assert p.trim(capped, 20) == "A businessman who claimed to be a fraud has been arrested on charges of frauds on the World"
-    assert p.trim("Our team cannot log in", 5) == "Our team cannot log"        # at the cap: the last word may be cut
+    assert p.trim(capped, 20, capped=True) is None
+    assert p.trim("The app crashed. Then it would not start again and", 10, capped=True) == "The app crashed."
+    assert p.trim("Our team cannot log in", 5, capped=True) is None
     assert not p.dangles("Our team cannot log in")                           # a whole text ending so is kept

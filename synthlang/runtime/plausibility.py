@@ -68,6 +68,7 @@ DANGLING = frozenset({"the", "a", "an", "to", "of", "for", "with", "and", "or", 
 WEAK_ENDINGS = DANGLING | frozenset({"in", "on", "at", "into", "about", "over", "after", "before", "than", "is", "are",
                                      "was", "were", "be", "as", "that", "this", "its", "his", "her", "which",
                                      "who", "when", "where", "while", "if", "so", "not", "no"})
+CLAUSE_BREAK = re.compile(r"\s*(?:[,;:]|\s[-\u2013\u2014]|\u2014)(?=\s)")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"')\]]*$")
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -254,12 +255,20 @@ def copied(value: str, references: list[str]) -> bool:
     return False
 
 
-def trim(value: str, lo: int) -> str | None:
-    """`value` cut back to its last sentence end, else its last whole word (never one such as
-    "the" or "to"), if that keeps `lo` characters; None when nothing is left that is long enough."""
+def trim(value: str, lo: int, capped: bool = False) -> str | None:
+    """`value` cut back to its last sentence end if that keeps `lo` characters. Else, for a
+    value its cap stopped (`capped`), the model was mid-phrase and any last word leaves a
+    fragment (`... free internet with unlimited`): it is cut at its last clause break (`,` `;`
+    `:` or a dash) if that keeps half of it, else given up. A value the model itself closed on a
+    word such as "the" is cut back past it to its last whole word. None when nothing long enough
+    is left."""
     ends = [m.end() for m in SENTENCE_END.finditer(value)]
     if ends and ends[-1] >= lo:
         return value[:ends[-1]]
+    if capped:
+        breaks = [m.start() for m in CLAUSE_BREAK.finditer(value)]
+        cut = value[:breaks[-1]].rstrip() if breaks else ""
+        return cut if len(cut) >= max(lo, len(value) // 2) and not dangles(cut, WEAK_ENDINGS) else None
     cut = value.rstrip()
     if not value[-1:].isspace() and not dangles(cut):  # the last word may be cut: drop it
         cut = _drop_last_word(cut)
@@ -317,7 +326,9 @@ def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) 
             if not isinstance(value, str):
                 continue
             if "truncated" not in allow and _truncated(value, schema):
-                fixed = trim(value, schema.get("minLength", 0))
+                hi = schema.get("maxLength")
+                capped = hi is not None and _hit_room(len(value), hi, value)
+                fixed = trim(value, schema.get("minLength", 0), capped)
                 if fixed is None:
                     verdict.reason, verdict.value = f"truncated: {label}", value[:300]
                     return verdict
@@ -365,7 +376,7 @@ def cut_tail(text: str, values_end: int, tail_max: int, min_len: int) -> str | N
     the text unchanged when it was not cut, None when nothing can be kept."""
     if not _hit_room(len(text) - values_end, tail_max, text):
         return text
-    fixed = trim(text, min_len)
+    fixed = trim(text, min_len, capped=True)
     return fixed if fixed is not None and len(fixed) >= values_end else None
 
 
