@@ -47,9 +47,10 @@ class Result:
         return not any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-def _analyse(path: Path) -> Context:
+def _analyse(path: Path, overlay: dict[Path, str] | None = None, recover: bool = False) -> Context:
     path = Path(path)
-    ctx = Context(entry=path.resolve(), root=path.resolve().parent, sink=DiagnosticSink())
+    ctx = Context(entry=path.resolve(), root=path.resolve().parent, sink=DiagnosticSink(),
+                  overlay=overlay or {}, recover=recover)
     for run_pass in PASSES:
         run_pass(ctx)
         if run_pass is load_modules and ctx.sink.has_errors and not ctx.modules:
@@ -76,8 +77,10 @@ def check(path: Path) -> Result:
     return compile(path)
 
 
-def compile(path: Path) -> Result:  # the verb of the tool, though it shadows a builtin
-    with _no_cyclic_gc():
-        ctx = _analyse(path)
+def compile(path: Path, overlay: dict[Path, str] | None = None, recover: bool = False) -> Result:
+    """overlay: unsaved editor buffers (resolved path -> text) read in place of those files;
+    recover: go on past syntax errors with what parses (see syntax/recover.py)."""
+    with _no_cyclic_gc():  # the verb of the tool, though it shadows a builtin
+        ctx = _analyse(path, overlay, recover)
         plan = build_plan(ctx) if ctx.modules else None  # blocks that checked clean are still planned
     return Result(ctx.sink.sorted(), ctx, plan)

@@ -98,6 +98,23 @@ def type_name(t: Type) -> str:
     return t.kind
 
 
+def type_text(t: Type) -> str:
+    """A type as a spec writes it, with its bounds: `str(8..80)`, `list[str(2..20)](0..4)`."""
+    def bounds(lo: Any, hi: Any) -> str:
+        return "" if lo is None and hi is None else f"({'' if lo is None else lo}..{'' if hi is None else hi})"
+
+    match t:
+        case StrType(pattern=p) if p is not None:
+            return f"str(/{p}/)"
+        case StrType(min_len=lo, max_len=hi):
+            return "str" + bounds(lo, hi)
+        case IntType(min=lo, max=hi) | FloatType(min=lo, max=hi) | DateType(min=lo, max=hi):
+            return t.kind + bounds(lo, hi)
+        case ListType(item=item, min_items=lo, max_items=hi):
+            return f"list[{type_text(item)}]" + bounds(lo, hi)
+    return type_name(t)
+
+
 # ---- expressions (checks and derived fields), as data ------------------------------------------
 class Expr(Node):
     """op: lit | ref | call | list | not | neg | and | or | + - * / % | == != < <= > >= |

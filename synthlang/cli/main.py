@@ -11,6 +11,7 @@ from .common import EXIT_INTERNAL, EXIT_OK, Parser, cache_arguments, parse_size
 from .compile_commands import cmd_check, cmd_compile
 from .diff_command import cmd_diff
 from .format_command import cmd_fmt
+from .lsp_command import cmd_lsp
 from .output_commands import cmd_eval, cmd_prepare_vllm, cmd_report
 from .run_commands import cmd_plan, cmd_preview, cmd_run
 
@@ -96,11 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("output_dir")
     pv = sub.add_parser("prepare-vllm", help="convert the embedded model once into a folder vLLM can load")
     pv.add_argument("--force", action="store_true", help="convert again even if the folder exists")
+    sub.add_parser("lsp", help="run the language server over stdio (for editors; see docs/editors.md)")
     return p
 
 
-
-COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "fmt": cmd_fmt, "diff": cmd_diff,
+COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "fmt": cmd_fmt, "diff": cmd_diff, "lsp": cmd_lsp,
             "compile": cmd_compile, "run": cmd_run, "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache,
             "eval": cmd_eval, "report": cmd_report}
 

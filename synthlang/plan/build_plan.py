@@ -107,6 +107,8 @@ def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
         return
     seeds = ctx.seeds[out.mix.seeds]
     synth = sum(b.count for b in blocks if b.schema_name == seeds.schema_name)
+    if synth == 0 and any(g.schema.value == seeds.schema_name for g in ctx.generates_ast):
+        return  # that block has errors of its own, already reported
     if synth == 0:
         ctx.sink.error("E0901", f"`mix {seeds.name}` adds {seeds.schema_name} rows, but no generate block "
                        f"makes {seeds.schema_name} records", ctx.output_ast.path.span if ctx.output_ast else None)

@@ -44,25 +44,8 @@ class PlanDiff:
                           indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def type_text(t: ir.Type) -> str:
-    """A type as a spec writes it, with its bounds: `str(8..80)`, `list[str(2..20)](0..4)`."""
-    def bounds(lo: Any, hi: Any) -> str:
-        return "" if lo is None and hi is None else f"({'' if lo is None else lo}..{'' if hi is None else hi})"
-
-    match t:
-        case ir.StrType(pattern=p) if p is not None:
-            return f"str(/{p}/)"
-        case ir.StrType(min_len=lo, max_len=hi):
-            return "str" + bounds(lo, hi)
-        case ir.IntType(min=lo, max=hi) | ir.FloatType(min=lo, max=hi) | ir.DateType(min=lo, max=hi):
-            return t.kind + bounds(lo, hi)
-        case ir.ListType(item=item, min_items=lo, max_items=hi):
-            return f"list[{type_text(item)}]" + bounds(lo, hi)
-    return ir.type_name(t)
-
-
 def _field_text(f: ir.FieldDef) -> str:
-    text = type_text(f.type) + ("?" if f.optional else "")
+    text = ir.type_text(f.type) + ("?" if f.optional else "")
     if f.source == "sampled" and f.sampler is not None:
         text += f" ~ {f.sampler.method}"
     elif f.source == "derived":

@@ -14,8 +14,8 @@ DEFAULT_MODEL = "embedded"
 ENGINES, BACKENDS, SCHEMA_FORMATS = ir.ENGINES, ir.BACKENDS, ir.SCHEMA_FORMATS
 
 # key -> (kinds of literal accepted, description)
-_DATASET_KEYS = {"version": ("str",), "seed": ("int",), "description": ("str",)}
-_MODEL_KEYS = {
+DATASET_KEYS = {"version": ("str",), "seed": ("int",), "description": ("str",)}
+MODEL_KEYS = {
     "engine": ("ident",), "name": ("str",), "temperature": ("int", "float"), "top_p": ("int", "float"),
     "max_tokens": ("int",), "endpoint": ("str",), "api_key_env": ("str",), "backend": ("ident", "str"),
     "concurrency": ("int",), "n_ctx": ("int",), "threads": ("int",), "schema_format": ("ident", "str"),
@@ -54,7 +54,7 @@ def check_settings(ctx: Context) -> None:
     name = ctx.entry.stem
     fields: dict[str, Any] = {"name": name}
     if ctx.dataset_ast is not None:
-        vals = _settings(ctx, ctx.dataset_ast, _DATASET_KEYS)
+        vals = _settings(ctx, ctx.dataset_ast, DATASET_KEYS)
         fields["name"] = ctx.dataset_ast.name.value
         for key, (value, span) in vals.items():
             if key == "seed" and not (0 <= value < 2**63):
@@ -65,7 +65,7 @@ def check_settings(ctx: Context) -> None:
 
     ctx.models[DEFAULT_MODEL] = ir.Model(name=DEFAULT_MODEL)
     for mname, block in ctx.models_ast.items():
-        vals = _settings(ctx, block, _MODEL_KEYS)
+        vals = _settings(ctx, block, MODEL_KEYS)
         spec: dict[str, Any] = {"name": mname, "span": block.name.span}
         for key, (value, span) in vals.items():
             match key:

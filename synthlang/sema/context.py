@@ -19,6 +19,12 @@ class Context:
     modules: list[ast.Module] = field(default_factory=list)
     module_dirs: dict[int, Path] = field(default_factory=dict)  # id(module.source) -> folder
     inputs: list[Path] = field(default_factory=list)  # every file the spec reads (resolved)
+    # an editor's unsaved buffers (resolved path -> text), read in place of the files on disk
+    overlay: dict[Path, str] = field(default_factory=dict)
+    # parse past syntax errors (an editor's half-typed file); the declarations emptied for
+    # their errors are kept here
+    recover: bool = False
+    skipped: list[Span] = field(default_factory=list)
 
     # declarations by name (after collect_declarations)
     dataset_ast: ast.SettingsBlock | None = None

@@ -9,6 +9,7 @@ from ..files import is_regular_file, read_bytes
 from ..source import SourceFile, Span
 from ..syntax import ast
 from ..syntax.parser import parse_source
+from ..syntax.recover import parse_recovering
 from ..syntax.size import MAX_SPEC_TOKENS, count_tokens
 from .context import Context
 
@@ -17,6 +18,8 @@ MAX_SPEC_BYTES = 8 * 2**20  # a spec or import; larger ones are refused with a d
 
 def _read(ctx: Context, path: Path, span: Span | None) -> SourceFile | None:
     shown = _shown(ctx, path)
+    if path in ctx.overlay:
+        return SourceFile(shown, _normalise(ctx.overlay[path]))
     try:
         data = read_bytes(path, MAX_SPEC_BYTES)
     except OSError as exc:
@@ -28,11 +31,15 @@ def _read(ctx: Context, path: Path, span: Span | None) -> SourceFile | None:
         src = SourceFile(shown, data.decode("utf-8", errors="replace"))
         ctx.sink.error("E0003", "file is not valid UTF-8 text", src.span(exc.start, exc.start + 1))
         return None
+    return SourceFile(shown, _normalise(text))
+
+
+def _normalise(text: str) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     # CRLF (or CR) line ends read as LF: the same spec gives the same plan on every platform,
     # and no \r reaches a prompt
-    return SourceFile(shown, text.replace("\r\n", "\n").replace("\r", "\n"))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _shown(ctx: Context, path: Path) -> str:
@@ -76,7 +83,11 @@ def load_modules(ctx: Context) -> None:
             tokens_left = 0
             return
         tokens_left -= count
-        module = parse_source(source, ctx.sink)
+        if ctx.recover:
+            module, skipped = parse_recovering(source, ctx.sink)
+            ctx.skipped.extend(skipped)
+        else:
+            module = parse_source(source, ctx.sink)
         done[key] = module
         if module is None:
             return
@@ -87,7 +98,7 @@ def load_modules(ctx: Context) -> None:
                 target = ctx.resolve_path(decl.path.value, decl.path.span, "E0104", "import")
                 if target is None:
                     continue
-                if not is_regular_file(target):
+                if target not in ctx.overlay and not is_regular_file(target):
                     ctx.sink.error("E0104", f"imported file `{decl.path.value}` not found, or not a regular file",
                                    decl.path.span)
                     continue

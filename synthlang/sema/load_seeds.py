@@ -95,7 +95,7 @@ def load_seeds(ctx: Context) -> None:
             continue
         ctx.inputs.append(path)
         try:
-            data = read_bytes(path, MAX_SEED_BYTES)
+            data = ctx.overlay[path].encode("utf-8") if path in ctx.overlay else read_bytes(path, MAX_SEED_BYTES)
         except OSError as exc:
             ctx.sink.error("E0301", f"cannot read seed file `{decl.path.value}`: {exc.strerror or exc}",
                            decl.path.span)

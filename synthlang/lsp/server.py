@@ -1,0 +1,279 @@
+"""The language server over stdio (pygls, lsprotocol types): the protocol's side of the
+features in this package. Every open buffer is checked as the editor has it, saved or not;
+a change is checked once typing pauses (DEBOUNCE_S), and a request made before that sees the
+latest text, checked on the spot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from .. import __version__
+from ..diagnostics import Diagnostic, DiagnosticSink, Severity
+from ..source import SourceFile, Span
+from ..syntax.format import format_text
+from ..syntax.parser import get_parser, parse_source
+from . import completion, hover, navigate, symbols
+from .analysis import Analysis, analyse, entry_for
+from .positions import offset, position, to_range
+
+DEBOUNCE_S = 0.15
+log = logging.getLogger(__name__)
+
+
+class SynthServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("synthc", __version__)
+        self.generation = 0                                   # bumped on every edit of any buffer
+        self.analyses: dict[Path, tuple[int, Analysis]] = {}  # entry -> (generation, analysis)
+        self.published: dict[Path, set[Path]] = {}            # entry -> files it sent diagnostics for
+        self.pending: dict[Path, asyncio.TimerHandle] = {}
+
+    # buffers and checks ------------------------------------------------------------------------
+    @property
+    def encoding(self) -> str:
+        return str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+
+    def overlay(self) -> dict[Path, str]:
+        out = {}
+        for uri, doc in self.workspace.text_documents.items():
+            path = _path(uri)
+            if path is not None:
+                out[path] = doc.source
+        return out
+
+    def analysis(self, path: Path) -> Analysis:
+        """The check of the spec a file belongs to, as the buffers are now."""
+        return self.check(entry_for(path, self.overlay()))
+
+    def check(self, entry: Path) -> Analysis:
+        cached = self.analyses.get(entry)
+        if cached is not None and cached[0] == self.generation:
+            return cached[1]
+        result = analyse(entry, self.overlay())
+        self.analyses[entry] = (self.generation, result)
+        self.publish(entry, result)
+        self.window_log_message(types.LogMessageParams(
+            type=types.MessageType.Log, message=f"checked {entry.name} in {result.seconds * 1000:.1f} ms"))
+        return result
+
+    def edited(self, path: Path, now: bool) -> None:
+        """A buffer changed: re-check the spec it belongs to, or, for a seed file, every spec
+        that read it."""
+        self.generation += 1
+        if path.suffix == ".synth":
+            entries = [entry_for(path, self.overlay())]
+        else:
+            entries = [e for e, (_, a) in self.analyses.items() if path in a.result.context.inputs]
+        for entry in entries:
+            handle = self.pending.pop(entry, None)
+            if handle is not None:
+                handle.cancel()
+            if now:
+                self.check(entry)
+            else:
+                self.pending[entry] = asyncio.get_running_loop().call_later(DEBOUNCE_S, self._debounced, entry)
+
+    def _debounced(self, entry: Path) -> None:
+        self.pending.pop(entry, None)
+        self.check(entry)
+
+    def publish(self, entry: Path, analysis: Analysis) -> None:
+        sent = set()
+        for path, diags in analysis.diagnostics.items():
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                uri=from_fs_path(str(path)) or path.as_uri(),
+                diagnostics=[self.diagnostic(analysis, d) for d in diags]))
+            sent.add(path)
+        for gone in self.published.get(entry, set()) - sent:
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                uri=from_fs_path(str(gone)) or gone.as_uri(), diagnostics=[]))
+        self.published[entry] = sent
+
+    def diagnostic(self, analysis: Analysis, d: Diagnostic) -> types.Diagnostic:
+        zero = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
+        message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+        related = [types.DiagnosticRelatedInformation(location=self.location(analysis, n.span), message=n.message)
+                   for n in d.notes]
+        return types.Diagnostic(
+            range=to_range(d.span, self.encoding) if d.span else zero, message=message, code=d.code,
+            source="synthc", related_information=related or None,
+            severity=types.DiagnosticSeverity.Error if d.severity is Severity.ERROR
+            else types.DiagnosticSeverity.Warning)
+
+    def location(self, analysis: Analysis, span: Span) -> types.Location:
+        path = analysis.path_of(span)
+        return types.Location(uri=from_fs_path(str(path)) or path.as_uri(), range=to_range(span, self.encoding))
+
+    def at(self, uri: str, pos: types.Position) -> tuple[Analysis, Path, int] | None:
+        path = _path(uri)
+        if path is None or path.suffix != ".synth":
+            return None
+        analysis = self.analysis(path)
+        source = analysis.source_of(path)
+        if source is None:
+            return None
+        return analysis, path, offset(source, pos, self.encoding)
+
+
+def _path(uri: str) -> Path | None:
+    fs = to_fs_path(uri)
+    return Path(fs).resolve() if fs else None
+
+
+server = SynthServer()
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: SynthServer, params: types.InitializedParams) -> None:
+    # the first check pays for the grammar: pay it now, not on the first keystroke
+    get_parser()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: SynthServer, params: types.DidOpenTextDocumentParams) -> None:
+    path = _path(params.text_document.uri)
+    if path is not None:
+        ls.edited(path, now=True)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: SynthServer, params: types.DidChangeTextDocumentParams) -> None:
+    path = _path(params.text_document.uri)
+    if path is not None:
+        ls.edited(path, now=False)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: SynthServer, params: types.DidSaveTextDocumentParams) -> None:
+    path = _path(params.text_document.uri)
+    if path is not None:
+        ls.edited(path, now=True)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: SynthServer, params: types.DidCloseTextDocumentParams) -> None:
+    path = _path(params.text_document.uri)
+    if path is not None and path.exists():
+        ls.edited(path, now=True)   # back to the file on disk
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def on_hover(ls: SynthServer, params: types.HoverParams) -> types.Hover | None:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    text = hover.hover_text(*found)
+    if text is None:
+        return None
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
+
+
+@server.feature(types.TEXT_DOCUMENT_DEFINITION)
+def on_definition(ls: SynthServer, params: types.DefinitionParams) -> types.Location | None:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    target = navigate.definition(*found)
+    if target is None:
+        return None
+    path, span = target
+    if span is None:
+        start = types.Position(line=0, character=0)
+        return types.Location(uri=from_fs_path(str(path)) or path.as_uri(), range=types.Range(start=start, end=start))
+    return ls.location(found[0], span)
+
+
+@server.feature(types.TEXT_DOCUMENT_REFERENCES)
+def on_references(ls: SynthServer, params: types.ReferenceParams) -> list[types.Location]:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return []
+    spans = navigate.references(*found, params.context.include_declaration)
+    return [ls.location(found[0], s) for s in spans]
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION,
+                types.CompletionOptions(trigger_characters=[".", "~", ":", "{", '"', " "]))
+def on_completion(ls: SynthServer, params: types.CompletionParams) -> types.CompletionList:
+    path = _path(params.text_document.uri)
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    if path is None or path.suffix != ".synth":
+        return types.CompletionList(is_incomplete=False, items=[])
+    text = doc.source.replace("\r\n", "\n")
+    try:
+        analysis: Analysis | None = ls.analysis(path)
+    except Exception:
+        log.exception("check failed")
+        analysis = None
+    items = completion.complete(analysis, text, offset(SourceFile(str(path), text), params.position, ls.encoding))
+    return types.CompletionList(is_incomplete=False, items=[
+        types.CompletionItem(label=i.label, kind=getattr(types.CompletionItemKind, i.kind),
+                             detail=i.detail or None, insert_text=i.insert) for i in items])
+
+
+@server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def on_symbols(ls: SynthServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+    path = _path(params.text_document.uri)
+    if path is None or path.suffix != ".synth":
+        return []
+    analysis = ls.analysis(path)
+    source = analysis.source_of(path)
+    module = next((m for m in analysis.result.context.modules if m.source is source), None)
+    if module is None:
+        return []
+
+    def convert(s: symbols.Symbol) -> types.DocumentSymbol:
+        return types.DocumentSymbol(name=s.name, kind=getattr(types.SymbolKind, s.kind), detail=s.detail or None,
+                                    range=to_range(s.span, ls.encoding),
+                                    selection_range=to_range(s.name_span, ls.encoding),
+                                    children=[convert(c) for c in s.children] or None)
+    return [convert(s) for s in symbols.outline(module)]
+
+
+@server.feature(types.TEXT_DOCUMENT_FORMATTING)
+def on_formatting(ls: SynthServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    text = doc.source
+    if not doc.uri.endswith(".synth") or parse_source(SourceFile(doc.uri, text), DiagnosticSink()) is None:
+        return None  # a file with a syntax error is left as it is
+    formatted = format_text(text)
+    if formatted == text:
+        return []
+    end = position(SourceFile(doc.uri, text), len(text), ls.encoding)
+    return [types.TextEdit(range=types.Range(start=types.Position(line=0, character=0), end=end),
+                           new_text=formatted)]
+
+
+@server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
+def on_prepare_rename(ls: SynthServer, params: types.PrepareRenameParams) -> types.Range | None:
+    found = ls.at(params.text_document.uri, params.position)
+    occ = navigate.rename_target(*found) if found else None
+    return to_range(occ.span, ls.encoding) if occ else None
+
+
+@server.feature(types.TEXT_DOCUMENT_RENAME)
+def on_rename(ls: SynthServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    try:
+        edits = navigate.rename(*found, params.new_name)
+    except navigate.RenameError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
+    return types.WorkspaceEdit(changes={
+        from_fs_path(str(path)) or path.as_uri(): [types.TextEdit(range=to_range(span, ls.encoding), new_text=new)
+                                                  for span, new in spans]
+        for path, spans in edits.items()})
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    server.start_io()
+    return 0
