@@ -23,6 +23,8 @@ FORBIDDEN = {
     "runtime": {"syntax", "sema", "evaluate", "report", "cli", "compiler"},
     "evaluate": {"runtime", "engines", "syntax", "sema", "cli", "compiler", "report"},
     "report": {"runtime", "engines", "syntax", "sema", "cli", "compiler"},
+    # the language server sits on the compiler alone: no run, no engine
+    "lsp": {"runtime", "engines", "evaluate", "report", "cli"},
 }
 
 
