@@ -309,6 +309,16 @@ def test_a_text_the_model_closed_on_the_is_trimmed_not_kept():
     assert v.reason is None and v.trimmed == ["body"]
 
 
+def test_sentences_that_stop_on_a_weak_word_are_cut_back_to_the_last_whole_one():
+    rec = record(body="The customer export has failed every night since Monday. Our team cannot see the reports "
+                      "it needs in")
+    v = verdict(rec)
+    assert v.reason is None and v.trimmed == ["body"]
+    assert rec["body"] == "The customer export has failed every night since Monday."
+    whole = record(body="The export fails on every try since the update on Monday, and our team cannot log in")
+    assert verdict(whole).trimmed == []     # one sentence that ends so is the model's own ending
+
+
 def test_a_run_of_two_dozen_digits_without_spaces_is_junk():
     soup = "Untreated with 48352 2017-11-28 20:41:52.115-12-32-2202-16-2749-1983.67.1900.15.1.08.99.only, sorry."
     assert verdict(record(body=soup + " I cannot pay my bill this month.")).reason == "junk: body"

@@ -292,6 +292,8 @@ def _hit_room(length: int, room: int, text: str) -> bool:
 def _truncated(value: str, schema: dict) -> bool:
     if dangles(value):
         return True
+    if dangles(value, WEAK_ENDINGS) and SENTENCE_END.search(value) and not ENDS_SENTENCE.search(value.rstrip()):
+        return True   # prose of sentences that stops on `in`, `on`, `is` ... without ending the last one
     hi = schema.get("maxLength")
     if hi is None or (len(value) < hi and " " not in value.strip()):  # one word short of its cap is whole
         return False
