@@ -4,16 +4,11 @@ engine failed, 70 an internal error."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from collections.abc import Callable
 
-from .cache_command import cmd_cache
 from .common import EXIT_INTERNAL, EXIT_OK, Parser, cache_arguments, parse_size
-from .compile_commands import cmd_check, cmd_compile
-from .diff_command import cmd_diff
-from .format_command import cmd_fmt
-from .lsp_command import cmd_lsp
-from .output_commands import cmd_eval, cmd_prepare_vllm, cmd_report
-from .run_commands import cmd_plan, cmd_preview, cmd_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,15 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"prepare-vllm": cmd_prepare_vllm, "check": cmd_check, "fmt": cmd_fmt, "diff": cmd_diff, "lsp": cmd_lsp,
-            "compile": cmd_compile, "run": cmd_run, "plan": cmd_plan, "preview": cmd_preview, "cache": cmd_cache,
-            "eval": cmd_eval, "report": cmd_report}
+# command -> the module (in this package) and function that run it, imported only when run: a
+# check or a keystroke's hook does not pay for what a run or a diff imports
+COMMANDS = {"prepare-vllm": "output_commands:cmd_prepare_vllm", "check": "compile_commands:cmd_check",
+            "fmt": "format_command:cmd_fmt", "diff": "diff_command:cmd_diff", "lsp": "lsp_command:cmd_lsp",
+            "compile": "compile_commands:cmd_compile", "run": "run_commands:cmd_run",
+            "plan": "run_commands:cmd_plan", "preview": "run_commands:cmd_preview", "cache": "cache_command:cmd_cache",
+            "eval": "output_commands:cmd_eval", "report": "output_commands:cmd_report"}
+
+
+def command(name: str) -> Callable[[argparse.Namespace], int]:
+    module, function = COMMANDS[name].split(":")
+    run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(f".{module}", __package__), function)
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return command(args.command)(args)
     except KeyboardInterrupt:
         print("synthc: interrupted", file=sys.stderr)
         return 130
