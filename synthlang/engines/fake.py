@@ -50,7 +50,10 @@ def _value(schema: dict, rng: random.Random, broken: bool):
     words: list[str] = []
     while len(" ".join(words)) < target:
         words.append(rng.choice(WORDS) + "".join(rng.choice(string.ascii_lowercase) for _ in range(3)))
-    return " ".join(words)[:target].rstrip() + "x" * (target - len(" ".join(words)[:target].rstrip()))
+    # a sentence, ended as a model ends one: text stopped by its cap mid-phrase is cut (plausibility)
+    body = target - 1 if target >= 2 else target
+    text = " ".join(words)[:body].rstrip()
+    return text + "x" * (body - len(text)) + ("." if body < target else "")
 
 
 FILLER = ["please", "send", "it", "to", "the", "office", "and", "thanks", "for", "your", "help", "with", "this", "now"]
