@@ -98,7 +98,7 @@ DANGLING = {"the", "a", "an", "to", "of", "in", "on", "at", "for", "with", "and"
 def unfinished(value: str) -> bool:
     """Stops on a word no sentence ends with, or on a hyphen: cut, wherever the cut came from."""
     tail = value.rstrip()
-    words = re.findall(r"[A-Za-z']+|-$", tail)
+    words = re.findall(r"[A-Za-z0-9']+|-$", tail)   # `Add-on 1` stops on "1", not on "on"
     return bool(words) and not tail.endswith((".", "!", "?", '"', "'", ")")) and (
         words[-1].lower() in DANGLING or tail.endswith("-"))
 
