@@ -140,6 +140,19 @@ def test_problems_of_an_imported_file_and_of_a_seed_file_show_in_those_files(fol
     client.drain()
 
 
+def test_a_seed_file_changed_on_disk_is_checked_again(folder, client, spec):
+    seeds = folder / "seeds" / "tickets.jsonl"
+    rows = seeds.read_text()
+    try:
+        seeds.write_text(rows.replace('"intent": "billing"', '"intent": "bill"', 1))
+        client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": seeds.as_uri(), "type": 2}]})
+        assert client.diagnostics(seeds, lambda d: len(d) > 0)[0]["code"] == "E0302"
+    finally:
+        seeds.write_text(rows)
+    client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": seeds.as_uri(), "type": 2}]})
+    assert client.diagnostics(seeds) == []
+
+
 # hover ---------------------------------------------------------------------------------------------
 def test_hover_shows_a_fields_type_bounds_and_source(spec, client):
     text = spec.read_text()

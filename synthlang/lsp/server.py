@@ -164,6 +164,17 @@ def did_close(ls: SynthServer, params: types.DidCloseTextDocumentParams) -> None
         ls.edited(path, now=True)   # back to the file on disk
 
 
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_files(ls: SynthServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """A spec, import or seed file changed on disk (a checkout, a script): re-check the specs
+    that read it."""
+    changed = {p for p in (_path(c.uri) for c in params.changes) if p is not None}
+    ls.generation += 1
+    for entry, (_, analysis) in list(ls.analyses.items()):
+        if changed & ({entry, *analysis.result.context.inputs}):
+            ls.check(entry)
+
+
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def on_hover(ls: SynthServer, params: types.HoverParams) -> types.Hover | None:
     found = ls.at(params.text_document.uri, params.position)
