@@ -12,7 +12,8 @@ from ..source import SourceFile, Span
 from .analysis import Analysis
 from .index import Occurrence
 
-RENAMEABLE = frozenset({"field", "schema", "enum", "member", "model", "seeds"})
+# an enum's value is not renamed: seed rows and the strings of checks hold it as data
+RENAMEABLE = frozenset({"field", "schema", "enum", "model", "seeds"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # words that start a declaration or an item where a name may stand: a field may be called
 # `count`, but a schema called `schema` would read badly everywhere it is used
@@ -58,8 +59,7 @@ def rename(analysis: Analysis, path: Path, offset: int, new_name: str) -> dict[P
     """The edits, by file, that rename the name under the cursor everywhere it is used."""
     occ = rename_target(analysis, path, offset)
     if occ is None:
-        raise RenameError("nothing to rename here: put the cursor on a field, schema, enum, value, model or "
-                          "seed set")
+        raise RenameError("nothing to rename here: put the cursor on a field, schema, enum, model or seed set")
     kind, scope, old = occ.key
     if not _NAME.fullmatch(new_name):
         raise RenameError(f"`{new_name}` is not a name: use letters, digits and _, not starting with a digit")

@@ -56,7 +56,17 @@ class SynthServer(LanguageServer):
         cached = self.analyses.get(entry)
         if cached is not None and cached[0] == self.generation:
             return cached[1]
-        result = analyse(entry, self.overlay())
+        try:
+            result = analyse(entry, self.overlay())
+        except Exception as exc:  # a bug in the checker must not take the editor's server down
+            log.exception("checking %s failed", entry)
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Error,
+                message=f"synthc: internal error while checking {entry.name}: {type(exc).__name__}: {exc}. "
+                        "Please report it with the spec."))
+            if cached is not None:
+                return cached[1]
+            raise
         self.analyses[entry] = (self.generation, result)
         self.publish(entry, result)
         self.window_log_message(types.LogMessageParams(
@@ -162,6 +172,9 @@ def did_close(ls: SynthServer, params: types.DidCloseTextDocumentParams) -> None
     path = _path(params.text_document.uri)
     if path is not None and path.exists():
         ls.edited(path, now=True)   # back to the file on disk
+    else:                           # an unsaved new file, or one deleted: nothing left to show
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=params.text_document.uri,
+                                                                            diagnostics=[]))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
