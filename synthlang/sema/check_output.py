@@ -71,13 +71,17 @@ def check_output(ctx: Context) -> None:
             seen[it.keyword] = it.span
             match it.keyword:
                 case "format":
-                    if it.value.value not in ir.OUTPUT_FORMATS:
-                        sink.error("E0901", f"unknown output format `{it.value.value}`", it.value.span,
-                                   help=did_you_mean(it.value.value, ir.OUTPUT_FORMATS)
+                    if it.name.value not in ir.OUTPUT_FORMATS:
+                        sink.error("E0901", f"unknown output format `{it.name.value}`", it.name.span,
+                                   help=did_you_mean(it.name.value, ir.OUTPUT_FORMATS)
                                    or f"formats: {', '.join(ir.OUTPUT_FORMATS)}")
                         ok = False
+                    elif it.fields:
+                        # `format chat|preference from ...` are checked with the multi-step constructs
+                        sink.error("E0901", f"format `{it.name.value}` takes no `from` fields", it.fields[0].span)
+                        ok = False
                     else:
-                        spec["format"] = it.value.value
+                        spec["format"] = it.name.value
                 case "split":
                     splits, names = [], set()
                     for e in it.value:
