@@ -329,6 +329,16 @@ class Judge(Node):
     rubric: str
 
 
+class Step(Node):
+    """One request of a record written in steps: it writes `fields`, when `when` holds."""
+
+    kind: Literal["step"] = "step"
+    fields: tuple[str, ...]
+    model: str
+    when: Expr | None = None
+    template: str
+
+
 class Generate(Node):
     kind: Literal["generate"] = "generate"
     id: str
@@ -343,6 +353,7 @@ class Generate(Node):
     dedup: tuple[Dedup, ...] = ()
     judge: Judge | None = None
     allow: tuple[str, ...] = ()             # plausibility filters switched off
+    steps: tuple[Step, ...] = ()            # a record written in steps (then `prompt` is unused)
     span: Any = _span()
 
 
