@@ -13,7 +13,7 @@ from ..values import match_key
 from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .layout import mix_rows, split_sizes, train_index
-from .model import Block, Cell, DerivedField, MentionConstraint, Plan, SampledField
+from .model import Block, Cell, DerivedField, MentionConstraint, Plan, PlanStep, SampledField
 
 # an enum rather than integer bounds: every constraint backend enforces enums
 JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 5]}},
@@ -93,12 +93,36 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
     cells = allocate_quota(g.count, g.quotas)
     _check_cells(ctx, g, cells)
+    steps = tuple(_step(ctx, g, schema, builder, quota_fields, s) for s in g.steps)
+    if steps:
+        max_tokens = max(s.max_tokens for s in steps)
     return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=g.model, json_schema=json_schema,
                  max_tokens=max_tokens, quota_fields=quota_fields,
                  cells=tuple(Cell(key=k, count=n) for k, n in cells),
                  sampled=tuple(sampled), derived=tuple(reversed(derived)), mentions=tuple(mentions),
                  examples=g.examples, prompt=g.prompt, checks=g.checks, judge=g.judge,
-                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow)
+                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow,
+                 steps=steps)
+
+
+def _step(ctx: Context, g: ir.Generate, schema: ir.Schema, builder: SchemaBuilder, quota_fields: tuple[str, ...],
+          step: ir.Step) -> PlanStep:
+    """A step's request: the JSON Schema of its own fields (a `when` step's fields not nullable:
+    when it runs, it writes them), and the tokens its worst case needs."""
+    others = tuple(f.name for f in schema.fields if f.name not in step.fields) + quota_fields
+    json_schema, worst = builder.record(schema, exclude=others)
+    props = json_schema["properties"]
+    if step.when is not None:
+        for name, sub in list(props.items()):
+            props[name] = next((b for b in sub.get("anyOf", []) if b.get("type") != "null"), sub)
+    max_tokens = worst + TOKEN_MARGIN
+    model = ctx.models[step.model]
+    if model.max_tokens is not None and model.max_tokens < max_tokens:
+        ctx.sink.warning("W0002", f"model `{model.name}` sets max_tokens {model.max_tokens}, below the "
+                         f"{max_tokens} that step {', '.join(step.fields)} allows; the plan uses {max_tokens}",
+                         model.span or g.span, notes=[Note(g.span, f"generate {g.id}")])
+    return PlanStep(fields=step.fields, model=step.model, when=step.when, template=step.template,
+                    json_schema=json_schema, max_tokens=max_tokens)
 
 
 def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:

@@ -50,6 +50,19 @@ class MentionConstraint(Node):
     gap_class: str
 
 
+class PlanStep(Node):
+    """One request of a record written in steps: its own fields' JSON Schema, template, model
+    and condition (on the record so far)."""
+
+    kind: Literal["step"] = "step"
+    fields: tuple[str, ...]
+    model: str
+    when: ir.Expr | None = None
+    template: str
+    json_schema: dict[str, Any]
+    max_tokens: int
+
+
 class Block(Node):
     kind: Literal["block"] = "block"
     id: str
@@ -71,6 +84,7 @@ class Block(Node):
     dedup: tuple[ir.Dedup, ...]
     noise: tuple[ir.NoiseRule, ...]
     allow: tuple[str, ...] = ()     # plausibility filters switched off
+    steps: tuple[PlanStep, ...] = ()  # a record written in steps, in order (then `prompt` is empty)
 
 
 class Plan(Node):
