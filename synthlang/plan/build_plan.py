@@ -159,7 +159,8 @@ def build_plan(ctx: Context) -> Plan | None:
     blocks = [build_block(ctx, g) for g in ctx.blocks]
     if ctx.sink.has_errors:
         return None
-    used_models = {b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
+    used_models = ({b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
+                   | {s.model for b in blocks for s in b.steps})
     assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
     plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},

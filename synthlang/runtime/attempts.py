@@ -32,6 +32,7 @@ from .options import RunOptions
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
 from .seeding import record_seed, sub_rng
+from .steps import run_steps
 
 # requests worth having in flight before an engine is loaded (it may never be: every request
 # may be cached); the engine's own number takes over once it is
@@ -68,7 +69,8 @@ class Attempts:
                       else get_engine(model, self.opt.engine_options))
             if self.opt.probe:
                 run_probe(engine, model.temperature, model.top_p)
-                blocks = [b for b in self.plan.blocks if b.model == model_name]
+                blocks = [b for b in self.plan.blocks
+                          if b.model == model_name or any(st.model == model_name for st in b.steps)]
                 judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model == model_name]
                 check_capabilities(engine, blocks, judged)
             self.engines[model_name] = engine
@@ -153,6 +155,9 @@ class Attempts:
     def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
         """For each (cell, attempt numbers) of `work`, one candidate per attempt, in order."""
         block = self.plan.block(block_id)
+        if block.steps:
+            made = run_steps(self, block, [(ci, a) for ci, attempts in work for a in attempts])
+            return self._finish(block, work, made)
         prepared = [(ci, a, *self.prepare(block, ci, a)) for ci, attempts in work for a in attempts]
         requests = [p[4] for p in prepared if isinstance(p[4], GenerationRequest)]
         results, reused = self._generate(block.model, requests, defer=True) if requests else ([], [])
@@ -170,6 +175,10 @@ class Attempts:
             else:
                 candidate = self.evaluate(block, at, seed, values, result, req_or_reason)
                 made.append(replace(candidate, reused=int(hit), sent=int(not hit)))
+        return self._finish(block, work, made)
+
+    def _finish(self, block: Block, work: list[tuple[int, list[int]]], made: list[Candidate]) -> list[list[Candidate]]:
+        """The judge's verdicts, then the candidates split back by cell."""
         if block.judge is not None:
             made = self._judge(block, made)
         out, start = [], 0
@@ -180,6 +189,22 @@ class Attempts:
 
     def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str]:
         """(seed, values, request) or (seed, None, reason) when no request can be made."""
+        seed, values, drawn = self.draw(block, ci, attempt)
+        if values is None or isinstance(drawn, str):
+            return seed, None, str(drawn)
+        context, schema = drawn
+        try:
+            messages = messages_for(block, context, schema)
+        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
+            return seed, None, f"prompt: {type(exc).__name__}: {exc}"
+        model = self.plan.models[block.model]
+        request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,
+                                    seed=seed, temperature=model.temperature, top_p=model.top_p)
+        return seed, values, request
+
+    def draw(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, tuple[dict, dict] | str]:
+        """(seed, values, (template context, JSON Schema with the mentions' patterns)) of an
+        attempt, or (seed, None, reason) when its values cannot be drawn."""
         cell = block.cells[ci]
         seed = record_seed(self.plan.dataset.seed, block.id, cell.key, attempt)
         rng = sub_rng(seed, "sample")
@@ -197,14 +222,7 @@ class Attempts:
             return seed, None, f"sampling: {exc}"
         examples = self._examples(block, values, seed)
         context = {**values, "examples": examples, "dataset": self.plan.dataset.model_dump()}
-        try:
-            messages = messages_for(block, context, schema)
-        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
-            return seed, None, f"prompt: {type(exc).__name__}: {exc}"
-        model = self.plan.models[block.model]
-        request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,
-                                    seed=seed, temperature=model.temperature, top_p=model.top_p)
-        return seed, values, request
+        return seed, values, (context, schema)
 
     def _schema_with_mentions(self, block: Block, values: dict) -> dict | None:
         if not block.mentions:
@@ -242,9 +260,11 @@ class Attempts:
         return rng.sample(rows, min(ex.n, len(rows)))
 
     def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
-                 request: GenerationRequest) -> Candidate:
+                 request: GenerationRequest, parts: list[tuple[dict, str]] | None = None) -> Candidate:
         """Validate, test for plausibility, derive and check one generated record (the judge
-        comes after, batched)."""
+        comes after, batched). `parts`: for a record written in steps, each step's JSON Schema
+        and prompt, so a field is tested against the prompt that asked for it (a later step's
+        prompt quotes it by design)."""
         tokens, seconds = result.tokens, round(result.seconds, 4)
 
         def reject(why: str, err: str | None = None, score: int | None = None) -> Candidate:
@@ -288,7 +308,7 @@ class Attempts:
                 if fixed != text:
                     parent[mc.path[-1]] = fixed
                     cut.append(label)
-        verdict = self._plausible(block, record, request, mentioned)
+        verdict = self._plausible(block, record, request, mentioned, parts)
         if verdict.reason is not None:
             return reject(verdict.reason, verdict.value)
         for label in verdict.trimmed:  # a mentions field cut back must keep every mentioned value
@@ -315,16 +335,23 @@ class Attempts:
                          trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
 
     def _plausible(self, block: Block, record: dict, request: GenerationRequest,
-                   mentioned: dict[str, list[str]]) -> plausibility.Verdict:
+                   mentioned: dict[str, list[str]], parts: list[tuple[dict, str]] | None = None
+                   ) -> plausibility.Verdict:
         allow = frozenset(block.allow)
         references = self._references.get(block.id)
         if references is None:  # each free-text field's values in the seed rows, once per block
             references = self._references[block.id] = plausibility.references_for(
                 self.plan.seed_rows(block.schema_name), block.json_schema)
-        ctx = plausibility.Context(prompt="\n".join(m["content"] for m in request.messages),
-                                   field_names=frozenset(f.name for f in self.plan.schemas[block.schema_name].fields),
-                                   references=references, mentioned=[v for vs in mentioned.values() for v in vs])
-        verdict = plausibility.judge(record, block.json_schema, ctx, allow)
+        names = frozenset(f.name for f in self.plan.schemas[block.schema_name].fields)
+        said = [v for vs in mentioned.values() for v in vs]
+        verdict = plausibility.Verdict()
+        for schema, prompt in parts or [(block.json_schema, "\n".join(m["content"] for m in request.messages))]:
+            ctx = plausibility.Context(prompt=prompt, field_names=names, references=references, mentioned=said)
+            part = plausibility.judge(record, schema, ctx, allow)
+            verdict.trimmed += part.trimmed
+            if part.reason is not None:
+                verdict.reason, verdict.value = part.reason, part.value
+                break
         if verdict.reason is None:
             seed_values = self._seed_mentions.get(block.id)
             if seed_values is None:

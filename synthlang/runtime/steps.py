@@ -1,0 +1,173 @@
+"""Records written in steps (a plan block's `steps`). For a wave of attempts, each step is one
+constrained request per attempt, sent for all the wave's attempts at that step together (one
+engine call per step and model, so a batching engine sees them side by side). A step whose
+`when` is false for the record so far writes nulls. A check whose fields are all known after a
+step rejects the attempt there, before later steps are paid for. When every step has run, the
+fields of all steps are validated, tested for plausibility, derived and checked as one record,
+exactly as a one-prompt record is (Attempts.evaluate)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from .. import ir
+from ..engines.base import GenerationRequest, GenerationResult
+from ..expr import passes, to_source
+from ..plan.model import Block, Plan, PlanStep
+from ..templates import render
+from .entries import PENDING, Attempt, Candidate
+from .prompts import SYSTEM, format_note
+from .seeding import sub_rng
+
+
+class Host(Protocol):
+    """What a step run needs of runtime/attempts.py's Attempts."""
+
+    plan: Plan
+
+    def draw(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, tuple[dict, dict] | str]: ...
+
+    def _generate(self, model_name: str, requests: list[GenerationRequest],
+                  defer: bool = False) -> tuple[list[GenerationResult | None], list[bool]]: ...
+
+    def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
+                 request: GenerationRequest, parts: list[tuple[dict, str]] | None = None) -> Candidate: ...
+
+
+@dataclass
+class _Record:
+    """One attempt on its way through the steps."""
+
+    at: Attempt
+    seed: int
+    values: dict
+    context: dict
+    schema: dict                                  # the whole record's, with the mentions' patterns
+    written: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict] = field(default_factory=list)
+    parts: list[tuple[dict, str]] = field(default_factory=list)   # each step's schema and prompt
+    tokens: int = 0
+    seconds: float = 0.0
+    sent: int = 0
+    reused: int = 0
+    done: Candidate | None = None                 # set when the attempt ends early
+
+
+def expr_fields(expr: ir.Expr) -> set[str]:
+    """The top-level fields an expression reads."""
+    out = {expr.path[0]} if expr.op == "ref" and expr.path else set()
+    for a in expr.args:
+        out |= expr_fields(a)
+    return out
+
+
+def step_schema(step: PlanStep, record_schema: dict) -> dict:
+    """The step's JSON Schema, its fields' nodes taken from the record's (which carry the
+    mentions' patterns drawn for this record)."""
+    schema = json.loads(json.dumps(step.json_schema))
+    whole = record_schema.get("properties", {})
+    for name in schema["properties"]:
+        node = whole.get(name, schema["properties"][name])
+        if step.when is not None:   # when it runs, it writes them
+            node = next((b for b in node.get("anyOf", []) if b.get("type") != "null"), node)
+        schema["properties"][name] = node
+    return schema
+
+
+def step_messages(step: PlanStep, context: dict, schema: dict) -> tuple[dict, ...]:
+    system = (SYSTEM + " " + format_note(schema)).strip()
+    return ({"role": "system", "content": system}, {"role": "user", "content": render(step.template, context).strip()})
+
+
+def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Candidate]:
+    plan = host.plan
+    records: list[_Record] = []
+    for ci, attempt in work:
+        at = Attempt(block.id, ci, attempt)
+        seed, values, drawn = host.draw(block, ci, attempt)
+        if values is None or isinstance(drawn, str):
+            rec = _Record(at, seed, {}, {}, {})
+            rec.done = Candidate(at, ok=False, why=str(drawn))
+        else:
+            context, schema = drawn
+            rec = _Record(at, seed, values, context, schema)
+        records.append(rec)
+    known = set(block.quota_fields) | {s.path[0] for s in block.sampled}
+    derived = {d.path[0] for d in block.derived}
+    for k, step in enumerate(block.steps, 1):
+        asks: list[tuple[_Record, GenerationRequest]] = []
+        for rec in records:
+            if rec.done is not None:
+                continue
+            so_far = {**rec.values, **rec.written}
+            if step.when is not None and not passes(step.when, so_far):
+                rec.written.update({f: None for f in step.fields})
+                continue
+            schema = step_schema(step, rec.schema)
+            try:
+                messages = step_messages(step, {**rec.context, **rec.written}, schema)
+            except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
+                rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} (step {k})")
+                continue
+            model = plan.models[step.model]
+            asks.append((rec, GenerationRequest(messages=messages, json_schema=schema, max_tokens=step.max_tokens,
+                                                seed=sub_rng(rec.seed, f"step {k}").getrandbits(63),
+                                                temperature=model.temperature, top_p=model.top_p)))
+        if asks:
+            # the first step is the wave's: when the cache holds part of it, the rest waits
+            # (see Attempts._generate); a later step is asked for every attempt that reached it
+            results, reused = host._generate(step.model, [req for _, req in asks], defer=(k == 1))
+            for (rec, req), result, hit in zip(asks, results, reused):
+                _take(rec, step, k, req, result, hit)
+        known |= set(step.fields)
+        for rec in records:
+            if rec.done is None:
+                failed = next((c for c in block.checks
+                               if expr_fields(c) <= known and not (expr_fields(c) & derived)
+                               and not passes(c, {**rec.values, **rec.written})), None)
+                if failed is not None and k < len(block.steps):
+                    rec.done = _reject(rec, f"check: {to_source(failed)}", f"after step {k} of {len(block.steps)}")
+    out = []
+    for rec in records:
+        if rec.done is not None:
+            out.append(rec.done)
+            continue
+        combined = GenerationResult(text=json.dumps({f: rec.written.get(f) for f in block.json_schema["properties"]}),
+                                    tokens=rec.tokens, seconds=rec.seconds)
+        request = GenerationRequest(messages=tuple(rec.messages), json_schema=block.json_schema,
+                                    max_tokens=block.max_tokens, seed=rec.seed, temperature=0.0, top_p=1.0)
+        candidate = host.evaluate(block, rec.at, rec.seed, rec.values, combined, request, rec.parts)
+        out.append(replace(candidate, sent=rec.sent, reused=rec.reused))
+    return out
+
+
+def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, result: GenerationResult | None,
+          hit: bool) -> None:
+    """One step's result into the record, or the attempt's end."""
+    if result is None:
+        rec.done = Candidate(rec.at, ok=False, why=PENDING, sent=rec.sent, reused=rec.reused)
+        return
+    rec.sent += int(not hit)
+    rec.reused += int(hit)
+    rec.tokens += result.tokens
+    rec.seconds += result.seconds
+    rec.messages.extend(request.messages)
+    rec.parts.append((request.json_schema, "\n".join(m["content"] for m in request.messages)))
+    if result.error is not None:
+        rec.done = _reject(rec, "engine_error", f"step {k}: {result.error[:300]}")
+        return
+    try:
+        written = json.loads(result.text or "")
+    except json.JSONDecodeError:
+        written = None
+    if not isinstance(written, dict) or set(written) != set(step.json_schema["properties"]):
+        rec.done = _reject(rec, "invalid_output", f"step {k}: {(result.text or '')[:300]}")
+        return
+    rec.written.update(written)
+
+
+def _reject(rec: _Record, why: str, err: str | None = None) -> Candidate:
+    return Candidate(rec.at, ok=False, why=why, err=err, tokens=rec.tokens or None,
+                     seconds=round(rec.seconds, 4) if rec.tokens else None, sent=rec.sent, reused=rec.reused)
