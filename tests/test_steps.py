@@ -1,0 +1,127 @@
+"""Records written in steps, on the fake engine: the order of the requests, conditions, checks
+that reject before later steps are paid for, templates that see earlier steps, resume."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from synthlang.compiler import compile
+from synthlang.engines.base import EngineDead
+from synthlang.engines.fake import FakeEngine
+from synthlang.runtime.driver import run_plan
+from synthlang.runtime.options import RunOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "tests" / "runtime_specs" / "chain.synth"
+
+
+class Recording(FakeEngine):
+    """Keeps every request it is sent, per engine call."""
+
+    def __init__(self, log: list, die_after: int | None = None):
+        super().__init__()
+        self.log, self.die_after = log, die_after
+
+    def generate(self, requests):
+        if self.die_after is not None and sum(len(c) for c in self.log) + len(requests) > self.die_after:
+            raise EngineDead("simulated crash")
+        self.log.append(list(requests))
+        return super().generate(requests)
+
+
+def run(out: Path, log: list, spec: Path = SPEC, **kw):
+    plan = compile(spec).plan
+    assert plan is not None
+    kw.setdefault("engine_factory", lambda m: Recording(log))
+    return run_plan(plan, RunOptions(out_dir=out, progress=False, probe=False, cache_dir=None, **kw))
+
+
+def fields_of(request) -> tuple[str, ...]:
+    return tuple(request.json_schema["properties"])
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+
+
+def test_each_step_is_its_own_request_sent_for_the_whole_wave_in_order(tmp_path):
+    log: list = []
+    result = run(tmp_path / "out", log)
+    calls = [{fields_of(r) for r in call} for call in log]
+    assert all(len(c) == 1 for c in calls)       # one step per engine call: a wave's requests together
+    order = [next(iter(c)) for c in calls]
+    steps = [("question", "difficulty"), ("answer",), ("followup",)]
+    assert order[0] == steps[0] and set(order) == set(steps)
+    for a, b in itertools.pairwise(order):          # within a wave, steps go forward; a new wave starts over
+        assert steps.index(b) == steps.index(a) + 1 or b == steps[0]
+    assert len(log[0]) > 1
+    rows = records(tmp_path / "out")
+    assert len(rows) == 24 and result.manifest["blocks"]["Exchange"]["accepted"] == 24
+
+
+def test_a_when_step_runs_only_when_its_condition_holds_and_writes_null_otherwise(tmp_path):
+    log: list = []
+    run(tmp_path / "out", log)
+    rows = records(tmp_path / "out")
+    hard = [r for r in rows if r["difficulty"] == "hard"]
+    easy = [r for r in rows if r["difficulty"] == "easy"]
+    assert hard and easy
+    assert all(r["followup"] is not None and len(r["followup"]) >= 10 for r in hard)
+    assert all(r["followup"] is None for r in easy)
+    followups = [r for call in log for r in call if fields_of(r) == ("followup",)]
+    answers = [r for call in log for r in call if fields_of(r) == ("answer",)]
+    # each follow-up request quotes an answer whose question was hard
+    assert 0 < len(followups) < len(answers)
+
+
+def test_later_steps_see_earlier_fields_in_their_templates(tmp_path):
+    log: list = []
+    run(tmp_path / "out", log)
+    rows = records(tmp_path / "out")
+    prompts = [r.messages[-1]["content"] for call in log for r in call if fields_of(r) == ("answer",)]
+    for row in rows:
+        assert any(f"Question: {row['question']}" in p for p in prompts)
+    for row in rows:
+        if row["followup"] is not None:
+            assert any(row["answer"] in r.messages[-1]["content"] for call in log for r in call
+                       if fields_of(r) == ("followup",))
+
+
+def test_a_check_on_the_first_steps_fields_rejects_before_the_second_step_is_sent(tmp_path):
+    log: list = []
+    result = run(tmp_path / "out", log)
+    questions = [r for call in log for r in call if fields_of(r) == ("question", "difficulty")]
+    answers = [r for call in log for r in call if fields_of(r) == ("answer",)]
+    short = [r for r in questions
+             if len(json.loads(FakeEngine().generate([r])[0].text)["question"]) < 40]
+    assert short                                  # the fake engine writes some short questions
+    assert len(answers) == len(questions) - len(short)
+    rejected = result.manifest["blocks"]["Exchange"]["rejections"]
+    assert rejected.get("check: (len(question) >= 40)", 0) == len(short)
+    assert all(len(r["question"]) >= 40 for r in records(tmp_path / "out"))
+
+
+def test_a_run_killed_mid_record_resumes_to_the_same_records(tmp_path):
+    log: list = []
+    run(tmp_path / "ref", log)
+    killed: list = []
+    with pytest.raises(EngineDead):
+        run(tmp_path / "out", killed, engine_factory=lambda m: Recording(killed, die_after=30))
+    run(tmp_path / "out", [], engine_factory=lambda m: Recording([]))
+    assert (tmp_path / "out" / "train.jsonl").read_text() == (tmp_path / "ref" / "train.jsonl").read_text()
+
+
+def test_the_plan_carries_each_steps_schema_template_model_and_condition():
+    plan = compile(SPEC).plan
+    block = plan.blocks[0]
+    assert [s.fields for s in block.steps] == [("question", "difficulty"), ("answer",), ("followup",)]
+    assert [s.model for s in block.steps] == ["asker", "answerer", "embedded"]
+    assert block.steps[2].when is not None and block.steps[0].when is None
+    assert block.steps[2].json_schema["properties"]["followup"] == {"type": "string", "minLength": 10,
+                                                                    "maxLength": 120}
+    assert "{{ question }}" in block.steps[1].template
+    assert set(plan.models) >= {"asker", "answerer", "embedded"}
