@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from .. import ir
 from ..ir import Node
@@ -85,6 +85,14 @@ class Block(Node):
     noise: tuple[ir.NoiseRule, ...]
     allow: tuple[str, ...] = ()     # plausibility filters switched off
     steps: tuple[PlanStep, ...] = ()  # a record written in steps, in order (then `prompt` is empty)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_steps(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A block of one prompt serialises as before steps existed: its plan and hash stay the same."""
+        data: dict[str, Any] = handler(self)
+        if not self.steps:
+            data.pop("steps", None)
+        return data
 
 
 class Plan(Node):

@@ -368,6 +368,10 @@ class _ToAst:
         return ast.Step(tuple(self._name(n) for n in names), using, when, template, self._span(meta))
 
     @_with_meta
+    def rounds(self, meta: Meta, children: list[Any]) -> ast.RangeArg:
+        return ast.RangeArg(children[0], children[1], self._span(meta))
+
+    @_with_meta
     def dialogue_turn(self, meta: Meta, children: list[Any]) -> ast.DialogueTurn:
         role, using, template = children
         return ast.DialogueTurn(self._name(role), using, template, self._span(meta))
