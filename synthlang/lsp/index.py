@@ -185,6 +185,13 @@ class Index:
                 case ast.Judge(model=model, rubric=rubric):
                     self._add("model", "", model)
                     self._template(schema, rubric)
+                case ast.Step(fields=fields, model=model, when=when, template=template):
+                    for f in fields:
+                        self._add("field", schema, f)
+                    self._add("model", "", model)
+                    if when is not None:
+                        self._expr(schema, when)
+                    self._template(schema, template)
 
     def _expr(self, schema: str, e: ast.Expr) -> None:
         match e:
