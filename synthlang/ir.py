@@ -369,7 +369,8 @@ class Mix(Node):
     share: float                       # percent of the train split
 
 
-OutputFormat = Literal["jsonl", "parquet", "csv"]
+# chat and preference are JSON Lines in the shapes fine-tuning trainers read (TRL's SFT and DPO)
+OutputFormat = Literal["jsonl", "parquet", "csv", "chat", "preference"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 
 
@@ -377,6 +378,8 @@ class Output(Node):
     kind: Literal["output"] = "output"
     path: str                          # relative to the spec's folder
     format: OutputFormat = "jsonl"
+    # `format chat from MESSAGES` / `format preference from PROMPT, CHOSEN, REJECTED`
+    format_fields: tuple[str, ...] = ()
     splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
     mix: Mix | None = None
 
