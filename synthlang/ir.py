@@ -329,14 +329,26 @@ class Judge(Node):
     rubric: str
 
 
+class Turn(Node):
+    """One side of a dialogue: its role's value, model and template (the system message)."""
+
+    kind: Literal["turn"] = "turn"
+    role: str
+    model: str
+    template: str
+
+
 class Step(Node):
-    """One request of a record written in steps: it writes `fields`, when `when` holds."""
+    """One request of a record written in steps: it writes `fields`, when `when` holds. A
+    dialogue is a step whose one field is a list of messages written turn by turn."""
 
     kind: Literal["step"] = "step"
     fields: tuple[str, ...]
     model: str
     when: Expr | None = None
     template: str
+    turns: tuple[Turn, ...] = ()
+    rounds: tuple[int, int] | None = None
 
 
 class Generate(Node):

@@ -109,6 +109,14 @@ def _step(ctx: Context, g: ir.Generate, schema: ir.Schema, builder: SchemaBuilde
           step: ir.Step) -> PlanStep:
     """A step's request: the JSON Schema of its own fields (a `when` step's fields not nullable:
     when it runs, it writes them), and the tokens its worst case needs."""
+    if step.turns:   # a dialogue: each turn writes one message's content
+        t = schema.require(step.fields[0]).type
+        assert isinstance(t, ir.ListType) and isinstance(t.item, ir.RecordType)
+        message = ctx.schemas[t.item.name]
+        json_schema, worst = builder.record(message, exclude=tuple(f.name for f in message.fields
+                                                                   if f.name != "content"))
+        return PlanStep(fields=step.fields, model=step.model, template="", json_schema=json_schema,
+                        max_tokens=worst + TOKEN_MARGIN, turns=step.turns, rounds=step.rounds)
     others = tuple(f.name for f in schema.fields if f.name not in step.fields) + quota_fields
     json_schema, worst = builder.record(schema, exclude=others)
     props = json_schema["properties"]
@@ -160,7 +168,8 @@ def build_plan(ctx: Context) -> Plan | None:
     if ctx.sink.has_errors:
         return None
     used_models = ({b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
-                   | {s.model for b in blocks for s in b.steps})
+                   | {s.model for b in blocks for s in b.steps}
+                   | {t.model for b in blocks for s in b.steps for t in s.turns})
     assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
     plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},

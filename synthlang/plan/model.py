@@ -59,8 +59,10 @@ class PlanStep(Node):
     model: str
     when: ir.Expr | None = None
     template: str
-    json_schema: dict[str, Any]
+    json_schema: dict[str, Any]     # a dialogue's: one message's `content`
     max_tokens: int
+    turns: tuple[ir.Turn, ...] = ()  # a dialogue: its sides, in the order of a round
+    rounds: tuple[int, int] | None = None
 
 
 class Block(Node):

@@ -87,7 +87,8 @@ def validate_plan(plan: Plan) -> list[str]:
             problems.append(f"two blocks have the id `{b.id}`")
         ids.add(b.id)
         if b.model not in plan.models or (b.judge is not None and b.judge.model not in plan.models) \
-                or any(s.model not in plan.models for s in b.steps):
+                or any(s.model not in plan.models for s in b.steps) \
+                or any(t.model not in plan.models for s in b.steps for t in s.turns):
             problems.append(f"block {b.id} uses a model the plan does not declare")
         if b.schema_name not in plan.schemas:
             problems.append(f"block {b.id} names an unknown schema `{b.schema_name}`")

@@ -97,6 +97,10 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
     known = set(block.quota_fields) | {s.path[0] for s in block.sampled}
     derived = {d.path[0] for d in block.derived}
     for k, step in enumerate(block.steps, 1):
+        if step.turns:
+            _dialogue(host, block, step, k, [r for r in records if r.done is None])
+            known |= set(step.fields)
+            continue
         asks: list[tuple[_Record, GenerationRequest]] = []
         for rec in records:
             if rec.done is not None:
@@ -143,8 +147,59 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
     return out
 
 
+def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Record]) -> None:
+    """A dialogue, turn by turn: the same turn of every record's conversation in one engine call.
+    A record's number of rounds comes from its seed. Each turn's model gets its rendered
+    template as the system message and the conversation so far as chat history, its own
+    side's messages as `assistant` and the other side's as `user`, and writes one `content`."""
+    plan = host.plan
+    assert step.rounds is not None
+    lo, hi = step.rounds
+    field_name = step.fields[0]
+    rounds = {id(r): lo + sub_rng(r.seed, f"rounds {k}").randrange(hi - lo + 1) for r in live}
+    histories: dict[int, list[dict]] = {id(r): [] for r in live}
+    prompts: dict[int, list[str]] = {id(r): [] for r in live}
+    for rnd in range(hi):
+        for turn in step.turns:
+            asks: list[tuple[_Record, GenerationRequest]] = []
+            for rec in live:
+                if rec.done is not None or rnd >= rounds[id(rec)]:
+                    continue
+                history = histories[id(rec)]
+                try:
+                    system = render(turn.template, {**rec.context, **rec.written, "history": list(history)}).strip()
+                except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
+                    rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} (step {k}, {turn.role})")
+                    continue
+                note = format_note(step.json_schema)
+                messages = ({"role": "system", "content": (system + " " + note).strip()},
+                            *({"role": "assistant" if m["role"] == turn.role else "user", "content": m["content"]}
+                              for m in history))
+                model = plan.models[turn.model]
+                asks.append((rec, GenerationRequest(
+                    messages=messages, json_schema=step.json_schema, max_tokens=step.max_tokens,
+                    seed=sub_rng(rec.seed, f"step {k} round {rnd} {turn.role}").getrandbits(63),
+                    temperature=model.temperature, top_p=model.top_p)))
+                if rnd == 0:
+                    prompts[id(rec)].append(system)
+            if not asks:
+                continue
+            results, reused = host._generate(turn.model, [req for _, req in asks], defer=(k == 1 and rnd == 0))
+            for (rec, req), result, hit in zip(asks, results, reused):
+                before = dict(rec.written)
+                _take(rec, step, k, req, result, hit, keep_parts=False)
+                if rec.done is None:
+                    histories[id(rec)].append({"role": turn.role, "content": rec.written.pop("content")})
+                    rec.written = before
+    for rec in live:
+        if rec.done is None:
+            rec.written[field_name] = histories[id(rec)]
+            props = {field_name: block.json_schema["properties"][field_name]}
+            rec.parts.append(({"type": "object", "properties": props}, "\n".join(prompts[id(rec)])))
+
+
 def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, result: GenerationResult | None,
-          hit: bool) -> None:
+          hit: bool, keep_parts: bool = True) -> None:
     """One step's result into the record, or the attempt's end."""
     if result is None:
         rec.done = Candidate(rec.at, ok=False, why=PENDING, sent=rec.sent, reused=rec.reused)
@@ -154,7 +209,8 @@ def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, resu
     rec.tokens += result.tokens
     rec.seconds += result.seconds
     rec.messages.extend(request.messages)
-    rec.parts.append((request.json_schema, "\n".join(m["content"] for m in request.messages)))
+    if keep_parts:
+        rec.parts.append((request.json_schema, "\n".join(m["content"] for m in request.messages)))
     if result.error is not None:
         rec.done = _reject(rec, "engine_error", f"step {k}: {result.error[:300]}")
         return

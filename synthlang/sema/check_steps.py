@@ -28,7 +28,59 @@ def _refs(node: ast.Expr) -> list[ast.Name]:
     return []
 
 
-def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.Step], schema: ir.Schema,
+def _dialogue(ctx: Context, d: ast.Dialogue, schema: ir.Schema) -> tuple[int, int] | None:
+    """The dialogue's field, roles and rounds against the message list they fill; its rounds."""
+    sink = ctx.sink
+    field = schema.field(d.field.value)
+    if field is None or field.source != "model":
+        return None   # reported with the fields of the steps
+    t = field.type
+    item = ctx.schemas.get(t.item.name) if isinstance(t, ir.ListType) and isinstance(t.item, ir.RecordType) \
+        else None
+    role = item.field("role") if item else None
+    content = item.field("content") if item else None
+    options = ir.options_of(role.type) if role else None
+    if item is None or role is None or content is None or options is None or not isinstance(content.type, ir.StrType):
+        sink.error("E0504", f"a dialogue writes a list of messages; `{field.name}` is {ir.type_name(t)}",
+                   d.field.span, help="e.g. `turns: list[Message](2..8)` with `schema Message { role: \"user\" | "
+                                      "\"assistant\"  content: str(1..800) }`")
+        return None
+    extra = [f.name for f in item.fields if f.name not in ("role", "content") and not f.optional]
+    if extra:
+        sink.error("E0504", f"a dialogue's messages hold a role and a content only; {item.name} also requires "
+                   + ", ".join(f"`{x}`" for x in extra), d.field.span)
+        return None
+    ok = True
+    seen: dict[str, ast.Name] = {}
+    for turn in d.turns:
+        if turn.role.value not in [str(o) for o in options]:
+            sink.error("E0504", f"`{turn.role.value}` is not a value of {item.name}.role", turn.role.span,
+                       help=did_you_mean(turn.role.value, [str(o) for o in options])
+                       or f"roles: {', '.join(str(o) for o in options)}")
+            ok = False
+        elif turn.role.value in seen:
+            sink.error("E0504", f"role `{turn.role.value}` has two turns in one round", turn.role.span,
+                       notes=[Note(seen[turn.role.value].span, "first here")])
+            ok = False
+        seen[turn.role.value] = turn.role
+    lo_lit, hi_lit = d.rounds.lo, d.rounds.hi
+    if lo_lit is None or hi_lit is None or lo_lit.kind != "int" or hi_lit.kind != "int" \
+            or not 1 <= lo_lit.value <= hi_lit.value:
+        sink.error("E0504", "rounds are whole numbers A..B with 1 <= A <= B", d.rounds.span)
+        return None
+    lo, hi = lo_lit.value, hi_lit.value
+    assert isinstance(t, ir.ListType)
+    most = t.max_items if t.max_items is not None else ir.DEFAULT_MAX_ITEMS
+    per = len(d.turns)
+    if hi * per > most or (t.min_items is not None and lo * per < t.min_items):
+        sink.error("E0504", f"{lo}..{hi} rounds of {per} turns make {lo * per}..{hi * per} messages, but "
+                   f"`{field.name}` holds {t.min_items or 0}..{most}", d.rounds.span,
+                   help="change the rounds or the list's bounds")
+        ok = False
+    return (lo, hi) if ok else None
+
+
+def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.Step | ast.Dialogue], schema: ir.Schema,
                 known: list[str], has_examples: bool, block_model: str | None,
                 model_ref: Callable[[Context, ast.Name], str | None],
                 prompt: ast.Keyword | None) -> tuple[ir.Step, ...] | None:
@@ -42,7 +94,7 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
     written: dict[str, int] = {}                 # field -> the step (1-based) that writes it
     first_span: dict[str, ast.Name] = {}
     for i, step in enumerate(steps, 1):
-        for name in step.fields:
+        for name in _fields(step):
             field = schema.field(name.value)
             if field is None:
                 sink.error("E0101", f"unknown field `{name.value}` in {schema.name}", name.span,
@@ -53,6 +105,9 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
                 sink.error("E0503", f"`{name.value}` is {how}, not written by the model", name.span,
                            help="a step writes model-written fields only")
                 ok = False
+            elif name.value in known:
+                sink.error("E0503", f"`{name.value}` is decided by a quota, not written by the model", name.span)
+                ok = False
             elif name.value in written:
                 sink.error("E0503", f"`{name.value}` is written by two steps", name.span,
                            notes=[Note(first_span[name.value].span, f"step {written[name.value]} writes it")])
@@ -60,13 +115,13 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
             else:
                 written[name.value] = i
                 first_span[name.value] = name
-                if step.when is not None and not field.optional:
+                if isinstance(step, ast.Step) and step.when is not None and not field.optional:
                     sink.error("E0503", f"a step with `when` writes optional fields; `{name.value}` is required",
                                name.span, help=f"mark it optional: `{name.value}: ...?`, null when the step "
                                                "does not run")
                     ok = False
     for field in schema.fields:
-        if field.source == "model" and field.name not in written:
+        if field.source == "model" and field.name not in written and field.name not in known:
             sink.error("E0503", f"`{field.name}` is written by no step of generate {ident}", g.schema.span,
                        help=f"add it to a step: `step {field.name} \"\"\"...\"\"\"`")
             ok = False
@@ -78,6 +133,21 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
         earlier = [f for f, n in written.items() if n < i]
         unavailable = {f: ("this step writes it" if n == i else f"step {n} writes it, after this one")
                        for f, n in written.items() if n >= i}
+        if isinstance(step, ast.Dialogue):
+            rounds = _dialogue(ctx, step, schema)
+            turns = []
+            for turn in step.turns:
+                good = check_prompt(ctx, turn.template, schema, set(known) | set(earlier) | {"history"},
+                                    has_examples, where=f"`{turn.role.value}` turn", unavailable=unavailable)
+                model = model_ref(ctx, turn.model) if turn.model is not None else block_model
+                if good and model is not None:
+                    turns.append(ir.Turn(role=turn.role.value, model=model, template=turn.template.value))
+            if rounds is None or len(turns) != len(step.turns) or block_model is None:
+                ok = False
+                continue
+            out.append(ir.Step(fields=(step.field.value,), model=turns[0].model, template="", turns=tuple(turns),
+                               rounds=rounds))
+            continue
         good = True
         when = None
         if step.when is not None:
@@ -102,3 +172,7 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
         out.append(ir.Step(fields=tuple(n.value for n in step.fields), model=model, when=when,
                            template=step.template.value))
     return tuple(out) if ok else None
+
+
+def _fields(step: ast.Step | ast.Dialogue) -> tuple[ast.Name, ...]:
+    return step.fields if isinstance(step, ast.Step) else (step.field,)
