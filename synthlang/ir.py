@@ -349,6 +349,10 @@ class Step(Node):
     template: str
     turns: tuple[Turn, ...] = ()
     rounds: tuple[int, int] | None = None
+    # `candidates BEST, WORST from N ... ranked by judge`: N values, the judge's best and worst
+    candidates: int = 0
+    judge_model: str | None = None
+    rubric: str = ""
 
 
 class Generate(Node):

@@ -13,11 +13,8 @@ from ..values import match_key
 from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .layout import mix_rows, split_sizes, train_index
-from .model import Block, Cell, DerivedField, MentionConstraint, Plan, PlanStep, SampledField
+from .model import JUDGE_SCHEMA, Block, Cell, DerivedField, MentionConstraint, Plan, PlanStep, SampledField
 
-# an enum rather than integer bounds: every constraint backend enforces enums
-JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 5]}},
-                "required": ["score"], "additionalProperties": False}
 # JSON punctuation and escapes can make a value longer than its characters; this margin covers them.
 TOKEN_MARGIN = 16
 
@@ -117,6 +114,12 @@ def _step(ctx: Context, g: ir.Generate, schema: ir.Schema, builder: SchemaBuilde
                                                                    if f.name != "content"))
         return PlanStep(fields=step.fields, model=step.model, template="", json_schema=json_schema,
                         max_tokens=worst + TOKEN_MARGIN, turns=step.turns, rounds=step.rounds)
+    if step.candidates:   # one candidate, written as the best field
+        others = tuple(f.name for f in schema.fields if f.name != step.fields[0])
+        json_schema, worst = builder.record(schema, exclude=others)
+        return PlanStep(fields=step.fields, model=step.model, template=step.template, json_schema=json_schema,
+                        max_tokens=worst + TOKEN_MARGIN, candidates=step.candidates, judge_model=step.judge_model,
+                        rubric=step.rubric)
     others = tuple(f.name for f in schema.fields if f.name not in step.fields) + quota_fields
     json_schema, worst = builder.record(schema, exclude=others)
     props = json_schema["properties"]
@@ -169,7 +172,8 @@ def build_plan(ctx: Context) -> Plan | None:
         return None
     used_models = ({b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
                    | {s.model for b in blocks for s in b.steps}
-                   | {t.model for b in blocks for s in b.steps for t in s.turns})
+                   | {t.model for b in blocks for s in b.steps for t in s.turns}
+                   | {s.judge_model for b in blocks for s in b.steps if s.judge_model})
     assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
     plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},

@@ -50,6 +50,11 @@ class MentionConstraint(Node):
     gap_class: str
 
 
+# a judge's answer: an enum rather than integer bounds, which every constraint backend enforces
+JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 5]}},
+                "required": ["score"], "additionalProperties": False}
+
+
 class PlanStep(Node):
     """One request of a record written in steps: its own fields' JSON Schema, template, model
     and condition (on the record so far)."""
@@ -63,6 +68,9 @@ class PlanStep(Node):
     max_tokens: int
     turns: tuple[ir.Turn, ...] = ()  # a dialogue: its sides, in the order of a round
     rounds: tuple[int, int] | None = None
+    candidates: int = 0             # candidates: how many; json_schema is one candidate's (as BEST)
+    judge_model: str | None = None
+    rubric: str = ""
 
 
 class Block(Node):

@@ -88,7 +88,8 @@ def validate_plan(plan: Plan) -> list[str]:
         ids.add(b.id)
         if b.model not in plan.models or (b.judge is not None and b.judge.model not in plan.models) \
                 or any(s.model not in plan.models for s in b.steps) \
-                or any(t.model not in plan.models for s in b.steps for t in s.turns):
+                or any(t.model not in plan.models for s in b.steps for t in s.turns) \
+                or any(s.judge_model is not None and s.judge_model not in plan.models for s in b.steps):
             problems.append(f"block {b.id} uses a model the plan does not declare")
         if b.schema_name not in plan.schemas:
             problems.append(f"block {b.id} names an unknown schema `{b.schema_name}`")

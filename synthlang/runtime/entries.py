@@ -42,6 +42,7 @@ class Candidate:
     trimmed: tuple[str, ...] = ()           # free text cut back to a sentence or word end
     sent: int = 0                           # engine requests this attempt sent (record and judge)
     reused: int = 0                         # ... and those served by the result cache
+    meta: dict[str, Any] = field(default_factory=dict)  # more provenance for _meta (candidates' scores)
 
     def as_rejection(self) -> JournalEntry:
         assert not self.ok

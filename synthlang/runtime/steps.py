@@ -15,10 +15,10 @@ from typing import Any, Protocol
 from .. import ir
 from ..engines.base import GenerationRequest, GenerationResult
 from ..expr import passes, to_source
-from ..plan.model import Block, Plan, PlanStep
+from ..plan.model import JUDGE_SCHEMA, Block, Plan, PlanStep
 from ..templates import render
 from .entries import PENDING, Attempt, Candidate
-from .prompts import SYSTEM, format_note
+from .prompts import SYSTEM, format_note, judge_messages
 from .seeding import sub_rng
 
 
@@ -53,6 +53,7 @@ class _Record:
     sent: int = 0
     reused: int = 0
     done: Candidate | None = None                 # set when the attempt ends early
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def expr_fields(expr: ir.Expr) -> set[str]:
@@ -97,8 +98,9 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
     known = set(block.quota_fields) | {s.path[0] for s in block.sampled}
     derived = {d.path[0] for d in block.derived}
     for k, step in enumerate(block.steps, 1):
-        if step.turns:
-            _dialogue(host, block, step, k, [r for r in records if r.done is None])
+        if step.turns or step.candidates:
+            run_special = _dialogue if step.turns else _candidates
+            run_special(host, block, step, k, [r for r in records if r.done is None])
             known |= set(step.fields)
             continue
         asks: list[tuple[_Record, GenerationRequest]] = []
@@ -143,7 +145,7 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
         request = GenerationRequest(messages=tuple(rec.messages), json_schema=block.json_schema,
                                     max_tokens=block.max_tokens, seed=rec.seed, temperature=0.0, top_p=1.0)
         candidate = host.evaluate(block, rec.at, rec.seed, rec.values, combined, request, rec.parts)
-        out.append(replace(candidate, sent=rec.sent, reused=rec.reused))
+        out.append(replace(candidate, sent=rec.sent, reused=rec.reused, meta={**candidate.meta, **rec.meta}))
     return out
 
 
@@ -196,6 +198,81 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
             rec.written[field_name] = histories[id(rec)]
             props = {field_name: block.json_schema["properties"][field_name]}
             rec.parts.append(({"type": "object", "properties": props}, "\n".join(prompts[id(rec)])))
+
+
+def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Record]) -> None:
+    """N candidates per record (all records' in one engine call), each scored by the judge
+    under constrained decoding (one more call); the best goes to the first field, the worst to
+    the second. Scores that do not rank (best == worst) reject the record: `no_preference`."""
+    plan = host.plan
+    best, worst = step.fields
+    model = plan.models[step.model]
+    asks: list[tuple[_Record, GenerationRequest]] = []
+    for rec in live:
+        try:
+            prompt = render(step.template, {**rec.context, **rec.written}).strip()
+        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
+            rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} (step {k})")
+            continue
+        schema = step_schema(step, rec.schema)
+        messages = ({"role": "system", "content": (SYSTEM + " " + format_note(schema)).strip()},
+                    {"role": "user", "content": prompt})
+        for i in range(step.candidates):
+            asks.append((rec, GenerationRequest(messages=messages, json_schema=schema, max_tokens=step.max_tokens,
+                                                seed=sub_rng(rec.seed, f"step {k} candidate {i}").getrandbits(63),
+                                                temperature=model.temperature, top_p=model.top_p)))
+    if not asks:
+        return
+    results, reused = host._generate(step.model, [req for _, req in asks], defer=(k == 1))
+    values: dict[int, list[Any]] = {}
+    for (rec, req), result, hit in zip(asks, results, reused):
+        if rec.done is not None:
+            continue
+        before = dict(rec.written)
+        _take(rec, step, k, req, result, hit, keep_parts=len(values.get(id(rec), [])) == 0)
+        if rec.done is None:
+            values.setdefault(id(rec), []).append(rec.written.pop(best))
+            rec.written = before
+    judge_model = plan.models[step.judge_model or step.model]
+    scored: list[tuple[_Record, int, GenerationRequest]] = []
+    for rec in live:
+        if rec.done is not None:
+            continue
+        shown = {k2: v for k2, v in {**rec.values, **rec.written}.items()}
+        for i, value in enumerate(values[id(rec)]):
+            scored.append((rec, i, GenerationRequest(
+                messages=judge_messages(step.rubric, {**shown, best: value}), json_schema=JUDGE_SCHEMA, max_tokens=16,
+                seed=sub_rng(rec.seed, f"step {k} judge {i}").getrandbits(63),
+                temperature=judge_model.temperature, top_p=judge_model.top_p)))
+    if not scored:
+        return
+    results, reused = host._generate(step.judge_model or step.model, [req for _, _, req in scored])
+    scores: dict[int, list[int | None]] = {}
+    for (rec, _, _), result, hit in zip(scored, results, reused):
+        if result is None:
+            rec.done = Candidate(rec.at, ok=False, why=PENDING, sent=rec.sent, reused=rec.reused)
+            continue
+        rec.sent += int(not hit)
+        rec.reused += int(hit)
+        try:
+            score = json.loads(result.text or "")["score"] if result.error is None else None
+        except (json.JSONDecodeError, KeyError, TypeError):
+            score = None
+        scores.setdefault(id(rec), []).append(score if isinstance(score, int) else None)
+    for rec in live:
+        if rec.done is not None:
+            continue
+        got = scores.get(id(rec), [])
+        if len(got) != step.candidates or any(s is None for s in got):
+            rec.done = _reject(rec, "judge_error", f"step {k}: a candidate's score is missing")
+            continue
+        ranked = [int(s) for s in got if s is not None]
+        hi, lo = ranked.index(max(ranked)), ranked.index(min(ranked))
+        if ranked[hi] == ranked[lo]:
+            rec.done = _reject(rec, "no_preference", f"step {k}: every candidate scored {ranked[hi]}")
+            continue
+        rec.written[best], rec.written[worst] = values[id(rec)][hi], values[id(rec)][lo]
+        rec.meta["candidates"] = {"field": best, "scores": ranked, "chosen": hi, "rejected": lo}
 
 
 def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, result: GenerationResult | None,

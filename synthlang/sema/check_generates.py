@@ -260,8 +260,8 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
             ok = False
 
     steps: tuple[ir.Step, ...] = ()
-    if "step" in items or "dialogue" in items:
-        in_order = [it for it in g.items if isinstance(it, ast.Step | ast.Dialogue)]
+    if "step" in items or "dialogue" in items or "candidates" in items:
+        in_order = [it for it in g.items if isinstance(it, ast.Step | ast.Dialogue | ast.Candidates)]
         checked = check_steps(ctx, ident, g, in_order, schema, known, "examples" in items, model, _model_ref,
                               items["prompt"][0] if "prompt" in items else None)
         ok = ok and checked is not None

@@ -80,7 +80,8 @@ def _dialogue(ctx: Context, d: ast.Dialogue, schema: ir.Schema) -> tuple[int, in
     return (lo, hi) if ok else None
 
 
-def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.Step | ast.Dialogue], schema: ir.Schema,
+def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.Step | ast.Dialogue | ast.Candidates],
+                schema: ir.Schema,
                 known: list[str], has_examples: bool, block_model: str | None,
                 model_ref: Callable[[Context, ast.Name], str | None],
                 prompt: ast.Keyword | None) -> tuple[ir.Step, ...] | None:
@@ -133,6 +134,31 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
         earlier = [f for f, n in written.items() if n < i]
         unavailable = {f: ("this step writes it" if n == i else f"step {n} writes it, after this one")
                        for f, n in written.items() if n >= i}
+        if isinstance(step, ast.Candidates):
+            best, worst = schema.field(step.best.value), schema.field(step.worst.value)
+            good = True
+            if best is not None and worst is not None and best.type != worst.type:
+                sink.error("E0505", f"`{best.name}` is {ir.type_text(best.type)} but `{worst.name}` is "
+                           f"{ir.type_text(worst.type)}", step.worst.span,
+                           help="the best and the worst candidate are values of one type")
+                good = False
+            if step.n.kind != "int" or not 2 <= step.n.value <= 16:
+                sink.error("E0505", "`candidates ... from N` takes N from 2 to 16", step.n.span)
+                good = False
+            if not step.rubric.value.strip():
+                sink.error("E0505", "the judge's rubric is empty", step.rubric.span)
+                good = False
+            good = check_prompt(ctx, step.template, schema, set(known) | set(earlier), has_examples,
+                                where=f"step {i}", unavailable=unavailable) and good
+            model = model_ref(ctx, step.model) if step.model is not None else block_model
+            judge = model_ref(ctx, step.judge_model) if step.judge_model is not None else model
+            if not good or model is None or judge is None:
+                ok = False
+                continue
+            out.append(ir.Step(fields=(step.best.value, step.worst.value), model=model,
+                               template=step.template.value, candidates=step.n.value, judge_model=judge,
+                               rubric=step.rubric.value))
+            continue
         if isinstance(step, ast.Dialogue):
             rounds = _dialogue(ctx, step, schema)
             turns = []
@@ -174,5 +200,7 @@ def check_steps(ctx: Context, ident: str, g: ast.GenerateDecl, steps: list[ast.S
     return tuple(out) if ok else None
 
 
-def _fields(step: ast.Step | ast.Dialogue) -> tuple[ast.Name, ...]:
+def _fields(step: ast.Step | ast.Dialogue | ast.Candidates) -> tuple[ast.Name, ...]:
+    if isinstance(step, ast.Candidates):
+        return (step.best, step.worst)
     return step.fields if isinstance(step, ast.Step) else (step.field,)
