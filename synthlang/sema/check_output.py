@@ -205,6 +205,8 @@ def _format_fields(ctx: Context, it: ast.Format) -> bool:
         sink.error("E0901", f"format `{name}` takes " + (f"`from {', '.join(want)}`" if want else "no `from` fields"),
                    where)
         return False
+    if not want:
+        return True
     made = [ctx.schemas[g.schema.value] for g in ctx.generates_ast if g.schema.value in ctx.schemas]
     fields = []
     for f in it.fields:
