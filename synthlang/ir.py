@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class Node(BaseModel):
@@ -398,6 +398,14 @@ class Output(Node):
     format_fields: tuple[str, ...] = ()
     splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
     mix: Mix | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_format_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Output of a plain format serialises as before: its plan and hash stay the same."""
+        data: dict[str, Any] = handler(self)
+        if not self.format_fields:
+            data.pop("format_fields", None)
+        return data
 
 
 class Evaluate(Node):

@@ -38,7 +38,12 @@ def _find_name_span(prompt: ast.Str, name: str) -> Span:
 
     src = prompt.span.source
     body = src.text[prompt.span.start:prompt.span.end]
-    m = re.search(r"(?<![A-Za-z0-9_.])" + re.escape(name) + r"(?![A-Za-z0-9_])", body)
+    word = re.compile(r"(?<![A-Za-z0-9_.])" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    for tag in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", body, re.S):   # where the template names it
+        m = word.search(body, tag.start(), tag.end())
+        if m:
+            return src.span(prompt.span.start + m.start(), prompt.span.start + m.end())
+    m = word.search(body)
     if not m:
         return prompt.span
     return src.span(prompt.span.start + m.start(), prompt.span.start + m.end())
