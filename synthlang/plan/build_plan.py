@@ -93,7 +93,9 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     steps = tuple(_step(ctx, g, schema, builder, quota_fields, s) for s in g.steps)
     if steps:
         max_tokens = max(s.max_tokens for s in steps)
-    return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=g.model, json_schema=json_schema,
+    # a block written in steps is led by its first step's model (waves are sized by it)
+    lead = (steps[0].turns[0].model if steps[0].turns else steps[0].model) if steps else g.model
+    return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=lead, json_schema=json_schema,
                  max_tokens=max_tokens, quota_fields=quota_fields,
                  cells=tuple(Cell(key=k, count=n) for k, n in cells),
                  sampled=tuple(sampled), derived=tuple(reversed(derived)), mentions=tuple(mentions),
