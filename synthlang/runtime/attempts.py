@@ -52,6 +52,7 @@ class Attempts:
             self.cache = (ResultCache.open_existing(options.cache_dir) if dry
                           else ResultCache(cache_folder(options), options.cache_max_bytes))
         self.engines: dict[str, Engine] = {}
+        self._loaded_as: dict[str, str] = {}     # what an engine is loaded from -> the model that loaded it
         self._identities: dict[str, tuple[dict, str]] = {}
         self.schemas = plan.schemas.get
         self.engine_seconds = 0.0                # time inside engine calls
@@ -63,23 +64,32 @@ class Attempts:
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
         if model_name not in self.engines:
-            started = time.perf_counter()
             model = self.plan.models[model_name]
+            # models that differ only in how they sample (sent with each request) share one
+            # loaded engine: a dialogue's two sides on one model load it once
+            same = self._loaded_as.get(_engine_key(model))
+            if same is not None:
+                self.engines[model_name] = self.engines[same]
+                return self.engines[model_name]
+            started = time.perf_counter()
             engine = (self.opt.engine_factory(model) if self.opt.engine_factory
                       else get_engine(model, self.opt.engine_options))
             if self.opt.probe:
                 run_probe(engine, model.temperature, model.top_p)
+                key = _engine_key(model)
+                names = {n for n, m in self.plan.models.items() if _engine_key(m) == key}  # all it serves
                 blocks = [b for b in self.plan.blocks
-                          if b.model == model_name or any(st.model == model_name for st in b.steps)]
-                judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model == model_name]
+                          if b.model in names or any(st.model in names for st in b.steps)]
+                judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model in names]
                 check_capabilities(engine, blocks, judged)
             self.engines[model_name] = engine
+            self._loaded_as[_engine_key(model)] = model_name
             self.startup_seconds += time.perf_counter() - started
         return self.engines[model_name]
 
     def close(self) -> None:
         try:
-            for engine in self.engines.values():
+            for engine in {id(e): e for e in self.engines.values()}.values():
                 engine.close()
         finally:
             if self.cache is not None:
@@ -403,6 +413,12 @@ class Attempts:
             else:
                 out[i] = replace(c, judge_score=score)
         return out
+
+
+def _engine_key(model: ir.Model) -> str:
+    """What a loaded engine depends on: the model's settings but its name and sampling ones."""
+    return json.dumps(model.model_dump(mode="json", exclude={"name", "temperature", "top_p", "max_tokens", "span"}),
+                      sort_keys=True)
 
 
 def cache_folder(options: RunOptions) -> Path:
