@@ -319,6 +319,13 @@ def test_sentences_that_stop_on_a_weak_word_are_cut_back_to_the_last_whole_one()
     assert verdict(whole).trimmed == []     # one sentence that ends so is the model's own ending
 
 
+def test_the_system_messages_own_words_are_an_echo():
+    said = "The text was given with one more explanation in two sections. This was an answer with the requested JSON."
+    assert verdict(record(body=said)).reason == "echo: body"
+    fine = "Our webhook posts JSON to the endpoint, but since Monday the payload has been empty every time."
+    assert verdict(record(body=fine)).reason is None
+
+
 def test_a_run_of_two_dozen_digits_without_spaces_is_junk():
     soup = "Untreated with 48352 2017-11-28 20:41:52.115-12-32-2202-16-2749-1983.67.1900.15.1.08.99.only, sorry."
     assert verdict(record(body=soup + " I cannot pay my bill this month.")).reason == "junk: body"

@@ -47,7 +47,9 @@ TYPE_WORDS = frozenset({"text", "string", "integer", "int", "number", "float", "
 FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up to\b|\bone of\s+\"|"
                          r"\breply with one json\b|\bjson object\b|\binteger\s+-?\d+\s*\.\.\s*-?\d+|"
                          r"\b(text|string),\s*\d+|\b(here is|here's|below is)\b.{0,40}\bjson\b|"
-                         r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
+                         r"\bjson (object|string|data|format|response)\b|"
+                         # the system message's own words (runtime/prompts.py: SYSTEM)
+                         r"\brequested json\b|\banswer only with\b", re.IGNORECASE)
 KEY = re.compile(r"(?:^|[\s,;{(\"'])([A-Za-z_]{2,30})\s*:(?!//)")
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
 MARKUP = re.compile(r"\||<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:",
