@@ -61,6 +61,9 @@ SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|
                   r"number|date|website|link|order|ticket)\b[^\]>}\n]{0,30}[\]>}]|[\[<{]\w+_\w+[^\]>}\n]{0,20}[\]>}]",
                   re.IGNORECASE)
 DIGIT_RUN = re.compile(r"\d{8,}")
+# a word glued to a code in prose (`ApostolosV603SH`): 12+ letters and digits, a capital inside
+# after lower case, and a digit; a product name is written with spaces (`iPhone 15 Pro`)
+GLUED_CODE = re.compile(r"(?<![\w`/.-])(?=[A-Za-z0-9]*[a-z][A-Z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{12,}(?![\w`/.-])")
 NUMBER_SOUP = 24            # digits in one run without spaces (`20:41:52.115-12-32-2202-16-...`); a UUID has ~20
 # words no sentence ends on: text that stops on one was cut, by its cap or by the model closing it
 DANGLING = frozenset({"the", "a", "an", "to", "of", "for", "with", "and", "or", "but", "my", "your", "our", "their",
@@ -219,7 +222,7 @@ def junk(value: str, ctx: Context) -> bool:
         return True
     if any(sum(c.isdigit() for c in run) >= NUMBER_SOUP for run in text.split()):
         return True
-    if " " in prose.strip() and SNAKE.search(prose):
+    if " " in prose.strip() and (SNAKE.search(prose) or GLUED_CODE.search(prose)):
         return True
     if ctx.mentioned:  # the text around mentions is prose, not a list of dates, codes and words
         words = WORD.findall(text.lower())
