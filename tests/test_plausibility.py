@@ -319,6 +319,24 @@ def test_sentences_that_stop_on_a_weak_word_are_cut_back_to_the_last_whole_one()
     assert verdict(whole).trimmed == []     # one sentence that ends so is the model's own ending
 
 
+def test_a_word_glued_to_a_code_in_prose_is_junk():
+    glued = ("ApostolosV603SH: Japan-made touchscreen mobile phone that once belonged to Sharp is now called "
+             "the V603SH.")
+    assert verdict(record(body=glued)).reason == "junk: body"
+    for fine in ("My order ORD-2024-000123 never arrived, and the tracking page shows nothing since Monday.",
+                 "The iPhone 15 Pro app crashes when I open the invoice tab; the Android one works fine.",
+                 "Sync fails with AccessDenied in the log at C:/Users/me/AppData/Local since update 2.14.",
+                 "Please reset the 2FA for account AB12CD34EF56 so I can log in again before Friday."):
+        assert verdict(record(body=fine)).reason is None, fine
+
+
+def test_the_system_messages_own_words_are_an_echo():
+    said = "The text was given with one more explanation in two sections. This was an answer with the requested JSON."
+    assert verdict(record(body=said)).reason == "echo: body"
+    fine = "Our webhook posts JSON to the endpoint, but since Monday the payload has been empty every time."
+    assert verdict(record(body=fine)).reason is None
+
+
 def test_a_run_of_two_dozen_digits_without_spaces_is_junk():
     soup = "Untreated with 48352 2017-11-28 20:41:52.115-12-32-2202-16-2749-1983.67.1900.15.1.08.99.only, sorry."
     assert verdict(record(body=soup + " I cannot pay my bill this month.")).reason == "junk: body"

@@ -47,7 +47,9 @@ TYPE_WORDS = frozenset({"text", "string", "integer", "int", "number", "float", "
 FORMAT_NOTE = re.compile(r"\b\d+\s*-\s*\d+\s*(characters|chars)\b|\blist of up to\b|\bone of\s+\"|"
                          r"\breply with one json\b|\bjson object\b|\binteger\s+-?\d+\s*\.\.\s*-?\d+|"
                          r"\b(text|string),\s*\d+|\b(here is|here's|below is)\b.{0,40}\bjson\b|"
-                         r"\bjson (object|string|data|format|response)\b", re.IGNORECASE)
+                         r"\bjson (object|string|data|format|response)\b|"
+                         # the system message's own words (runtime/prompts.py: SYSTEM)
+                         r"\brequested json\b|\banswer only with\b", re.IGNORECASE)
 KEY = re.compile(r"(?:^|[\s,;{(\"'])([A-Za-z_]{2,30})\s*:(?!//)")
 LABEL = re.compile(r"^\s*(example\s+)?[a-z_]{2,20}\s*:", re.IGNORECASE)
 MARKUP = re.compile(r"\||<%=?|%>|</?[a-z]+\s*/?>|\$\{|\{\s*\"?\w+\"?\s*:",
@@ -59,6 +61,9 @@ SLOT = re.compile(r"[\[<{]\s*(your|insert|customer|company|user|account|product|
                   r"number|date|website|link|order|ticket)\b[^\]>}\n]{0,30}[\]>}]|[\[<{]\w+_\w+[^\]>}\n]{0,20}[\]>}]",
                   re.IGNORECASE)
 DIGIT_RUN = re.compile(r"\d{8,}")
+# a word glued to a code in prose (`ApostolosV603SH`): 12+ letters and digits, a capital inside
+# after lower case, and a digit; a product name is written with spaces (`iPhone 15 Pro`)
+GLUED_CODE = re.compile(r"(?<![\w`/.-])(?=[A-Za-z0-9]*[a-z][A-Z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{12,}(?![\w`/.-])")
 NUMBER_SOUP = 24            # digits in one run without spaces (`20:41:52.115-12-32-2202-16-...`); a UUID has ~20
 # words no sentence ends on: text that stops on one was cut, by its cap or by the model closing it
 DANGLING = frozenset({"the", "a", "an", "to", "of", "for", "with", "and", "or", "but", "my", "your", "our", "their",
@@ -217,7 +222,7 @@ def junk(value: str, ctx: Context) -> bool:
         return True
     if any(sum(c.isdigit() for c in run) >= NUMBER_SOUP for run in text.split()):
         return True
-    if " " in prose.strip() and SNAKE.search(prose):
+    if " " in prose.strip() and (SNAKE.search(prose) or GLUED_CODE.search(prose)):
         return True
     if ctx.mentioned:  # the text around mentions is prose, not a list of dates, codes and words
         words = WORD.findall(text.lower())
