@@ -102,6 +102,8 @@ def test_a_check_on_the_first_steps_fields_rejects_before_the_second_step_is_sen
     assert len(answers) == len(questions) - len(short)
     rejected = result.manifest["blocks"]["Exchange"]["rejections"]
     assert rejected.get("check: (len(question) >= 40)", 0) == len(short)
+    by_step = result.manifest["blocks"]["Exchange"]["rejections_by_step"]
+    assert by_step["1 (question, difficulty)"] == len(short) and by_step["3 (followup)"] == 0
     assert all(len(r["question"]) >= 40 for r in records(tmp_path / "out"))
 
 

@@ -115,7 +115,7 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
             try:
                 messages = step_messages(step, {**rec.context, **rec.written}, schema)
             except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
-                rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} (step {k})")
+                rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc}", step=k)
                 continue
             model = plan.models[step.model]
             asks.append((rec, GenerationRequest(messages=messages, json_schema=schema, max_tokens=step.max_tokens,
@@ -134,7 +134,8 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
                                if expr_fields(c) <= known and not (expr_fields(c) & derived)
                                and not passes(c, {**rec.values, **rec.written})), None)
                 if failed is not None and k < len(block.steps):
-                    rec.done = _reject(rec, f"check: {to_source(failed)}", f"after step {k} of {len(block.steps)}")
+                    rec.done = _reject(rec, f"check: {to_source(failed)}", f"after step {k} of {len(block.steps)}",
+                                       step=k)
     out = []
     for rec in records:
         if rec.done is not None:
@@ -171,7 +172,7 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
                 try:
                     system = render(turn.template, {**rec.context, **rec.written, "history": list(history)}).strip()
                 except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
-                    rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} (step {k}, {turn.role})")
+                    rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} ({turn.role})", step=k)
                     continue
                 note = format_note(step.json_schema)
                 messages = ({"role": "system", "content": (system + " " + note).strip()},
@@ -212,7 +213,7 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
         try:
             prompt = render(step.template, {**rec.context, **rec.written}).strip()
         except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
-            rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc} (step {k})")
+            rec.done = _reject(rec, f"prompt: {type(exc).__name__}: {exc}", step=k)
             continue
         schema = step_schema(step, rec.schema)
         messages = ({"role": "system", "content": (SYSTEM + " " + format_note(schema)).strip()},
@@ -264,12 +265,12 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
             continue
         got = scores.get(id(rec), [])
         if len(got) != step.candidates or any(s is None for s in got):
-            rec.done = _reject(rec, "judge_error", f"step {k}: a candidate's score is missing")
+            rec.done = _reject(rec, "judge_error", "a candidate's score is missing", step=k)
             continue
         ranked = [int(s) for s in got if s is not None]
         hi, lo = ranked.index(max(ranked)), ranked.index(min(ranked))
         if ranked[hi] == ranked[lo]:
-            rec.done = _reject(rec, "no_preference", f"step {k}: every candidate scored {ranked[hi]}")
+            rec.done = _reject(rec, "no_preference", f"every candidate scored {ranked[hi]}", step=k)
             continue
         rec.written[best], rec.written[worst] = values[id(rec)][hi], values[id(rec)][lo]
         rec.meta["candidates"] = {"field": best, "scores": ranked, "chosen": hi, "rejected": lo}
@@ -289,18 +290,19 @@ def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, resu
     if keep_parts:
         rec.parts.append((request.json_schema, "\n".join(m["content"] for m in request.messages)))
     if result.error is not None:
-        rec.done = _reject(rec, "engine_error", f"step {k}: {result.error[:300]}")
+        rec.done = _reject(rec, "engine_error", result.error[:300], step=k)
         return
     try:
         written = json.loads(result.text or "")
     except json.JSONDecodeError:
         written = None
     if not isinstance(written, dict) or set(written) != set(step.json_schema["properties"]):
-        rec.done = _reject(rec, "invalid_output", f"step {k}: {(result.text or '')[:300]}")
+        rec.done = _reject(rec, "invalid_output", (result.text or "")[:300], step=k)
         return
     rec.written.update(written)
 
 
-def _reject(rec: _Record, why: str, err: str | None = None) -> Candidate:
+def _reject(rec: _Record, why: str, err: str | None = None, step: int | None = None) -> Candidate:
     return Candidate(rec.at, ok=False, why=why, err=err, tokens=rec.tokens or None,
-                     seconds=round(rec.seconds, 4) if rec.tokens else None, sent=rec.sent, reused=rec.reused)
+                     seconds=round(rec.seconds, 4) if rec.tokens else None, sent=rec.sent, reused=rec.reused,
+                     step=step)
