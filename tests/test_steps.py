@@ -72,6 +72,9 @@ def test_a_when_step_runs_only_when_its_condition_holds_and_writes_null_otherwis
     assert hard and easy
     assert all(r["followup"] is not None and len(r["followup"]) >= 10 for r in hard)
     assert all(r["followup"] is None for r in easy)
+    assert all(r["_meta"]["steps"][2] == {"fields": ["followup"], "model": None} for r in easy)
+    assert all(r["_meta"]["steps"][2] == {"fields": ["followup"], "model": "embedded"} for r in hard)
+    assert all(r["_meta"]["steps"][0]["model"] == "asker" for r in rows)
     followups = [r for call in log for r in call if fields_of(r) == ("followup",)]
     answers = [r for call in log for r in call if fields_of(r) == ("answer",)]
     # each follow-up request quotes an answer whose question was hard

@@ -53,7 +53,7 @@ class _Record:
     sent: int = 0
     reused: int = 0
     done: Candidate | None = None                 # set when the attempt ends early
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # for _meta: each step's model (None: skipped), scores
 
 
 def expr_fields(expr: ir.Expr) -> set[str]:
@@ -99,6 +99,10 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
     derived = {d.path[0] for d in block.derived}
     for k, step in enumerate(block.steps, 1):
         if step.turns or step.candidates:
+            for rec in records:
+                if rec.done is None:
+                    models = sorted({t.model for t in step.turns}) if step.turns else [step.model]
+                    rec.meta.setdefault("steps", []).append({"fields": list(step.fields), "model": ", ".join(models)})
             run_special = _dialogue if step.turns else _candidates
             run_special(host, block, step, k, [r for r in records if r.done is None])
             known |= set(step.fields)
@@ -110,7 +114,9 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
             so_far = {**rec.values, **rec.written}
             if step.when is not None and not passes(step.when, so_far):
                 rec.written.update({f: None for f in step.fields})
+                rec.meta.setdefault("steps", []).append({"fields": list(step.fields), "model": None})
                 continue
+            rec.meta.setdefault("steps", []).append({"fields": list(step.fields), "model": step.model})
             schema = step_schema(step, rec.schema)
             try:
                 messages = step_messages(step, {**rec.context, **rec.written}, schema)
