@@ -130,3 +130,76 @@ def test_the_plan_carries_each_steps_schema_template_model_and_condition():
                                                                     "maxLength": 120}
     assert "{{ question }}" in block.steps[1].template
     assert set(plan.models) >= {"asker", "answerer", "embedded"}
+
+
+DIALOGUE = ROOT / "specs" / "support_dialogue" / "dialogue.synth"
+PREFERENCES = ROOT / "specs" / "dpo_preferences" / "preferences.synth"
+
+
+def test_each_dialogue_turn_sees_the_conversation_as_chat_history(tmp_path):
+    log: list = []
+    run(tmp_path / "out", log, spec=DIALOGUE)
+    turns = [r for call in log for r in call]
+    assert turns and all(fields_of(r) == ("content",) for r in turns)
+    histories = [r.messages[1:] for r in turns]
+    for row in records(tmp_path / "out"):
+        messages = row["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant"] * (len(messages) // 2)
+        for i in range(1, len(messages)):   # the request that wrote message i had 0..i-1 as its history:
+            side = messages[i]["role"]      # its own side's as `assistant`, the other side's as `user`
+            expected = tuple({"role": "assistant" if m["role"] == side else "user", "content": m["content"]}
+                             for m in messages[:i])
+            assert expected in histories
+    for r in turns:   # a system message with the side's template, then the history
+        assert r.messages[0]["role"] == "system"
+        assert ("support about" in r.messages[0]["content"]) == (len(r.messages) % 2 == 1)
+
+
+class Judging(Recording):
+    """Scores each candidate by a rule of its text (the judge's requests carry the JUDGE_SCHEMA)."""
+
+    def __init__(self, log: list, score):
+        super().__init__(log)
+        self.score = score
+
+    def generate(self, requests):
+        from synthlang.engines.base import GenerationResult
+        from synthlang.plan.model import JUDGE_SCHEMA
+
+        self.log.append(list(requests))
+        out = []
+        for r in requests:
+            if r.json_schema == JUDGE_SCHEMA:
+                shown = r.messages[-1]["content"]
+                out.append(GenerationResult(json.dumps({"score": self.score(shown)}), tokens=3))
+            else:
+                out += FakeEngine.generate(self, [r])
+        return out
+
+
+def test_candidates_keep_the_judges_best_and_worst(tmp_path):
+    log: list = []
+    score = lambda shown: 1 + len(shown) % 5      # noqa: E731 - a rule of the shown record
+    run(tmp_path / "out", log, spec=PREFERENCES, engine_factory=lambda m: Judging(log, score))
+    judged = [r for call in log for r in call if "score" in r.json_schema.get("properties", {})]
+    for row in records(tmp_path / "out"):
+        ranked = row["_meta"]["candidates"]
+        assert len(ranked["scores"]) == 4
+        assert ranked["scores"][ranked["chosen"]] == max(ranked["scores"])
+        assert ranked["scores"][ranked["rejected"]] == min(ranked["scores"]) < max(ranked["scores"])
+        # the judge saw the chosen answer, and gave it the highest score
+        shown = [r.messages[-1]["content"] for r in judged if json.dumps(row["chosen"]) in r.messages[-1]["content"]]
+        assert shown and max(score(s) for s in shown) == max(ranked["scores"])
+
+
+def test_candidates_that_tie_are_rejected_as_no_preference(tmp_path):
+    from synthlang.runtime.driver import CellFailed
+
+    log: list = []
+    with pytest.raises(CellFailed):
+        run(tmp_path / "out", log, spec=PREFERENCES, engine_factory=lambda m: Judging(log, lambda shown: 3),
+            max_attempts=6)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    block = manifest["blocks"]["Preference"]
+    assert block["accepted"] == 0 and block["rejections"] == {"no_preference": block["attempts"]}
+    assert block["rejections_by_step"]["2 (chosen, rejected)"] == block["attempts"]
