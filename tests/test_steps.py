@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,17 @@ def test_candidates_that_tie_are_rejected_as_no_preference(tmp_path):
     block = manifest["blocks"]["Preference"]
     assert block["accepted"] == 0 and block["rejections"] == {"no_preference": block["attempts"]}
     assert block["rejections_by_step"]["2 (chosen, rejected)"] == block["attempts"]
+
+
+def test_noise_dedup_and_quotas_work_on_a_block_written_in_steps(tmp_path):
+    spec = tmp_path / "chain.synth"
+    text = SPEC.read_text().replace("  check len(question) >= 40\n", "  check len(question) >= 40\n"
+                                    "  quota topic { billing: 50%, privacy: 25%, \"api limits\": 25% }\n"
+                                    "  noise answer { typo 50% }\n  dedup question exact\n")
+    spec.write_text(text)
+    run(tmp_path / "out", [], spec=spec)
+    rows = records(tmp_path / "out")
+    assert Counter(r["topic"] for r in rows) == Counter({"billing": 12, "privacy": 6, "api limits": 6})
+    assert len({r["question"] for r in rows}) == len(rows)
+    noised = [r for r in rows if r["_meta"]["noise"]]
+    assert noised and all(n["field"] == "answer" and n["rule"] == "typo" for r in noised for n in r["_meta"]["noise"])
