@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -218,3 +225,36 @@ def test_noise_dedup_and_quotas_work_on_a_block_written_in_steps(tmp_path):
     assert len({r["question"] for r in rows}) == len(rows)
     noised = [r for r in rows if r["_meta"]["noise"]]
     assert noised and all(n["field"] == "answer" and n["rule"] == "typo" for r in noised for n in r["_meta"]["noise"])
+
+
+def test_sigkill_mid_record_then_resume_equals_uninterrupted(tmp_path):
+    """Killed between the steps of records (each step is its own engine call, each slowed down),
+    the run resumes from its journal at the record level to exactly the uninterrupted records."""
+    spec = tmp_path / "chain.synth"
+    shutil.copy(SPEC, spec)
+    env = {**os.environ, "SYNTHLANG_FAKE_DELAY": "0.05"}
+
+    def synthc_run(out: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "synthlang.cli", "run", str(spec), "--out", str(out),
+                                 "--fake-engine", "--batch", "3", "--progress", "log"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    ref = synthc_run(tmp_path / "ref")
+    assert ref.wait(timeout=300) == 0, ref.stderr.read()
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(4):
+        proc = synthc_run(tmp_path / "out")
+        time.sleep(rng.uniform(0.8, 1.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+    assert kills >= 2
+    final = synthc_run(tmp_path / "out")
+    assert final.wait(timeout=300) == 0, final.stderr.read()
+    for split in ("train.jsonl",):
+        assert (tmp_path / "out" / split).read_text() == (tmp_path / "ref" / split).read_text()
+    journal = [json.loads(line) for line in (tmp_path / "out/.synth/journal.jsonl").read_text().splitlines()]
+    accepted = [(e["c"], e["a"]) for e in journal if e.get("ok")]
+    assert len(accepted) == len(set(accepted)) == 24
