@@ -319,6 +319,17 @@ def test_sentences_that_stop_on_a_weak_word_are_cut_back_to_the_last_whole_one()
     assert verdict(whole).trimmed == []     # one sentence that ends so is the model's own ending
 
 
+def test_text_that_stops_on_a_comma_or_colon_was_going_on():
+    rec = record(body="Your story about a chat ticket with a serious issue that required troubleshooting:")
+    assert verdict(rec).reason == "truncated: body"          # nothing whole to cut back to
+    rec = record(body="The export of our customer list is empty since Monday. We tried three browsers,")
+    v = verdict(rec)
+    assert v.reason is None and rec["body"] == "The export of our customer list is empty since Monday."
+    assert verdict(record(subject="Customer Support,")).reason == "truncated: subject"
+    assert verdict(record(body="Login fails: the page says 'session expired' right after I enter the code. "
+                                "Tried two browsers.")).reason is None   # a colon inside is prose
+
+
 def test_a_word_glued_to_a_code_in_prose_is_junk():
     glued = ("ApostolosV603SH: Japan-made touchscreen mobile phone that once belonged to Sharp is now called "
              "the V603SH.")

@@ -73,6 +73,8 @@ DANGLING = frozenset({"the", "a", "an", "to", "of", "for", "with", "and", "or", 
 WEAK_ENDINGS = DANGLING | frozenset({"in", "on", "at", "into", "about", "over", "after", "before", "than", "is", "are",
                                      "was", "were", "be", "as", "that", "this", "its", "his", "her", "which",
                                      "who", "when", "where", "while", "if", "so", "not", "no"})
+# text that stops on a comma, colon or semicolon was going on (`... that required troubleshooting:`)
+OPEN_END = re.compile(r"\w[,;:]\s*$")
 CLAUSE_BREAK = re.compile(r"\s*(?:[,;:]|\s[-\u2013\u2014]|\u2014)(?=\s)")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"')\]]*$")
@@ -295,7 +297,7 @@ def _hit_room(length: int, room: int, text: str) -> bool:
 
 
 def _truncated(value: str, schema: dict) -> bool:
-    if dangles(value):
+    if dangles(value) or _open_end(value):
         return True
     if dangles(value, WEAK_ENDINGS) and SENTENCE_END.search(value) and not ENDS_SENTENCE.search(value.rstrip()):
         return True   # prose of sentences that stops on `in`, `on`, `is` ... without ending the last one
@@ -303,6 +305,11 @@ def _truncated(value: str, schema: dict) -> bool:
     if hi is None or (len(value) < hi and " " not in value.strip()):  # one word short of its cap is whole
         return False
     return _hit_room(len(value), hi, value)
+
+
+def _open_end(value: str) -> bool:
+    """Prose (words with spaces between) that stops on a comma, colon or semicolon."""
+    return " " in value.strip() and OPEN_END.search(value) is not None
 
 
 def dangles(text: str, endings: frozenset[str] = DANGLING) -> bool:
@@ -334,7 +341,8 @@ def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) 
                 continue
             if "truncated" not in allow and _truncated(value, schema):
                 hi = schema.get("maxLength")
-                capped = hi is not None and _hit_room(len(value), hi, value)
+                # stopped by its cap, or on a comma or colon: mid-phrase, whatever its last word
+                capped = (hi is not None and _hit_room(len(value), hi, value)) or _open_end(value)
                 fixed = trim(value, schema.get("minLength", 0), capped)
                 if fixed is None:
                     verdict.reason, verdict.value = f"truncated: {label}", value[:300]
