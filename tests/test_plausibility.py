@@ -333,6 +333,8 @@ def test_text_that_is_not_english_prose_or_one_long_identifier_is_junk():
 def test_text_that_stops_on_a_comma_or_colon_was_going_on():
     rec = record(body="Your story about a chat ticket with a serious issue that required troubleshooting:")
     assert verdict(rec).reason == "truncated: body"          # nothing whole to cut back to
+    rec = record(body="Your story about a chat ticket with a serious issue that required troubleshooting: ")
+    assert verdict(rec).reason == "truncated: body"
     rec = record(body="The export of our customer list is empty since Monday. We tried three browsers,")
     v = verdict(rec)
     assert v.reason is None and rec["body"] == "The export of our customer list is empty since Monday."

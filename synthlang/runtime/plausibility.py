@@ -284,7 +284,8 @@ def trim(value: str, lo: int, capped: bool = False) -> str | None:
     if ends and ends[-1] >= lo:
         return value[:ends[-1]]
     if capped:
-        breaks = [m.start() for m in CLAUSE_BREAK.finditer(value)]
+        end = len(value.rstrip(" ,;:-\u2013\u2014"))   # a break the text stops on is no place to cut
+        breaks = [m.start() for m in CLAUSE_BREAK.finditer(value) if m.start() < end]
         cut = value[:breaks[-1]].rstrip() if breaks else ""
         return cut if len(cut) >= max(lo, len(value) // 2) and not dangles(cut, WEAK_ENDINGS) else None
     cut = value.rstrip()
