@@ -336,3 +336,16 @@ def test_a_recheck_is_timed_and_logged(spec, client):
     client.diagnostics(spec)
     logs = [m["params"]["message"] for m in client.seen if m.get("method") == "window/logMessage"]
     assert any(m.startswith("checked tickets.synth in ") and m.endswith(" ms") for m in logs)
+
+
+def test_quota_completion_quotes_a_value_that_is_not_a_name(tmp_path):
+    from synthlang.lsp.analysis import analyse
+    from synthlang.lsp.completion import complete
+
+    spec = tmp_path / "q.synth"
+    text = ('schema Q {\n  topic: "billing" | "api limits" | "privacy"\n  text: str(10..50)\n}\n\n'
+            'generate Q {\n  count 10\n  quota topic { billing: 50%, }\n}\n')
+    spec.write_text(text)
+    at = text.index("billing: 50%, ") + len("billing: 50%, ")
+    items = complete(analyse(spec.resolve(), {}), text, at)
+    assert [(i.label, i.insert) for i in items] == [("api limits", '"api limits"'), ("privacy", None)]

@@ -120,12 +120,12 @@ def test_a_value_at_its_cap_is_cut_back_to_a_sentence_or_word_end():
     assert v.reason is None and v.trimmed == ["body"]
     assert rec["body"].endswith("waited an hour.") and len(rec["body"]) >= 40
     words = ["".join(chr(97 + (i * 7 + j * 3) % 26) for j in range(5)) for i in range(60)]
-    word_cut = "Hi " + " ".join(words)  # no sentence end, no repeated words
+    word_cut = "Hi " + " ".join(words)  # no sentence end, no repeated words (and no English: allow junk)
     rec = record(body=word_cut[:300])  # the cap falls inside a word, and no clause or sentence ended
-    assert verdict(rec).reason == "truncated: body"
+    assert verdict(rec, allow=("junk",)).reason == "truncated: body"
     clauses = word_cut[:200] + ", " + word_cut[203:]
     rec = record(body=clauses[:300])   # cut back at its last clause break, which keeps over half of it
-    v = verdict(rec)
+    v = verdict(rec, allow=("junk",))
     assert v.reason is None and v.trimmed == ["body"] and rec["body"] == clauses[:200]
     # two characters short of the cap, where no further token fitted: still cut back
     rec = record(body=sentence_cut[:298])
@@ -319,9 +319,22 @@ def test_sentences_that_stop_on_a_weak_word_are_cut_back_to_the_last_whole_one()
     assert verdict(whole).trimmed == []     # one sentence that ends so is the model's own ending
 
 
+def test_text_that_is_not_english_prose_or_one_long_identifier_is_junk():
+    foreign = ("Lo soglio, inaglirione la responsabilita di fisica. Il client è impresa di un numero di chegarsi "
+               "delle prodotte.")
+    assert verdict(record(body=foreign)).reason == "junk: body"
+    assert verdict(record(body=foreign), allow=("junk",)).reason is None      # another language: allow junk
+    assert verdict(record(subject="SystemRuntimeSerializationMessageFormatException")).reason == "junk: subject"
+    terse = "Dashboard blank after login since Monday morning; colleagues in both offices see the same page."
+    assert verdict(record(body=terse)).reason is None
+    assert verdict(record(subject="Password_reset_link_expired")).reason is None
+
+
 def test_text_that_stops_on_a_comma_or_colon_was_going_on():
     rec = record(body="Your story about a chat ticket with a serious issue that required troubleshooting:")
     assert verdict(rec).reason == "truncated: body"          # nothing whole to cut back to
+    rec = record(body="Your story about a chat ticket with a serious issue that required troubleshooting: ")
+    assert verdict(rec).reason == "truncated: body"
     rec = record(body="The export of our customer list is empty since Monday. We tried three browsers,")
     v = verdict(rec)
     assert v.reason is None and rec["body"] == "The export of our customer list is empty since Monday."

@@ -50,12 +50,15 @@ def _value(schema: dict, rng: random.Random, broken: bool):
     words: list[str] = []
     while len(" ".join(words)) < target:
         words.append(rng.choice(WORDS) + "".join(rng.choice(string.ascii_lowercase) for _ in range(3)))
+        if rng.random() < 0.4:  # English's small words, as in prose
+            words.append(rng.choice(SMALL_WORDS))
     # a sentence, ended as a model ends one: text stopped by its cap mid-phrase is cut (plausibility)
     body = target - 1 if target >= 2 else target
     text = " ".join(words)[:body].rstrip()
     return text + "x" * (body - len(text)) + ("." if body < target else "")
 
 
+SMALL_WORDS = ["the", "and", "to", "of", "with", "for", "in", "on", "is", "was", "it", "we"]
 FILLER = ["please", "send", "it", "to", "the", "office", "and", "thanks", "for", "your", "help", "with", "this", "now"]
 
 

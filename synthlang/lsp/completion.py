@@ -7,6 +7,7 @@ settings, engines, noise rules, plausibility filters and output formats where th
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -184,7 +185,14 @@ def _quota_values(ctx: Context | None, schema: str | None, field: str, block_tex
     if options is None:
         return []
     body = block_text[block_text.rfind("{"):]
-    used = set(re.findall(r"(\w+)\s*:", body))
-    return [Item(str(o).lower() if isinstance(o, bool) else str(o), "EnumMember", f"a value of {field}")
-            for o in options if str(o) not in used]
+    used = set(re.findall(r"(\w+|\"[^\"]*\")\s*:", body))
+    out = []
+    for o in options:
+        label = str(o).lower() if isinstance(o, bool) else str(o)
+        if label in used or json.dumps(label) in used:
+            continue
+        # a value that is not a name is written as a string: `"api limits": 25%`
+        out.append(Item(label, "EnumMember", f"a value of {field}",
+                        None if re.fullmatch(r"[A-Za-z_]\w*", label) else json.dumps(label)))
+    return out
 

@@ -86,6 +86,10 @@ _FUNCTION_WORDS = (
     "thank hi hello dear up out off over under next before after until now also just")
 FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split(" "))
 PROSE_SHARE = 0.15      # at least this share of the words around mentions are function words
+FOREIGN_WORDS = 12      # free text this long ...
+FOREIGN_SHARE = 0.1     # ... with fewer small English words than this is not English prose
+# one identifier for a whole value: `SystemRuntimeSerializationMessageFormatException`
+LONG_IDENTIFIER = re.compile(r"(?=(?:[A-Za-z0-9_]*[A-Z]){4})[A-Za-z][A-Za-z0-9_]{24,}")
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
 NEAR_CAP = 20           # a value within 1/NEAR_CAP of its cap (2 characters at least) may have
                         # been cut there: no longer token fitted
@@ -226,10 +230,17 @@ def junk(value: str, ctx: Context) -> bool:
         return True
     if " " in prose.strip() and (SNAKE.search(prose) or GLUED_CODE.search(prose)):
         return True
+    words = WORD.findall(text.lower())
     if ctx.mentioned:  # the text around mentions is prose, not a list of dates, codes and words
-        words = WORD.findall(text.lower())
         if len(words) >= 4 and sum(w in FUNCTION_WORDS for w in words) < PROSE_SHARE * len(words):
             return True
+    # twelve words or more with almost none of English's small words is not English prose
+    # (`Lo soglio, inaglirione la responsabilita di fisica ...`); a block that writes another
+    # language takes `allow junk`
+    elif len(words) >= FOREIGN_WORDS and sum(w in FUNCTION_WORDS for w in words) < FOREIGN_SHARE * len(words):
+        return True
+    if " " not in text.strip() and LONG_IDENTIFIER.fullmatch(text.strip()):
+        return True
     if len(text.strip()) >= 40:
         letters = sum(c.isalpha() or c.isspace() for c in text)
         return letters < 0.6 * len(text)
@@ -273,7 +284,8 @@ def trim(value: str, lo: int, capped: bool = False) -> str | None:
     if ends and ends[-1] >= lo:
         return value[:ends[-1]]
     if capped:
-        breaks = [m.start() for m in CLAUSE_BREAK.finditer(value)]
+        end = len(value.rstrip(" ,;:-\u2013\u2014"))   # a break the text stops on is no place to cut
+        breaks = [m.start() for m in CLAUSE_BREAK.finditer(value) if m.start() < end]
         cut = value[:breaks[-1]].rstrip() if breaks else ""
         return cut if len(cut) >= max(lo, len(value) // 2) and not dangles(cut, WEAK_ENDINGS) else None
     cut = value.rstrip()
