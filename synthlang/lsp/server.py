@@ -146,25 +146,25 @@ def initialized(ls: SynthServer, params: types.InitializedParams) -> None:
     get_parser()
 
 
+def _edited(ls: SynthServer, uri: str, now: bool) -> None:
+    path = _path(uri)
+    if path is not None:
+        ls.edited(path, now)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: SynthServer, params: types.DidOpenTextDocumentParams) -> None:
-    path = _path(params.text_document.uri)
-    if path is not None:
-        ls.edited(path, now=True)
+    _edited(ls, params.text_document.uri, now=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: SynthServer, params: types.DidChangeTextDocumentParams) -> None:
-    path = _path(params.text_document.uri)
-    if path is not None:
-        ls.edited(path, now=False)
+    _edited(ls, params.text_document.uri, now=False)   # checked once typing pauses
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: SynthServer, params: types.DidSaveTextDocumentParams) -> None:
-    path = _path(params.text_document.uri)
-    if path is not None:
-        ls.edited(path, now=True)
+    _edited(ls, params.text_document.uri, now=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
