@@ -24,6 +24,7 @@ from .analysis import Analysis, analyse, entry_for
 from .positions import offset, position, to_range
 
 DEBOUNCE_S = 0.15
+FILE_START = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
 log = logging.getLogger(__name__)
 
 
@@ -77,10 +78,7 @@ class SynthServer(LanguageServer):
         """A buffer changed: re-check the spec it belongs to, or, for a seed file, every spec
         that read it."""
         self.generation += 1
-        if path.suffix == ".synth":
-            entries = [entry_for(path, self.overlay())]
-        else:
-            entries = [e for e, (_, a) in self.analyses.items() if path in a.result.context.inputs]
+        entries = [entry_for(path, self.overlay())] if path.suffix == ".synth" else self.readers({path})
         for entry in entries:
             handle = self.pending.pop(entry, None)
             if handle is not None:
@@ -90,6 +88,10 @@ class SynthServer(LanguageServer):
             else:
                 self.pending[entry] = asyncio.get_running_loop().call_later(DEBOUNCE_S, self._debounced, entry)
 
+    def readers(self, paths: set[Path]) -> list[Path]:
+        """The checked specs that are, or read, one of these files."""
+        return [e for e, (_, a) in list(self.analyses.items()) if paths & {e, *a.result.context.inputs}]
+
     def _debounced(self, entry: Path) -> None:
         self.pending.pop(entry, None)
         self.check(entry)
@@ -98,28 +100,27 @@ class SynthServer(LanguageServer):
         sent = set()
         for path, diags in analysis.diagnostics.items():
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-                uri=from_fs_path(str(path)) or path.as_uri(),
+                uri=_uri(path),
                 diagnostics=[self.diagnostic(analysis, d) for d in diags]))
             sent.add(path)
         for gone in self.published.get(entry, set()) - sent:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-                uri=from_fs_path(str(gone)) or gone.as_uri(), diagnostics=[]))
+                uri=_uri(gone), diagnostics=[]))
         self.published[entry] = sent
 
     def diagnostic(self, analysis: Analysis, d: Diagnostic) -> types.Diagnostic:
-        zero = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
         message = d.message + (f"\nhelp: {d.help}" if d.help else "")
         related = [types.DiagnosticRelatedInformation(location=self.location(analysis, n.span), message=n.message)
                    for n in d.notes]
         return types.Diagnostic(
-            range=to_range(d.span, self.encoding) if d.span else zero, message=message, code=d.code,
+            range=to_range(d.span, self.encoding) if d.span else FILE_START, message=message, code=d.code,
             source="synthc", related_information=related or None,
             severity=types.DiagnosticSeverity.Error if d.severity is Severity.ERROR
             else types.DiagnosticSeverity.Warning)
 
     def location(self, analysis: Analysis, span: Span) -> types.Location:
         path = analysis.path_of(span)
-        return types.Location(uri=from_fs_path(str(path)) or path.as_uri(), range=to_range(span, self.encoding))
+        return types.Location(uri=_uri(path), range=to_range(span, self.encoding))
 
     def at(self, uri: str, pos: types.Position) -> tuple[Analysis, Path, int] | None:
         path = _path(uri)
@@ -130,6 +131,10 @@ class SynthServer(LanguageServer):
         if source is None:
             return None
         return analysis, path, offset(source, pos, self.encoding)
+
+
+def _uri(path: Path) -> str:
+    return from_fs_path(str(path)) or path.as_uri()
 
 
 def _path(uri: str) -> Path | None:
@@ -183,9 +188,8 @@ def did_change_files(ls: SynthServer, params: types.DidChangeWatchedFilesParams)
     that read it."""
     changed = {p for p in (_path(c.uri) for c in params.changes) if p is not None}
     ls.generation += 1
-    for entry, (_, analysis) in list(ls.analyses.items()):
-        if changed & ({entry, *analysis.result.context.inputs}):
-            ls.check(entry)
+    for entry in ls.readers(changed):
+        ls.check(entry)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -209,8 +213,7 @@ def on_definition(ls: SynthServer, params: types.DefinitionParams) -> types.Loca
         return None
     path, span = target
     if span is None:
-        start = types.Position(line=0, character=0)
-        return types.Location(uri=from_fs_path(str(path)) or path.as_uri(), range=types.Range(start=start, end=start))
+        return types.Location(uri=_uri(path), range=FILE_START)
     return ls.location(found[0], span)
 
 
@@ -271,7 +274,7 @@ def on_formatting(ls: SynthServer, params: types.DocumentFormattingParams) -> li
     if formatted == text:
         return []
     end = position(SourceFile(doc.uri, text), len(text), ls.encoding)
-    return [types.TextEdit(range=types.Range(start=types.Position(line=0, character=0), end=end),
+    return [types.TextEdit(range=types.Range(start=FILE_START.start, end=end),
                            new_text=formatted)]
 
 
@@ -292,7 +295,7 @@ def on_rename(ls: SynthServer, params: types.RenameParams) -> types.WorkspaceEdi
     except navigate.RenameError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
     return types.WorkspaceEdit(changes={
-        from_fs_path(str(path)) or path.as_uri(): [types.TextEdit(range=to_range(span, ls.encoding), new_text=new)
+        _uri(path): [types.TextEdit(range=to_range(span, ls.encoding), new_text=new)
                                                   for span, new in spans]
         for path, spans in edits.items()})
 
