@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -53,7 +54,9 @@ def fields_of(request) -> tuple[str, ...]:
 
 
 def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    """The train split's rows, `_meta` decoded where a fine-tuning format writes it as text."""
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    return [{**r, "_meta": json.loads(r["_meta"]) if isinstance(r["_meta"], str) else r["_meta"]} for r in rows]
 
 
 def test_each_step_is_its_own_request_sent_for_the_whole_wave_in_order(tmp_path):
@@ -200,6 +203,75 @@ def test_candidates_keep_the_judges_best_and_worst(tmp_path):
         assert shown and max(score(s) for s in shown) == max(ranked["scores"])
 
 
+class Unsure(Recording):
+    """A judge that always writes 3, less or more sure of it by a rule of the shown record, and
+    reports the score token's probabilities as llama.cpp, vLLM and OpenAI's API do."""
+
+    def __init__(self, log: list):
+        super().__init__(log)
+
+    def generate(self, requests):
+        from synthlang.engines.base import GenerationResult
+        from synthlang.plan.model import JUDGE_SCHEMA
+
+        self.log.append(list(requests))
+        out = []
+        for r in requests:
+            if r.json_schema != JUDGE_SCHEMA:
+                out += FakeEngine.generate(self, [r])
+                continue
+            p4 = unsure_p4(r.messages[-1]["content"])
+            digit = {"3": math.log(0.6), "4": math.log(p4), "2": math.log(0.4 - p4), " ": math.log(1e-3)}
+            pieces = [('{"', {}), ("score", {}), ('":', {}), ("3", digit), ("}", {})]
+            out.append(GenerationResult('{"score":3}', tokens=5, logprobs=pieces if r.logprobs else None))
+        return out
+
+
+def unsure_p4(shown: str) -> float:
+    return 0.05 + (len(shown) % 7) / 25
+
+
+def test_candidates_the_judge_writes_alike_are_ranked_by_its_expected_score(tmp_path):
+    log: list = []
+    run(tmp_path / "out", log, spec=PREFERENCES, engine_factory=lambda m: Unsure(log))
+    judged = [r for call in log for r in call if "score" in r.json_schema.get("properties", {})]
+    assert judged and all(r.logprobs == 5 for r in judged)
+    rows = records(tmp_path / "out")
+    assert rows
+    for row in rows:
+        ranked = row["_meta"]["candidates"]
+        shown = {json.loads(_answer(r)): r.messages[-1]["content"] for r in judged
+                 if row["prompt"] in r.messages[-1]["content"]}
+        # 3 x 0.6 + 4 x p4 + 2 x (0.4 - p4), over the mass on the five scores
+        expected = {v: round(1.8 + 4 * unsure_p4(s) + 2 * (0.4 - unsure_p4(s)), 3) for v, s in shown.items()}
+        assert sorted(ranked["scores"]) == sorted(expected[v] for v in shown)
+        assert expected[row["chosen"]] == max(ranked["scores"]) > min(ranked["scores"]) == expected[row["rejected"]]
+
+
+def test_a_graded_score_reads_the_probabilities_at_the_score_token():
+    from synthlang.engines.base import GenerationResult, merge_pieces
+    from synthlang.runtime.scores import graded_score, judge_score
+
+    # a token with its leading space, two tokens reading the same, and a digit before the score's
+    pieces = [('{"', {"1": -1.0}), ("score", {}), ('":', {}),
+              (" 4", merge_pieces([(" 4", math.log(0.5)), ("4", math.log(0.2)), (" 2", math.log(0.3)),
+                                   (" x", math.log(0.9))])), ("}", {})]
+    result = GenerationResult('{"score": 4}', logprobs=pieces)
+    assert judge_score(result) == 4
+    assert graded_score(result) == round(4 * 0.7 + 2 * 0.3, 3) == 3.4
+    assert graded_score(GenerationResult('{"score": 4}')) == 4.0                       # no probabilities
+    assert graded_score(GenerationResult('{"score": 4}', logprobs=[('{"score": 4}', {"x": 0.0})])) == 4.0
+    assert graded_score(GenerationResult('{"score": 9}')) is None
+    assert graded_score(GenerationResult('{"score": true}')) is None
+    assert graded_score(GenerationResult("nonsense")) is None
+
+
+def _answer(judge_request) -> str:
+    """The candidate a judge request shows (the record's `chosen` field)."""
+    record = judge_request.messages[-1]["content"].split("Record:\n", 1)[1].rsplit("\n\nReply", 1)[0]
+    return json.dumps(json.loads(record)["chosen"])
+
+
 def test_candidates_that_tie_are_rejected_as_no_preference(tmp_path):
     from synthlang.runtime.driver import CellFailed
 
@@ -258,3 +330,30 @@ def test_sigkill_mid_record_then_resume_equals_uninterrupted(tmp_path):
     journal = [json.loads(line) for line in (tmp_path / "out/.synth/journal.jsonl").read_text().splitlines()]
     accepted = [(e["c"], e["a"]) for e in journal if e.get("ok")]
     assert len(accepted) == len(set(accepted)) == 24
+
+
+def test_preference_splits_load_with_datasets_whatever_provenance_their_records_carry(tmp_path):
+    """A key of `_meta` that only a test record has (a value cut back) must not fail the load:
+    `datasets` types every split by the first."""
+    import datasets
+
+    from synthlang.runtime.sinks import split_of_each, write_block
+
+    plan = compile(PREFERENCES).plan
+    assert plan is not None
+    ids = [f"Preference-{i}" for i in range(8)]
+    where = split_of_each(plan.dataset.seed, "Preference", ids, [6, 2])   # train 75%, test 25%
+    rows = []
+    for i, ident in enumerate(ids):
+        meta = {"id": ident, "source": "synthetic", "attempt": i, "candidates": {"scores": [1.5, 3.25]}}
+        if where[i] == 1:
+            meta["trimmed"] = ["prompt"]
+        rows.append({"topic": "billing", "prompt": f"question {i}?", "chosen": f"good {i}.", "rejected": f"bad {i}.",
+                     "_meta": meta})
+    written = write_block(plan, "Preference", lambda: iter(rows), tmp_path)
+    assert {s: w["rows"] for s, w in written.items()} == {"train": 6, "test": 2}
+    loaded = datasets.load_dataset("json", data_files={s: str(tmp_path / w["path"]) for s, w in written.items()})
+    test = loaded["test"]
+    assert {"prompt", "chosen", "rejected", "topic", "_meta"} <= set(test.column_names)
+    assert all(json.loads(m)["trimmed"] == ["prompt"] for m in test["_meta"])
+    assert sorted(json.loads(m)["attempt"] for s in ("train", "test") for m in loaded[s]["_meta"]) == list(range(8))

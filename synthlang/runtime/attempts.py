@@ -31,6 +31,7 @@ from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
+from .scores import judge_score
 from .seeding import record_seed, sub_rng
 from .steps import run_steps
 
@@ -403,7 +404,7 @@ class Attempts:
         out = list(made)
         for i, result, hit in zip(todo, results, reused):
             c = replace(made[i], reused=made[i].reused + hit, sent=made[i].sent + (result is not None and not hit))
-            score = _score(result) if result is not None else None
+            score = judge_score(result) if result is not None else None
             if result is None:
                 out[i] = replace(c, ok=False, why=PENDING, record={}, spans={})
             elif score is None:
@@ -431,14 +432,6 @@ def cache_folder(options: RunOptions) -> Path:
     if folder.is_relative_to(os.path.abspath(root)):
         return ensure_dir(folder, root)
     return ensure_dir(folder, folder)
-
-
-def _score(result: GenerationResult) -> int | None:
-    try:
-        score = json.loads(result.text or "")["score"]
-    except (TypeError, KeyError, json.JSONDecodeError):
-        return None
-    return score if isinstance(score, int) and 1 <= score <= 5 else None
 
 
 def _merge(values: dict, written: dict) -> dict:

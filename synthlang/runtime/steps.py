@@ -19,6 +19,7 @@ from ..plan.model import JUDGE_SCHEMA, Block, Plan, PlanStep
 from ..templates import render
 from .entries import PENDING, Attempt, Candidate
 from .prompts import SYSTEM, format_note, judge_messages
+from .scores import SCORES, graded_score
 from .seeding import sub_rng
 
 
@@ -210,7 +211,9 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
 def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Record]) -> None:
     """N candidates per record (all records' in one engine call), each scored by the judge
     under constrained decoding (one more call); the best goes to the first field, the worst to
-    the second. Scores that do not rank (best == worst) reject the record: `no_preference`."""
+    the second. A score is the judge's expected score where its engine reports the score
+    token's probabilities (runtime/scores.py), else the digit it wrote. Scores that do not rank
+    (best == worst) reject the record: `no_preference`."""
     plan = host.plan
     best, worst = step.fields
     model = plan.models[step.model]
@@ -250,22 +253,18 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
             scored.append((rec, i, GenerationRequest(
                 messages=judge_messages(step.rubric, {**shown, best: value}), json_schema=JUDGE_SCHEMA, max_tokens=16,
                 seed=sub_rng(rec.seed, f"step {k} judge {i}").getrandbits(63),
-                temperature=judge_model.temperature, top_p=judge_model.top_p)))
+                temperature=judge_model.temperature, top_p=judge_model.top_p, logprobs=len(SCORES))))
     if not scored:
         return
     results, reused = host._generate(step.judge_model or step.model, [req for _, _, req in scored])
-    scores: dict[int, list[int | None]] = {}
+    scores: dict[int, list[float | None]] = {}
     for (rec, _, _), result, hit in zip(scored, results, reused):
         if result is None:
             rec.done = Candidate(rec.at, ok=False, why=PENDING, sent=rec.sent, reused=rec.reused)
             continue
         rec.sent += int(not hit)
         rec.reused += int(hit)
-        try:
-            score = json.loads(result.text or "")["score"] if result.error is None else None
-        except (json.JSONDecodeError, KeyError, TypeError):
-            score = None
-        scores.setdefault(id(rec), []).append(score if isinstance(score, int) else None)
+        scores.setdefault(id(rec), []).append(graded_score(result) if result.error is None else None)
     for rec in live:
         if rec.done is not None:
             continue
@@ -273,7 +272,7 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
         if len(got) != step.candidates or any(s is None for s in got):
             rec.done = _reject(rec, "judge_error", "a candidate's score is missing", step=k)
             continue
-        ranked = [int(s) for s in got if s is not None]
+        ranked = [s for s in got if s is not None]
         hi, lo = ranked.index(max(ranked)), ranked.index(min(ranked))
         if ranked[hi] == ranked[lo]:
             rec.done = _reject(rec, "no_preference", f"every candidate scored {ranked[hi]}", step=k)
