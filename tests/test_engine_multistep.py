@@ -62,6 +62,9 @@ def run_example(tmp_path: Path, rel: str, engine: Shared, count: int) -> tuple[P
     out = tmp_path / "out"
     run_plan(plan, RunOptions(out_dir=out, engine_factory=lambda m: engine, progress=False))
     rows = [json.loads(line) for s in plan.output.splits for line in (out / f"{s.name}.jsonl").read_text().splitlines()]
+    if plan.output.format in ("chat", "preference"):   # provenance as JSON text, one column type
+        assert all(isinstance(r["_meta"], str) for r in rows)
+        rows = [{**r, "_meta": json.loads(r["_meta"])} for r in rows]
     return plan, rows, out
 
 

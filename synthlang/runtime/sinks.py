@@ -22,16 +22,28 @@ JSON_LINES = ("jsonl", "chat", "preference")
 
 def fine_tuning_row(output: ir.Output, row: dict) -> dict:
     """A record in the shape a fine-tuning trainer reads (TRL: `messages` for SFT; `prompt`,
-    `chosen`, `rejected` for DPO), its other fields and `_meta` kept beside."""
+    `chosen`, `rejected` for DPO), its other fields and `_meta` kept beside.
+
+    `_meta` is JSON text there, as in CSV. Its keys differ from record to record (a value cut
+    back, a real row's seed set), and `datasets.load_dataset("json", ...)` types every split
+    by the first one: a key that only a test record has fails the whole load. One text
+    column loads the same in every split; `json.loads` gives the provenance back."""
     if output.format == "chat":
         (field,) = output.format_fields
         rest = {k: v for k, v in row.items() if k != field}
-        return {**rest, "messages": [{"role": m.get("role"), "content": m.get("content")}
-                                     for m in row.get(field) or [] if isinstance(m, dict)]}
+        return _meta_as_text({**rest, "messages": [{"role": m.get("role"), "content": m.get("content")}
+                                                   for m in row.get(field) or [] if isinstance(m, dict)]})
     if output.format == "preference":
         prompt, chosen, rejected = output.format_fields
         rest = {k: v for k, v in row.items() if k not in output.format_fields}
-        return {**rest, "prompt": row.get(prompt), "chosen": row.get(chosen), "rejected": row.get(rejected)}
+        return _meta_as_text({**rest, "prompt": row.get(prompt), "chosen": row.get(chosen),
+                              "rejected": row.get(rejected)})
+    return row
+
+
+def _meta_as_text(row: dict) -> dict:
+    if "_meta" in row:
+        row["_meta"] = json.dumps(row["_meta"], ensure_ascii=False, separators=(",", ":"))
     return row
 
 
