@@ -357,3 +357,19 @@ def test_preference_splits_load_with_datasets_whatever_provenance_their_records_
     assert {"prompt", "chosen", "rejected", "topic", "_meta"} <= set(test.column_names)
     assert all(json.loads(m)["trimmed"] == ["prompt"] for m in test["_meta"])
     assert sorted(json.loads(m)["attempt"] for s in ("train", "test") for m in loaded[s]["_meta"]) == list(range(8))
+
+
+def test_parquet_keeps_each_steps_model_and_the_candidates_scores(tmp_path):
+    import pyarrow.parquet as pq
+
+    spec = tmp_path / "preferences.synth"
+    spec.write_text(PREFERENCES.read_text().replace("format preference from prompt, chosen, rejected", "format parquet")
+                    .replace("count 12", "count 3"))
+    log: list = []
+    run(tmp_path / "out", log, spec=spec, engine_factory=lambda m: Unsure(log))
+    metas = [r["_meta"] for s in ("train", "test") for r in pq.read_table(tmp_path / "out" / f"{s}.parquet").to_pylist()]
+    assert len(metas) == 3
+    for meta in metas:
+        assert [s["fields"] for s in meta["steps"]] == [["prompt"], ["chosen", "rejected"]]
+        scores = meta["candidates"]["scores"]
+        assert len(scores) == 4 and scores[meta["candidates"]["chosen"]] == max(scores)
