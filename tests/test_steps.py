@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -373,3 +374,43 @@ def test_parquet_keeps_each_steps_model_and_the_candidates_scores(tmp_path):
         assert [s["fields"] for s in meta["steps"]] == [["prompt"], ["chosen", "rejected"]]
         scores = meta["candidates"]["scores"]
         assert len(scores) == 4 and scores[meta["candidates"]["chosen"]] == max(scores)
+
+
+def test_examples_mix_and_evaluate_work_on_a_block_written_in_steps(tmp_path):
+    """Seed examples reach a step's template, real rows are mixed into train, and `evaluate`
+    trains on the multi-step block's records."""
+    from synthlang.evaluate.run_eval import run_eval
+
+    topics = ["billing", "privacy", "api limits"]
+    seeds = [{"topic": t, "question": f"Real question {i} about {t}, asked by a customer?", "difficulty": "easy",
+              "answer": f"A real answer number {i} about {t} that is longer than its question was.",
+              "followup": None} for i, t in enumerate(topics * 4)]
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in seeds))
+    (tmp_path / "held_out.jsonl").write_text("".join(json.dumps({"question": r["question"], "topic": r["topic"]})
+                                                     + "\n" for r in seeds))
+    text = SPEC.read_text()
+    text = text.replace("generate Exchange {", 'seeds real from "seeds.jsonl" as Exchange\n\ngenerate Exchange {')
+    text = text.replace("  count 24\n", "  count 24\n  quota topic { billing: 50%, privacy: 25%, \"api limits\": 25% }\n"
+                                        "  examples 2 from real matching topic\n")
+    text = text.replace("say how hard it is.", "say how hard it is.\n"
+                        "    {% for ex in examples %}Like: {{ ex.question }}\n    {% endfor %}")
+    text += ('\noutput "out" {\n  format jsonl\n  split train 100%\n  mix real 20%\n}\n'
+             '\nevaluate topic {\n  text question\n  test "held_out.jsonl"\n  compare real, synthetic, blend\n}\n')
+    spec = tmp_path / "chain.synth"
+    spec.write_text(text)
+    log: list = []
+    run(tmp_path / "out", log, spec=spec)
+    firsts = [r for call in log for r in call if fields_of(r) == ("question", "difficulty")]
+    assert len(firsts) >= 24
+    for r in firsts:   # each first step shows two real questions of its own topic
+        shown = re.findall(r"Like: Real question \d+ about ([a-z ]+),", r.messages[-1]["content"])
+        asked = re.search(r"about ([a-z ]+);", r.messages[-1]["content"])
+        assert asked and shown and len(shown) == 2 and set(shown) == {asked.group(1)}
+    rows = records(tmp_path / "out")
+    assert Counter(r["_meta"]["source"] for r in rows) == Counter({"synthetic": 24, "real": 6})
+    plan = compile(spec).plan
+    assert plan is not None
+    result = run_eval(plan, tmp_path, tmp_path / "out")
+    (ev,) = result["evaluations"]
+    assert {name: s["n_train"] for name, s in ev["sets"].items()} == {"real": 12, "synthetic": 24, "blend": 36}
+    assert ev["n_test"] == 12
