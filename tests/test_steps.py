@@ -122,6 +122,35 @@ def test_a_check_on_the_first_steps_fields_rejects_before_the_second_step_is_sen
     assert all(len(r["question"]) >= 40 for r in records(tmp_path / "out"))
 
 
+class Markup(Recording):
+    """Writes HTML into every third question (junk to the plausibility filter)."""
+
+    def generate(self, requests):
+        out = super().generate(requests)
+        for r, result in zip(requests, out):
+            if fields_of(r) == ("question", "difficulty") and r.seed % 3 == 0:
+                value = json.loads(result.text)
+                value["question"] = "How do I <u>reset</u> the billing settings for our whole team account?"
+                result.text = json.dumps(value)
+        return out
+
+
+def test_a_step_that_fails_plausibility_rejects_before_the_next_step_is_sent(tmp_path):
+    log: list = []
+    result = run(tmp_path / "out", log, engine_factory=lambda m: Markup(log))
+    questions = [r for call in log for r in call if fields_of(r) == ("question", "difficulty")]
+    answers = [r for call in log for r in call if fields_of(r) == ("answer",)]
+    junk = [r for r in questions if r.seed % 3 == 0]
+    long_enough = [r for r in questions if r.seed % 3 != 0
+                   and len(json.loads(FakeEngine().generate([r])[0].text)["question"]) >= 40]
+    assert junk and len(answers) == len(long_enough)       # no answer was asked for a junk question
+    block = result.manifest["blocks"]["Exchange"]
+    assert block["rejections"]["junk: question"] == len(junk)
+    assert block["rejections_by_step"]["1 (question, difficulty)"] == len(junk) + len(questions) - len(junk) \
+        - len(long_enough)
+    assert not any("<u>" in r["question"] for r in records(tmp_path / "out"))
+
+
 def test_a_run_killed_mid_record_resumes_to_the_same_records(tmp_path):
     log: list = []
     run(tmp_path / "ref", log)

@@ -8,6 +8,7 @@ conformance probe and capability check), so a pool can hold one per process or p
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -345,20 +346,34 @@ class Attempts:
         return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
                          trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
 
-    def _plausible(self, block: Block, record: dict, request: GenerationRequest,
-                   mentioned: dict[str, list[str]], parts: list[tuple[dict, str]] | None = None
-                   ) -> plausibility.Verdict:
-        allow = frozenset(block.allow)
+    def step_problem(self, block: Block, written: dict, schema: dict, prompt: str) -> tuple[str, str] | None:
+        """Plausibility of one step's fields as soon as they are written, on a copy: the
+        record's own test, with its repairs, comes when every step has run, and rejects
+        whatever this rejects (the same rules on the same values, against no more of the
+        prompt), so later steps are not paid for. (reason, value), or None. A step that writes
+        a `mentions` field waits for the record's test, which knows the mentioned values."""
+        if any(mc.path[0] in schema.get("properties", {}) for mc in block.mentions):
+            return None
+        verdict = plausibility.judge(copy.deepcopy(written), schema, self._plausibility_context(block, prompt, []),
+                                     frozenset(block.allow))
+        return None if verdict.reason is None else (verdict.reason, verdict.value or "")
+
+    def _plausibility_context(self, block: Block, prompt: str, said: list[str]) -> plausibility.Context:
         references = self._references.get(block.id)
         if references is None:  # each free-text field's values in the seed rows, once per block
             references = self._references[block.id] = plausibility.references_for(
                 self.plan.seed_rows(block.schema_name), block.json_schema)
         names = frozenset(f.name for f in self.plan.schemas[block.schema_name].fields)
+        return plausibility.Context(prompt=prompt, field_names=names, references=references, mentioned=said)
+
+    def _plausible(self, block: Block, record: dict, request: GenerationRequest,
+                   mentioned: dict[str, list[str]], parts: list[tuple[dict, str]] | None = None
+                   ) -> plausibility.Verdict:
+        allow = frozenset(block.allow)
         said = [v for vs in mentioned.values() for v in vs]
         verdict = plausibility.Verdict()
         for schema, prompt in parts or [(block.json_schema, "\n".join(m["content"] for m in request.messages))]:
-            ctx = plausibility.Context(prompt=prompt, field_names=names, references=references, mentioned=said)
-            part = plausibility.judge(record, schema, ctx, allow)
+            part = plausibility.judge(record, schema, self._plausibility_context(block, prompt, said), allow)
             verdict.trimmed += part.trimmed
             if part.reason is not None:
                 verdict.reason, verdict.value = part.reason, part.value

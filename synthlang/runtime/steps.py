@@ -36,6 +36,8 @@ class Host(Protocol):
     def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
                  request: GenerationRequest, parts: list[tuple[dict, str]] | None = None) -> Candidate: ...
 
+    def step_problem(self, block: Block, written: dict, schema: dict, prompt: str) -> tuple[str, str] | None: ...
+
 
 @dataclass
 class _Record:
@@ -134,6 +136,8 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
             results, reused = host._generate(step.model, [req for _, req in asks], defer=(k == 1))
             for (rec, req), result, hit in zip(asks, results, reused):
                 _take(rec, step, k, req, result, hit)
+                if rec.done is None and k < len(block.steps):
+                    _early(host, block, rec, k, {f: rec.written[f] for f in step.fields}, *rec.parts[-1])
         known |= set(step.fields)
         for rec in records:
             if rec.done is None:
@@ -201,6 +205,9 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
                 if rec.done is None:
                     histories[id(rec)].append({"role": turn.role, "content": rec.written.pop("content")})
                     rec.written = before
+                    _early(host, block, rec, k, {field_name: histories[id(rec)]},
+                           {"type": "object", "properties": {field_name: block.json_schema["properties"][field_name]}},
+                           "\n".join(prompts[id(rec)]))
     for rec in live:
         if rec.done is None:
             rec.written[field_name] = histories[id(rec)]
@@ -305,6 +312,13 @@ def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, resu
         rec.done = _reject(rec, "invalid_output", (result.text or "")[:300], step=k)
         return
     rec.written.update(written)
+
+
+def _early(host: Host, block: Block, rec: _Record, k: int, written: dict, schema: dict, prompt: str) -> None:
+    """Reject the attempt now when what step k wrote fails plausibility (see Host.step_problem)."""
+    found = host.step_problem(block, written, schema, prompt)
+    if found is not None:
+        rec.done = _reject(rec, found[0], found[1][:300], step=k)
 
 
 def _reject(rec: _Record, why: str, err: str | None = None, step: int | None = None) -> Candidate:
