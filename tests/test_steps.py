@@ -196,6 +196,35 @@ def test_each_dialogue_turn_sees_the_conversation_as_chat_history(tmp_path):
         assert ("support about" in r.messages[0]["content"]) == (len(r.messages) % 2 == 1)
 
 
+class Parrot(Recording):
+    """An agent that repeats the customer's last message back in every other conversation."""
+
+    def generate(self, requests):
+        out = super().generate(requests)
+        for r, result in zip(requests, out):
+            if len(r.messages) > 1 and r.seed % 2 == 0:
+                result.text = json.dumps({"content": r.messages[-1]["content"]})
+        return out
+
+
+def test_a_dialogue_turn_that_repeats_the_other_side_is_rejected_before_the_next_turn(tmp_path):
+    log: list = []
+    result = run(tmp_path / "out", log, spec=DIALOGUE, engine_factory=lambda m: Parrot(log))
+    turns = [r for call in log for r in call]
+    parroted = [r.messages[-1]["content"] for r in turns if len(r.messages) > 1 and r.seed % 2 == 0]
+    echoes = [p for p in parroted if len(p.split()) >= 8]     # eight words in a row make an echo
+    assert echoes and len(echoes) < len(parroted)
+    # no conversation went on after an echo: no history holds it twice
+    assert not any(a["content"] == b["content"] and a["content"] in echoes
+                   for r in turns for a, b in zip(r.messages[1:], r.messages[2:]))
+    block = result.manifest["blocks"]["SupportChat"]
+    assert 0 < block["rejections"]["echo: turns.content"] <= len(echoes)
+    assert block["rejections_by_step"]["1 (turns)"] >= block["rejections"]["echo: turns.content"]
+    for row in records(tmp_path / "out"):
+        contents = [m["content"] for m in row["messages"]]
+        assert len(set(contents)) == len(contents)
+
+
 class Judging(Recording):
     """Scores each candidate by a rule of its text (the judge's requests carry the JUDGE_SCHEMA)."""
 

@@ -203,11 +203,14 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
                 before = dict(rec.written)
                 _take(rec, step, k, req, result, hit, keep_parts=False)
                 if rec.done is None:
-                    histories[id(rec)].append({"role": turn.role, "content": rec.written.pop("content")})
+                    message = {"role": turn.role, "content": rec.written.pop("content")}
+                    histories[id(rec)].append(message)
                     rec.written = before
-                    _early(host, block, rec, k, {field_name: histories[id(rec)]},
-                           {"type": "object", "properties": {field_name: block.json_schema["properties"][field_name]}},
-                           "\n".join(prompts[id(rec)]))
+                    # the new turn against all the model was shown: a side that repeats the
+                    # other's message back is an echo, as a copy of its instructions is
+                    _early(host, block, rec, k, {field_name: [message]}, {"type": "object", "properties": {
+                        field_name: block.json_schema["properties"][field_name]}},
+                        "\n".join(m["content"] for m in req.messages))
     for rec in live:
         if rec.done is None:
             rec.written[field_name] = histories[id(rec)]
