@@ -127,14 +127,26 @@ def free_text_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple
         yield path, schema
 
 
-def list_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+def list_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """(path, item schema) of every list in a JSON Schema."""
     if "anyOf" in schema:
         schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
     if schema.get("type") == "object":
         for name, sub in schema.get("properties", {}).items():
             yield from list_fields(sub, (*path, name))
     elif schema.get("type") == "array":
-        yield path
+        yield path, schema.get("items", {})
+
+
+def _item_key(item: Any, text_keys: list[str]) -> str:
+    """What makes two items of a list the same: a string's words; a record's free text where it
+    has some (a message repeated by the other side of a dialogue is a repetition, whatever
+    its role), else all of it."""
+    if isinstance(item, str):
+        return _norm(item)
+    if isinstance(item, dict) and text_keys:
+        return "\x00".join(_norm(str(item.get(k))) for k in text_keys)
+    return repr(item)
 
 
 def _values(record: Any, path: tuple[str, ...]) -> Iterator[tuple[Any, Any, Any]]:
@@ -335,12 +347,13 @@ def dangles(text: str, endings: frozenset[str] = DANGLING) -> bool:
 def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) -> Verdict:
     """Check (and, for truncation, repair in place) the model-written values of `record`."""
     verdict = Verdict()
-    for path in list_fields(json_schema):
+    for path, item_schema in list_fields(json_schema):
         if "repetition" in allow:
             break
+        text_keys = [p[0] for p, _ in free_text_fields(item_schema) if len(p) == 1]
         for _, _, items in _values(record, path):
             if isinstance(items, list):
-                seen = [_norm(str(i)) if isinstance(i, str) else repr(i) for i in items]
+                seen = [_item_key(i, text_keys) for i in items]
                 if len(seen) != len(set(seen)):
                     verdict.reason = f"repetition: {_label(path)}"
                     verdict.value = json.dumps(items, ensure_ascii=False)[:300]
