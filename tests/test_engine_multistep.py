@@ -122,8 +122,9 @@ def test_preference_pairs_are_ranked_by_the_judge_and_load_for_dpo(tmp_path, eng
         jsonschema.validate({"chosen": row["rejected"]}, candidates.json_schema)
         ranked = row["_meta"]["candidates"]
         assert len(ranked["scores"]) == candidates.candidates
-        assert ranked["scores"][ranked["chosen"]] == max(ranked["scores"]) > min(ranked["scores"]) \
-            == ranked["scores"][ranked["rejected"]]
+        judged = [s for s in ranked["scores"] if s is not None]   # null: failed plausibility, not judged
+        assert len(judged) >= 2
+        assert ranked["scores"][ranked["chosen"]] == max(judged) > min(judged) == ranked["scores"][ranked["rejected"]]
     pairs = load(out, plan)
     train = pairs["train"]
     assert {"prompt", "chosen", "rejected"} <= set(train.column_names)

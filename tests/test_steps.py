@@ -307,6 +307,41 @@ def test_candidates_the_judge_writes_alike_are_ranked_by_its_expected_score(tmp_
         assert expected[row["chosen"]] == max(ranked["scores"]) > min(ranked["scores"]) == expected[row["rejected"]]
 
 
+class Garbled(Unsure):
+    """Candidate 1 of every record is markup (junk); in records whose prompt is odd in length,
+    candidate 2 as well, and candidate 3 repeats itself. A record's four candidates are asked
+    for one after another in one call."""
+
+    def generate(self, requests):
+        out = super().generate(requests)
+        asked = [(r, result) for r, result in zip(requests, out) if set(r.json_schema["properties"]) == {"chosen"}]
+        for n, (r, result) in enumerate(asked):
+            i = n % 4
+            odd = len(r.messages[-1]["content"]) % 2
+            if i == 1 or (odd and i == 2):
+                result.text = json.dumps({"chosen": "Open <b>Settings</b> and reset the password there."})
+            elif odd and i == 3:
+                result.text = json.dumps({"chosen": "reset it now. " * 6})
+        return out
+
+
+def test_candidates_that_fail_plausibility_are_not_judged(tmp_path):
+    log: list = []
+    result = run(tmp_path / "out", log, spec=PREFERENCES, engine_factory=lambda m: Garbled(log))
+    judged = [r for call in log for r in call if "score" in r.json_schema.get("properties", {})]
+    assert judged and not any("<b>" in r.messages[-1]["content"] for r in judged)
+    rows = records(tmp_path / "out")
+    assert rows
+    for row in rows:
+        scores = row["_meta"]["candidates"]["scores"]
+        assert scores[1] is None and sum(s is None for s in scores) == 1   # odd records had too few left
+        assert "<b>" not in row["chosen"] + row["rejected"]
+    block = result.manifest["blocks"]["Preference"]
+    # two of four candidates junk and one repeating itself: too few left to make a pair
+    assert block["rejections"]["junk: chosen"] > 0
+    assert block["rejections_by_step"]["2 (chosen, rejected)"] >= block["rejections"]["junk: chosen"]
+
+
 def test_a_graded_score_reads_the_probabilities_at_the_score_token():
     from synthlang.engines.base import GenerationResult, merge_pieces
     from synthlang.runtime.scores import graded_score, judge_score

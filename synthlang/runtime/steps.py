@@ -221,9 +221,11 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
 def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Record]) -> None:
     """N candidates per record (all records' in one engine call), each scored by the judge
     under constrained decoding (one more call); the best goes to the first field, the worst to
-    the second. A score is the judge's expected score where its engine reports the score
-    token's probabilities (runtime/scores.py), else the digit it wrote. Scores that do not rank
-    (best == worst) reject the record: `no_preference`."""
+    the second. A candidate that fails plausibility is not judged (its score is null), and a
+    record left with fewer than two is rejected for the first one's reason. A score is the
+    judge's expected score where its engine reports the score token's probabilities
+    (runtime/scores.py), else the digit it wrote. Scores that do not rank (best == worst)
+    reject the record: `no_preference`."""
     plan = host.plan
     best, worst = step.fields
     model = plan.models[step.model]
@@ -244,15 +246,29 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
     if not asks:
         return
     results, reused = host._generate(step.model, [req for _, req in asks], defer=(k == 1))
+    # each record's candidates by number; one that fails plausibility is not judged (None)
     values: dict[int, list[Any]] = {}
+    problems: dict[int, list[tuple[str, str]]] = {}
+    parts: dict[int, tuple[dict, str]] = {}
     for (rec, req), result, hit in zip(asks, results, reused):
         if rec.done is not None:
             continue
         before = dict(rec.written)
-        _take(rec, step, k, req, result, hit, keep_parts=len(values.get(id(rec), [])) == 0)
+        _take(rec, step, k, req, result, hit, keep_parts=False)
         if rec.done is None:
-            values.setdefault(id(rec), []).append(rec.written.pop(best))
+            value = rec.written.pop(best)
             rec.written = before
+            prompt = "\n".join(m["content"] for m in req.messages)
+            found = host.step_problem(block, {best: value}, req.json_schema, prompt)
+            values.setdefault(id(rec), []).append(value if found is None else None)
+            if found is not None:
+                problems.setdefault(id(rec), []).append(found)
+            node = req.json_schema["properties"][best]
+            parts[id(rec)] = ({"type": "object", "properties": {best: node, worst: node}}, prompt)
+    for rec in live:
+        if rec.done is None and sum(v is not None for v in values[id(rec)]) < 2:
+            reason, value = problems[id(rec)][0]
+            rec.done = _reject(rec, reason, value[:300], step=k)
     judge_model = plan.models[step.judge_model or step.model]
     scored: list[tuple[_Record, int, GenerationRequest]] = []
     for rec in live:
@@ -260,6 +276,8 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
             continue
         shown = {k2: v for k2, v in {**rec.values, **rec.written}.items()}
         for i, value in enumerate(values[id(rec)]):
+            if value is None:
+                continue
             scored.append((rec, i, GenerationRequest(
                 messages=judge_messages(step.rubric, {**shown, best: value}), json_schema=JUDGE_SCHEMA, max_tokens=16,
                 seed=sub_rng(rec.seed, f"step {k} judge {i}").getrandbits(63),
@@ -267,28 +285,31 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
     if not scored:
         return
     results, reused = host._generate(step.judge_model or step.model, [req for _, _, req in scored])
-    scores: dict[int, list[float | None]] = {}
-    for (rec, _, _), result, hit in zip(scored, results, reused):
+    scores: dict[int, list[float | None]] = {id(rec): [None] * step.candidates for rec in live}
+    for (rec, i, _), result, hit in zip(scored, results, reused):
         if result is None:
             rec.done = Candidate(rec.at, ok=False, why=PENDING, sent=rec.sent, reused=rec.reused)
             continue
         rec.sent += int(not hit)
         rec.reused += int(hit)
-        scores.setdefault(id(rec), []).append(graded_score(result) if result.error is None else None)
+        score = graded_score(result) if result.error is None else None
+        if score is None:
+            rec.done = _reject(rec, "judge_error", f"candidate {i}: {(result.error or result.text or '')[:200]}",
+                               step=k)
+        scores[id(rec)][i] = score
     for rec in live:
         if rec.done is not None:
             continue
-        got = scores.get(id(rec), [])
-        if len(got) != step.candidates or any(s is None for s in got):
-            rec.done = _reject(rec, "judge_error", "a candidate's score is missing", step=k)
-            continue
-        ranked = [s for s in got if s is not None]
-        hi, lo = ranked.index(max(ranked)), ranked.index(min(ranked))
-        if ranked[hi] == ranked[lo]:
-            rec.done = _reject(rec, "no_preference", f"every candidate scored {ranked[hi]}", step=k)
+        got = scores[id(rec)]
+        judged = [i for i, s in enumerate(got) if s is not None]
+        hi = max(judged, key=lambda i: (got[i], -i))     # the first highest, the first lowest
+        lo = min(judged, key=lambda i: (got[i], i))
+        if got[hi] == got[lo]:
+            rec.done = _reject(rec, "no_preference", f"every candidate judged scored {got[hi]}", step=k)
             continue
         rec.written[best], rec.written[worst] = values[id(rec)][hi], values[id(rec)][lo]
-        rec.meta["candidates"] = {"field": best, "scores": ranked, "chosen": hi, "rejected": lo}
+        rec.parts.append(parts[id(rec)])   # both kept values are tested (and repaired) with the record
+        rec.meta["candidates"] = {"field": best, "scores": got, "chosen": hi, "rejected": lo}
 
 
 def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, result: GenerationResult | None,
