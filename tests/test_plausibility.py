@@ -328,6 +328,7 @@ def test_text_that_is_not_english_prose_or_one_long_identifier_is_junk():
     terse = "Dashboard blank after login since Monday morning; colleagues in both offices see the same page."
     assert verdict(record(body=terse)).reason is None
     assert verdict(record(subject="Password_reset_link_expired")).reason is None
+    assert verdict(record(subject="on_page_add_currency_conversion_action_data")).reason == "junk: subject"
 
 
 def test_text_that_stops_on_a_comma_or_colon_was_going_on():

@@ -90,6 +90,9 @@ FOREIGN_WORDS = 12      # free text this long ...
 FOREIGN_SHARE = 0.1     # ... with fewer small English words than this is not English prose
 # one identifier for a whole value: `SystemRuntimeSerializationMessageFormatException`
 LONG_IDENTIFIER = re.compile(r"(?=(?:[A-Za-z0-9_]*[A-Z]){4})[A-Za-z][A-Za-z0-9_]{24,}")
+# ... or five snake_case words and more (`on_page_add_currency_conversion_action_data`); four
+# make a tag (`Password_reset_link_expired`)
+LONG_SNAKE = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+){4,}")
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
 NEAR_CAP = 20           # a value within 1/NEAR_CAP of its cap (2 characters at least) may have
                         # been cut there: no longer token fitted
@@ -251,7 +254,7 @@ def junk(value: str, ctx: Context) -> bool:
     # language takes `allow junk`
     elif len(words) >= FOREIGN_WORDS and sum(w in FUNCTION_WORDS for w in words) < FOREIGN_SHARE * len(words):
         return True
-    if " " not in text.strip() and LONG_IDENTIFIER.fullmatch(text.strip()):
+    if " " not in text.strip() and (LONG_IDENTIFIER.fullmatch(text.strip()) or LONG_SNAKE.fullmatch(text.strip())):
         return True
     if len(text.strip()) >= 40:
         letters = sum(c.isalpha() or c.isspace() for c in text)
