@@ -25,9 +25,12 @@ TokenChoices = tuple[str, dict[str, float]]
 
 
 def merge_pieces(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Token texts and log-probabilities to one entry per text (two tokens can read the same)."""
+    """Token texts and log-probabilities to one entry per text (two tokens can read the same);
+    tokens the constraint ruled out (-inf, as vLLM reports them) are left out."""
     merged: dict[str, float] = {}
     for text, lp in pairs:
+        if lp == -math.inf:
+            continue
         if text in merged:
             hi, lo = max(merged[text], lp), min(merged[text], lp)
             lp = hi + math.log1p(math.exp(lo - hi))
