@@ -350,6 +350,7 @@ def test_a_graded_score_reads_the_probabilities_at_the_score_token():
     pieces = [('{"', {"1": -1.0}), ("score", {}), ('":', {}),
               (" 4", merge_pieces([(" 4", math.log(0.5)), ("4", math.log(0.2)), (" 2", math.log(0.3)),
                                    (" x", math.log(0.9)), (" 5", -math.inf)])), ("}", {})]
+    assert " 5" not in pieces[3][1]                     # ruled out by the constraint
     result = GenerationResult('{"score": 4}', logprobs=pieces)
     assert judge_score(result) == 4
     assert graded_score(result) == round(4 * 0.7 + 2 * 0.3, 3) == 3.4
