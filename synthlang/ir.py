@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Node(BaseModel):
@@ -394,18 +394,11 @@ class Output(Node):
     kind: Literal["output"] = "output"
     path: str                          # relative to the spec's folder
     format: OutputFormat = "jsonl"
-    # `format chat from MESSAGES` / `format preference from PROMPT, CHOSEN, REJECTED`
-    format_fields: tuple[str, ...] = ()
+    # `format chat from MESSAGES` / `format preference from PROMPT, CHOSEN, REJECTED`; left out
+    # of a plain format's serialisation, so its plan and hash stay as they were
+    format_fields: tuple[str, ...] = Field(default=(), exclude_if=lambda v: not v)
     splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
     mix: Mix | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_empty_format_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Output of a plain format serialises as before: its plan and hash stay the same."""
-        data: dict[str, Any] = handler(self)
-        if not self.format_fields:
-            data.pop("format_fields", None)
-        return data
 
 
 class Evaluate(Node):

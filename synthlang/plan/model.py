@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field
 
 from .. import ir
 from ..ir import Node
@@ -94,15 +94,9 @@ class Block(Node):
     dedup: tuple[ir.Dedup, ...]
     noise: tuple[ir.NoiseRule, ...]
     allow: tuple[str, ...] = ()     # plausibility filters switched off
-    steps: tuple[PlanStep, ...] = ()  # a record written in steps, in order (then `prompt` is empty)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_steps(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A block of one prompt serialises as before steps existed: its plan and hash stay the same."""
-        data: dict[str, Any] = handler(self)
-        if not self.steps:
-            data.pop("steps", None)
-        return data
+    # a record written in steps, in order (then `prompt` is empty); left out of a one-prompt
+    # block's serialisation, so its plan and hash stay as they were
+    steps: tuple[PlanStep, ...] = Field(default=(), exclude_if=lambda v: not v)
 
 
 class Plan(Node):
