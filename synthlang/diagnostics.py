@@ -51,6 +51,10 @@ CODES: dict[str, str] = {
     "E0405": "few-shot examples impossible",
     "E0501": "prompt template syntax error",
     "E0502": "undefined name in prompt template",
+    "E0503": "invalid step (a field written by no step or by two, a condition or template using a later step)",
+    "E0504": "invalid dialogue (not a list of role/content records, a role that is not a value, rounds that do "
+             "not fit the list)",
+    "E0505": "invalid candidates (fields of different types, fewer than 2 candidates, an empty rubric)",
     "E0601": "type mismatch in expression",
     "E0602": "unknown function or wrong arguments",
     "E0701": "invalid noise rule",

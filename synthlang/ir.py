@@ -329,6 +329,32 @@ class Judge(Node):
     rubric: str
 
 
+class Turn(Node):
+    """One side of a dialogue: its role's value, model and template (the system message)."""
+
+    kind: Literal["turn"] = "turn"
+    role: str
+    model: str
+    template: str
+
+
+class Step(Node):
+    """One request of a record written in steps: it writes `fields`, when `when` holds. A
+    dialogue is a step whose one field is a list of messages written turn by turn."""
+
+    kind: Literal["step"] = "step"
+    fields: tuple[str, ...]
+    model: str
+    when: Expr | None = None
+    template: str
+    turns: tuple[Turn, ...] = ()
+    rounds: tuple[int, int] | None = None
+    # `candidates BEST, WORST from N ... ranked by judge`: N values, the judge's best and worst
+    candidates: int = 0
+    judge_model: str | None = None
+    rubric: str = ""
+
+
 class Generate(Node):
     kind: Literal["generate"] = "generate"
     id: str
@@ -343,6 +369,7 @@ class Generate(Node):
     dedup: tuple[Dedup, ...] = ()
     judge: Judge | None = None
     allow: tuple[str, ...] = ()             # plausibility filters switched off
+    steps: tuple[Step, ...] = ()            # a record written in steps (then `prompt` is unused)
     span: Any = _span()
 
 
@@ -358,7 +385,8 @@ class Mix(Node):
     share: float                       # percent of the train split
 
 
-OutputFormat = Literal["jsonl", "parquet", "csv"]
+# chat and preference are JSON Lines in the shapes fine-tuning trainers read (TRL's SFT and DPO)
+OutputFormat = Literal["jsonl", "parquet", "csv", "chat", "preference"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 
 
@@ -366,6 +394,9 @@ class Output(Node):
     kind: Literal["output"] = "output"
     path: str                          # relative to the spec's folder
     format: OutputFormat = "jsonl"
+    # `format chat from MESSAGES` / `format preference from PROMPT, CHOSEN, REJECTED`; left out
+    # of a plain format's serialisation, so its plan and hash stay as they were
+    format_fields: tuple[str, ...] = Field(default=(), exclude_if=lambda v: not v)
     splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
     mix: Mix | None = None
 

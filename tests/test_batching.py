@@ -12,7 +12,7 @@ from synthlang.compiler import compile
 from synthlang.engines.embedded import embedded_model_path
 from synthlang.engines.fake import FakeEngine
 from synthlang.engines.gguf_weights import UNBATCHED_FILE_TYPES, file_type
-from synthlang.engines.llama_batch import _chunks
+from synthlang.engines.llama_batch import _chunks, top_logprobs
 from synthlang.engines.token_sampling import TokenSampler
 from synthlang.runtime.driver import run_plan
 from synthlang.runtime.options import RunOptions
@@ -61,6 +61,17 @@ def test_nucleus_from_the_candidates_equals_the_full_sort(scale, top_p):
         cut = int(np.searchsorted(cumulative, top_p * weights.sum(dtype=np.float64))) + 1
         got = TokenSampler(0, 1.0, top_p)._nucleus(weights)
         assert got.tolist() == order[:cut].tolist()
+
+
+def test_top_logprobs_are_over_the_allowed_tokens_most_likely_first():
+    logits = _logits(3, n=50)
+    allowed = np.array([4, 9, 17, 30, 41])
+    top = top_logprobs(logits, allowed, 3)
+    assert [t for t, _ in top] == sorted(allowed.tolist(), key=lambda t: -logits[t])[:3]
+    every = top_logprobs(logits, allowed, 10)
+    assert len(every) == 5 and np.isclose(sum(np.exp(lp) for _, lp in every), 1.0)
+    whole = top_logprobs(logits, None, 1)
+    assert whole[0][0] == int(np.argmax(logits)) and whole[0][1] < 0
 
 
 def test_prompt_chunks_are_never_a_single_token():

@@ -50,3 +50,33 @@ def test_plan_is_o_cells_not_o_count(tmp_path):
     plan = compile(spec).plan
     assert [c.count for c in plan.blocks[0].cells] == [5_000_000, 5_000_000]
     assert len(plan.to_json()) < 20_000
+
+
+MULTI_STEP = Path(__file__).parent / "contract"
+
+
+def test_the_multi_step_examples_compile_into_steps():
+    plan = compile(MULTI_STEP / "steps.synth").plan
+    assert plan is not None
+    chain = plan.block("Exchange")
+    assert [s.fields for s in chain.steps] == [("question", "difficulty"), ("answer",), ("followup",)]
+    assert [s.model for s in chain.steps][:2] == ["writer", "served"]
+    assert chain.steps[2].when is not None
+    assert set(chain.steps[0].json_schema["properties"]) == {"question", "difficulty"}
+    pref = plan.block("Preference")
+    candidates = pref.steps[1]
+    assert candidates.fields == ("chosen", "rejected") and candidates.candidates == 4
+    assert candidates.model == "writer" and candidates.judge_model == "served"
+    assert set(candidates.json_schema["properties"]) == {"chosen"}
+    assert plan.output.format == "preference" and plan.output.format_fields == ("prompt", "chosen", "rejected")
+
+
+def test_the_dialogue_example_compiles_into_turns():
+    result = compile(MULTI_STEP / "chat.synth")
+    assert [d for d in result.diagnostics if d.severity is Severity.ERROR] == []
+    block = result.plan.block("SupportChat")
+    (dialogue,) = block.steps
+    assert dialogue.fields == ("turns",) and dialogue.rounds == (1, 3)
+    assert [(t.role, t.model) for t in dialogue.turns] == [("user", "writer"), ("assistant", "served")]
+    assert dialogue.json_schema["properties"] == {"content": {"type": "string", "minLength": 1, "maxLength": 800}}
+    assert result.plan.output.format == "chat" and result.plan.output.format_fields == ("turns",)

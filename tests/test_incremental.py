@@ -379,3 +379,37 @@ def test_a_cache_with_holes_is_filled_in_and_never_stalls_a_run(spec, tmp_path, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 0 < int(proc.stdout.split()[-1]) < len(keys) // 2   # the holes, not the whole dataset, again
     assert data(tmp_path / "out") == first[2]
+
+
+def test_a_judges_token_probabilities_are_kept_with_its_result_and_pruned_with_it(tmp_path):
+    import sqlite3
+
+    from synthlang.engines.base import GenerationRequest, GenerationResult
+    from synthlang.runtime.cache import ResultCache, request_key
+
+    plain = GenerationRequest(messages=({"role": "user", "content": "rate"},), json_schema={"type": "object"},
+                              max_tokens=16, seed=1, temperature=0.2, top_p=1.0)
+    asking = replace(plain, logprobs=5)
+    assert request_key({}, asking) != request_key({}, plain)      # asked or not: different results
+    cache = ResultCache(tmp_path)
+    choices = [('{"score":', {}), ("4", {"4": -0.4, "3": -1.2})]
+    cache.put_many([("judged", GenerationResult('{"score":4}', tokens=2, logprobs=choices)),
+                    ("plain", GenerationResult("text", tokens=1))])
+    got = cache.get_many(["judged", "plain"])
+    assert got["judged"].logprobs == choices and got["plain"].logprobs is None
+    assert cache.prune(max_bytes=0) == 2
+    assert cache.db.execute("select count(*) from token_choices").fetchone()[0] == 0
+    cache.close()
+
+    # a cache written before token probabilities were kept still reads, read-only too
+    old = tmp_path / "old"
+    old.mkdir()
+    db = sqlite3.connect(old / "results.sqlite")
+    db.execute("create table results (key text primary key, text text not null, tokens integer not null, "
+               "seconds real not null, bytes integer not null, created real not null, used real not null)")
+    db.execute("insert into results values ('k', 'text', 1, 0.1, 10, 0, 0)")
+    db.commit()
+    db.close()
+    readonly = ResultCache.open_existing(old)
+    assert readonly is not None and readonly.get_many(["k"])["k"].text == "text"
+    readonly.close()

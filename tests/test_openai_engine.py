@@ -119,3 +119,24 @@ def test_a_server_that_ignores_the_constraint_fails_the_probe():
             run_probe(engine(server))
     finally:
         server.shutdown()
+
+
+def test_token_probabilities_are_asked_for_and_read_when_a_request_wants_them():
+    from dataclasses import replace
+
+    reply = ok('{"score":4}')
+    reply[2]["choices"][0]["logprobs"] = {"content": [
+        {"token": '{"score":', "logprob": -0.01, "top_logprobs": [{"token": '{"score":', "logprob": -0.01}]},
+        {"token": "4", "logprob": -0.5, "top_logprobs": [{"token": "4", "logprob": -0.5},
+                                                          {"token": "3", "logprob": -1.2}]}]}
+    script = Script([reply, ok('{"a": 1}')])
+    server = serve(script)
+    try:
+        eng = engine(server)
+        asked = eng.generate([replace(request(), logprobs=5)])[0]
+        plain = eng.generate([request()])[0]
+    finally:
+        server.shutdown()
+    assert script.bodies[0]["logprobs"] is True and script.bodies[0]["top_logprobs"] == 5
+    assert "logprobs" not in script.bodies[1] and plain.logprobs is None
+    assert asked.logprobs == [('{"score":', {'{"score":': -0.01}), ("4", {"4": -0.5, "3": -1.2})]

@@ -328,6 +328,7 @@ def test_text_that_is_not_english_prose_or_one_long_identifier_is_junk():
     terse = "Dashboard blank after login since Monday morning; colleagues in both offices see the same page."
     assert verdict(record(body=terse)).reason is None
     assert verdict(record(subject="Password_reset_link_expired")).reason is None
+    assert verdict(record(subject="on_page_add_currency_conversion_action_data")).reason == "junk: subject"
 
 
 def test_text_that_stops_on_a_comma_or_colon_was_going_on():
@@ -381,3 +382,15 @@ def test_a_value_its_cap_stopped_is_cut_at_a_clause_break_or_given_up():
     assert p.trim("The app crashed. Then it would not start again and", 10, capped=True) == "The app crashed."
     assert p.trim("Our team cannot log in", 5, capped=True) is None
     assert not p.dangles("Our team cannot log in")                           # a whole text ending so is kept
+
+
+def test_a_message_repeated_by_the_other_side_of_a_conversation_is_a_repetition():
+    schema = {"type": "object", "properties": {"turns": {"type": "array", "items": {
+        "type": "object", "properties": {"role": {"enum": ["user", "assistant"]},
+                                         "content": {"type": "string", "minLength": 2, "maxLength": 300}}}}}}
+    turns = [{"role": "user", "content": "My invoice shows the wrong address."},
+             {"role": "assistant", "content": "Sorry about that. Which address should it show?"},
+             {"role": "user", "content": "Sorry about that. Which address should it show?"}]
+    assert p.judge({"turns": turns}, schema, ctx(), frozenset()).reason == "repetition: turns"
+    fine = [*turns[:2], {"role": "user", "content": "The one in Leeds, please."}]
+    assert p.judge({"turns": fine}, schema, ctx(), frozenset()).reason is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +16,26 @@ class GenerationRequest:
     seed: int
     temperature: float
     top_p: float
+    logprobs: int = 0               # how many likely tokens to report at each step (0: none)
+
+
+# One generated token: its text and the log-probabilities of the most likely tokens at its place
+# (the constraint's allowed tokens where the engine can tell), its own among them where it can.
+TokenChoices = tuple[str, dict[str, float]]
+
+
+def merge_pieces(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Token texts and log-probabilities to one entry per text (two tokens can read the same);
+    tokens the constraint ruled out (-inf, as vLLM reports them) are left out."""
+    merged: dict[str, float] = {}
+    for text, lp in pairs:
+        if lp == -math.inf:
+            continue
+        if text in merged:
+            hi, lo = max(merged[text], lp), min(merged[text], lp)
+            lp = hi + math.log1p(math.exp(lo - hi))
+        merged[text] = lp
+    return merged
 
 
 @dataclass
@@ -22,6 +44,7 @@ class GenerationResult:
     tokens: int = 0
     error: str | None = None
     seconds: float = 0.0
+    logprobs: list[TokenChoices] | None = None  # per generated token, when the request asked for them
 
 
 class EngineDead(Exception):

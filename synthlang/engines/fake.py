@@ -5,6 +5,7 @@ It is never used as evidence that generation works; the real engines are."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -13,7 +14,7 @@ import time
 
 from ..regexes import literal_runs
 from ..regexes import sample as sample_regex
-from .base import ALL, GenerationRequest, GenerationResult
+from .base import ALL, GenerationRequest, GenerationResult, TokenChoices
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
          "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor",
@@ -82,6 +83,20 @@ def _sentence(pattern: str, rng: random.Random) -> str | None:
     return None
 
 
+def _choices(text: str, rng: random.Random) -> list[TokenChoices]:
+    """One token per character; a digit's place also holds its neighbours, less likely, as a
+    model unsure between two scores would have it."""
+    out: list[TokenChoices] = []
+    for ch in text:
+        choices = {ch: math.log(0.5 + 0.4 * rng.random())}
+        if ch.isdigit():
+            for near in (int(ch) - 1, int(ch) + 1):
+                if 0 <= near <= 9:
+                    choices[str(near)] = math.log(0.2 * rng.random() + 1e-6)
+        out.append((ch, choices))
+    return out
+
+
 class FakeEngine:
     """`broken=True` ignores the constraint, as a misconfigured real engine would."""
 
@@ -100,7 +115,8 @@ class FakeEngine:
             rng = random.Random(r.seed)
             value = _value(r.json_schema, rng, self.broken)
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            out.append(GenerationResult(text, tokens=len(text) // 4, seconds=self.delay))
+            out.append(GenerationResult(text, tokens=len(text) // 4, seconds=self.delay,
+                                        logprobs=_choices(text, rng) if r.logprobs else None))
         return out
 
     def close(self) -> None:

@@ -43,6 +43,7 @@ class Job:
     max_tokens: int
     sampler: TokenSampler
     matcher: Matcher | None             # None: unconstrained
+    logprobs: int = 0                   # report the k most likely allowed tokens at each step
 
 
 @dataclass
@@ -51,6 +52,9 @@ class Done:
     error: str | None = None
     seconds: float = 0.0                # this job's share of the decoding steps it took part in
     prompt_reused: int = 0              # prompt tokens served from the slot's cache
+    # per generated token, when the job asked: the k most likely allowed tokens and their
+    # log-probabilities (temperature 1, over what the constraint allows)
+    choices: list[list[tuple[int, float]]] = field(default_factory=list)
 
 
 @dataclass
@@ -258,6 +262,8 @@ class BatchDecoder:
             assert r.logits is not None
             allowed = allowed_tokens(self.bitmask[slot], self.n_vocab) if r.job.matcher is not None else None
             token = r.job.sampler.sample(r.logits, allowed)
+            if r.job.logprobs and token is not None and token not in self.stop_tokens:
+                r.done.choices.append(top_logprobs(r.logits, allowed, r.job.logprobs))
             r.logits = None
             if token is None:
                 r.done.error = "the constraint allows no token here"
@@ -285,6 +291,16 @@ class BatchDecoder:
             self.C.llama_memory_seq_rm(self.memory, slot, keep, -1)
             del self.cached[slot][keep:]
         self.stats.sample_seconds += time.perf_counter() - masked
+
+
+def top_logprobs(logits: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, float]]:
+    """The k most likely of the allowed tokens (all tokens when None), with their
+    log-probabilities among the allowed ones, most likely first."""
+    ids = np.arange(logits.size) if allowed is None else allowed
+    x = logits[ids].astype(np.float64)
+    norm = x.max() + np.log(np.exp(x - x.max()).sum())
+    top = np.argsort(-x, kind="stable")[:k]
+    return [(int(ids[i]), float(x[i] - norm)) for i in top]
 
 
 def _chunks(n: int, most: int) -> list[int]:

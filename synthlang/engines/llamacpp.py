@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ir
-from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
+from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult, merge_pieces
 from .embedded import embedded_model_path, is_embedded
 from .gguf_weights import batched_weights
 from .grammars import Grammars, LLGuidanceGrammars, OutlinesCoreGrammars
@@ -120,7 +120,8 @@ class LlamaCppEngine:
     def _job(self, request: GenerationRequest) -> Job:
         matcher = self.grammars.matcher(request.json_schema) if self.options.constrained else None
         return Job(prompt=self.prompt_tokens(request.messages), max_tokens=request.max_tokens,
-                   sampler=TokenSampler(request.seed, request.temperature, request.top_p), matcher=matcher)
+                   sampler=TokenSampler(request.seed, request.temperature, request.top_p), matcher=matcher,
+                   logprobs=request.logprobs)
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         started = time.perf_counter()
@@ -159,7 +160,14 @@ class LlamaCppEngine:
         if job.matcher is not None and not text:
             return GenerationResult(None, error="empty output: the engine could not apply the constraint",
                                     seconds=done.seconds)
-        return GenerationResult(text, tokens=len(done.tokens), seconds=done.seconds)
+        logprobs = None
+        if job.logprobs:
+            logprobs = [(self._piece(t), merge_pieces((self._piece(i), lp) for i, lp in top))
+                        for t, top in zip(done.tokens, done.choices)]
+        return GenerationResult(text, tokens=len(done.tokens), seconds=done.seconds, logprobs=logprobs)
+
+    def _piece(self, token: int) -> str:
+        return self.llm.detokenize([token]).decode("utf-8", errors="replace")
 
     def close(self) -> None:
         self.decoder.close()

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .. import ir
 from ..endpoints import model_problems
-from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult
+from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult, TokenChoices, merge_pieces
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -34,6 +34,16 @@ _OPENER = urllib.request.OpenerDirector()
 for _handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), urllib.request.HTTPErrorProcessor(),
                  urllib.request.HTTPDefaultErrorHandler(), _NoRedirect()):
     _OPENER.add_handler(_handler)
+
+
+def _token_choices(choice: dict) -> list[TokenChoices] | None:
+    """A choice's `logprobs.content` as token choices; None when the server sent none."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        return None
+    return [(str(t.get("token", "")), merge_pieces((str(a["token"]), float(a["logprob"]))
+                                                  for a in t.get("top_logprobs") or []))
+            for t in content]
 
 
 class OpenAICompatEngine:
@@ -62,6 +72,8 @@ class OpenAICompatEngine:
     def _body(self, r: GenerationRequest) -> dict:
         body = {"model": self.model.model, "messages": list(r.messages), "max_tokens": r.max_tokens,
                 "temperature": r.temperature, "top_p": r.top_p, "seed": r.seed % (2**31)}
+        if r.logprobs:
+            body["logprobs"], body["top_logprobs"] = True, min(r.logprobs, 20)  # OpenAI's most
         if not self.constrained:
             return body
         if self.schema_format == "json_schema":
@@ -97,7 +109,8 @@ class OpenAICompatEngine:
                 if choice.get("finish_reason") == "length":
                     return GenerationResult(None, tokens=tokens, error="output cut at max_tokens",
                                             seconds=time.perf_counter() - start)
-                return GenerationResult(text, tokens=tokens, seconds=time.perf_counter() - start)
+                return GenerationResult(text, tokens=tokens, seconds=time.perf_counter() - start,
+                                        logprobs=_token_choices(choice) if r.logprobs else None)
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode("utf-8", errors="replace")[:300] if exc.fp else ""
                 last = f"HTTP {exc.code}: {detail}"

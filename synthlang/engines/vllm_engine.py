@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import ir
-from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult
+from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult, TokenChoices, merge_pieces
 from .prepare_vllm import resolve_vllm_model
 
 COMPACT_JSON_BACKENDS = ("xgrammar", "guidance")  # the backends vLLM's disable_any_whitespace covers
@@ -29,6 +29,15 @@ def _compact_json_regex(schema_json: str) -> str:
     from outlines_core.json_schema import build_regex_from_schema
 
     return build_regex_from_schema(schema_json, whitespace_pattern="")
+
+
+def _token_choices(comp: Any) -> list[TokenChoices] | None:
+    """vLLM's per-token logprobs (token id -> Logprob with its decoded text) as token choices."""
+    if not comp.logprobs:
+        return None
+    return [(str(step[t].decoded_token) if t in step else "",
+             merge_pieces((str(lp.decoded_token), float(lp.logprob)) for lp in step.values()))
+            for t, step in zip(comp.token_ids, comp.logprobs)]
 
 
 class VLLMEngine:
@@ -80,7 +89,7 @@ class VLLMEngine:
             structured = StructuredOutputsParams(regex=_compact_json_regex(json.dumps(r.json_schema, sort_keys=True))) \
                 if self.backend == "outlines" else StructuredOutputsParams(json=r.json_schema)
         return SamplingParams(max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p,
-                              seed=r.seed % (2**63), structured_outputs=structured)
+                              seed=r.seed % (2**63), structured_outputs=structured, logprobs=r.logprobs or None)
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         if not requests:
@@ -100,13 +109,14 @@ class VLLMEngine:
                     for _ in requests]
         seconds = (time.perf_counter() - start) / len(requests)
         results = []
-        for out in outputs:
+        for r, out in zip(requests, outputs):
             comp = out.outputs[0]
             if comp.finish_reason == "length" and self.options.constrained:
                 results.append(GenerationResult(None, tokens=len(comp.token_ids), error="output cut at max_tokens",
                                                 seconds=seconds))
             else:
-                results.append(GenerationResult(comp.text, tokens=len(comp.token_ids), seconds=seconds))
+                results.append(GenerationResult(comp.text, tokens=len(comp.token_ids), seconds=seconds,
+                                                logprobs=_token_choices(comp) if r.logprobs else None))
         return results
 
     def close(self) -> None:

@@ -27,7 +27,8 @@ class Item:
 
 
 DECLARATIONS = ("import", "dataset", "model", "enum", "schema", "seeds", "generate", "output", "evaluate")
-GENERATE_ITEMS = ("count", "using", "quota", "examples", "prompt", "noise", "check", "dedup", "judge", "allow")
+GENERATE_ITEMS = ("count", "using", "quota", "examples", "prompt", "noise", "check", "dedup", "judge", "allow",
+                  "step", "dialogue", "candidates")
 OUTPUT_ITEMS = ("format", "split", "mix")
 EVALUATE_ITEMS = ("text", "test", "compare")
 TYPES = ("str", "int", "float", "bool", "date", "list")
@@ -131,9 +132,10 @@ def complete(analysis: Analysis | None, text: str, offset: int) -> list[Item]:
             return names("model")
         if re.search(r"\bexamples\s+\d+\s+from\s*$", before):
             return names("seeds")
-        if re.search(r"^\s*(quota|noise|dedup)\s*$", before) or re.search(r"\bmatching\s+(\w+\s*,\s*)*$", before):
+        if re.search(r"^\s*(quota|noise|dedup)\s*$", before) or re.search(r"\bmatching\s+(\w+\s*,\s*)*$", before) \
+                or re.search(r"^\s*step\s+(\w+\s*,\s*)*$", before):
             return fields()
-        if re.match(r"\s*check\b", before):
+        if re.match(r"\s*check\b", before) or re.search(r"\bwhen\b", before):
             return fields() + words(FUNCTIONS, "Function", "function")
         if re.match(r"\s*allow\b", before):
             return words(ir.PLAUSIBILITY_FILTERS, "EnumMember", "plausibility filter")

@@ -31,7 +31,7 @@ class Occurrence:
 _JINJA_WORDS = frozenset({
     "for", "in", "if", "elif", "else", "endif", "endfor", "not", "and", "or", "is", "true", "false", "none",
     "True", "False", "None", "loop", "set", "endset", "with", "endwith", "macro", "endmacro", "call",
-    "endcall", "filter", "endfilter", "raw", "endraw", "recursive", "defined", "range", "examples",
+    "endcall", "filter", "endfilter", "raw", "endraw", "recursive", "defined", "range", "examples", "history",
 })
 _TEMPLATE_TAG = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
 _TEMPLATE_WORD = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(\|\s*)?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)""")
@@ -185,6 +185,26 @@ class Index:
                 case ast.Judge(model=model, rubric=rubric):
                     self._add("model", "", model)
                     self._template(schema, rubric)
+                case ast.Dialogue(field=field, turns=turns):
+                    self._add("field", schema, field)
+                    for turn in turns:
+                        self._add("model", "", turn.model)
+                        self._template(schema, turn.template)
+                case ast.Candidates(best=best, worst=worst, model=model, template=template,
+                                    judge_model=judge_model, rubric=rubric):
+                    self._add("field", schema, best)
+                    self._add("field", schema, worst)
+                    self._add("model", "", model)
+                    self._add("model", "", judge_model)
+                    self._template(schema, template)
+                    self._template(schema, rubric)
+                case ast.Step(fields=fields, model=model, when=when, template=template):
+                    for f in fields:
+                        self._add("field", schema, f)
+                    self._add("model", "", model)
+                    if when is not None:
+                        self._expr(schema, when)
+                    self._template(schema, template)
 
     def _expr(self, schema: str, e: ast.Expr) -> None:
         match e:

@@ -67,6 +67,13 @@ def _item(it: object) -> Symbol | None:
             return Symbol("check", "Key", span.source.text[span.start:span.end][6:66], span, span)
         case ast.Judge(span=span):
             return Symbol("judge", "Key", f"min {it.min_score.value}", span, span)
+        case ast.Step(fields=fields, span=span):
+            return Symbol("step " + ", ".join(f.value for f in fields), "Method",
+                          "when ..." if it.when is not None else "", span, fields[0].span)
+        case ast.Dialogue(field=f, span=span):
+            return Symbol(f"dialogue {f.value}", "Method", ", ".join(t.role.value for t in it.turns), span, f.span)
+        case ast.Candidates(best=best, worst=worst, span=span):
+            return Symbol(f"candidates {best.value}, {worst.value}", "Method", f"from {it.n.value}", span, best.span)
         case ast.Allow(span=span):
             return Symbol("allow", "Key", ", ".join(n.value for n in it.filters), span, span)
     return None

@@ -13,11 +13,8 @@ from ..values import match_key
 from .allocate_quota import allocate_quota
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .layout import mix_rows, split_sizes, train_index
-from .model import Block, Cell, DerivedField, MentionConstraint, Plan, SampledField
+from .model import JUDGE_SCHEMA, Block, Cell, DerivedField, MentionConstraint, Plan, PlanStep, SampledField
 
-# an enum rather than integer bounds: every constraint backend enforces enums
-JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 5]}},
-                "required": ["score"], "additionalProperties": False}
 # JSON punctuation and escapes can make a value longer than its characters; this margin covers them.
 TOKEN_MARGIN = 16
 
@@ -93,12 +90,52 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
     cells = allocate_quota(g.count, g.quotas)
     _check_cells(ctx, g, cells)
-    return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=g.model, json_schema=json_schema,
+    steps = tuple(_step(ctx, g, schema, builder, quota_fields, s) for s in g.steps)
+    if steps:
+        max_tokens = max(s.max_tokens for s in steps)
+    # a block written in steps is led by its first step's model (waves are sized by it)
+    lead = (steps[0].turns[0].model if steps[0].turns else steps[0].model) if steps else g.model
+    return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=lead, json_schema=json_schema,
                  max_tokens=max_tokens, quota_fields=quota_fields,
                  cells=tuple(Cell(key=k, count=n) for k, n in cells),
                  sampled=tuple(sampled), derived=tuple(reversed(derived)), mentions=tuple(mentions),
                  examples=g.examples, prompt=g.prompt, checks=g.checks, judge=g.judge,
-                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow)
+                 judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow,
+                 steps=steps)
+
+
+def _step(ctx: Context, g: ir.Generate, schema: ir.Schema, builder: SchemaBuilder, quota_fields: tuple[str, ...],
+          step: ir.Step) -> PlanStep:
+    """A step's request: the JSON Schema of its own fields (a `when` step's fields not nullable:
+    when it runs, it writes them), and the tokens its worst case needs."""
+    if step.turns:   # a dialogue: each turn writes one message's content
+        t = schema.require(step.fields[0]).type
+        assert isinstance(t, ir.ListType) and isinstance(t.item, ir.RecordType)
+        message = ctx.schemas[t.item.name]
+        json_schema, worst = builder.record(message, exclude=tuple(f.name for f in message.fields
+                                                                   if f.name != "content"))
+        return PlanStep(fields=step.fields, model=step.model, template="", json_schema=json_schema,
+                        max_tokens=worst + TOKEN_MARGIN, turns=step.turns, rounds=step.rounds)
+    if step.candidates:   # one candidate, written as the best field
+        others = tuple(f.name for f in schema.fields if f.name != step.fields[0])
+        json_schema, worst = builder.record(schema, exclude=others)
+        return PlanStep(fields=step.fields, model=step.model, template=step.template, json_schema=json_schema,
+                        max_tokens=worst + TOKEN_MARGIN, candidates=step.candidates, judge_model=step.judge_model,
+                        rubric=step.rubric)
+    others = tuple(f.name for f in schema.fields if f.name not in step.fields) + quota_fields
+    json_schema, worst = builder.record(schema, exclude=others)
+    props = json_schema["properties"]
+    if step.when is not None:
+        for name, sub in list(props.items()):
+            props[name] = next((b for b in sub.get("anyOf", []) if b.get("type") != "null"), sub)
+    max_tokens = worst + TOKEN_MARGIN
+    model = ctx.models[step.model]
+    if model.max_tokens is not None and model.max_tokens < max_tokens:
+        ctx.sink.warning("W0002", f"model `{model.name}` sets max_tokens {model.max_tokens}, below the "
+                         f"{max_tokens} that step {', '.join(step.fields)} allows; the plan uses {max_tokens}",
+                         model.span or g.span, notes=[Note(g.span, f"generate {g.id}")])
+    return PlanStep(fields=step.fields, model=step.model, when=step.when, template=step.template,
+                    json_schema=json_schema, max_tokens=max_tokens)
 
 
 def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
@@ -135,7 +172,10 @@ def build_plan(ctx: Context) -> Plan | None:
     blocks = [build_block(ctx, g) for g in ctx.blocks]
     if ctx.sink.has_errors:
         return None
-    used_models = {b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
+    used_models = ({b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
+                   | {s.model for b in blocks for s in b.steps}
+                   | {t.model for b in blocks for s in b.steps for t in s.turns}
+                   | {s.judge_model for b in blocks for s in b.steps if s.judge_model})
     assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
     plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},

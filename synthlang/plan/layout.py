@@ -19,7 +19,8 @@ def block_prefix(plan: Plan, block_id: str) -> str:
 def output_files(plan: Plan, out_dir: Path, block_id: str) -> dict[str, Path]:
     """split name -> the file holding that split of the block's records."""
     prefix = block_prefix(plan, block_id)
-    return {s.name: out_dir / f"{prefix}{s.name}.{plan.output.format}" for s in plan.output.splits}
+    suffix = "jsonl" if plan.output.format in ("chat", "preference") else plan.output.format
+    return {s.name: out_dir / f"{prefix}{s.name}.{suffix}" for s in plan.output.splits}
 
 
 def split_sizes(output: ir.Output, n_records: int) -> list[int]:

@@ -50,6 +50,29 @@ class MentionConstraint(Node):
     gap_class: str
 
 
+# a judge's answer: an enum rather than integer bounds, which every constraint backend enforces
+JUDGE_SCHEMA = {"type": "object", "properties": {"score": {"enum": [1, 2, 3, 4, 5]}},
+                "required": ["score"], "additionalProperties": False}
+
+
+class PlanStep(Node):
+    """One request of a record written in steps: its own fields' JSON Schema, template, model
+    and condition (on the record so far)."""
+
+    kind: Literal["step"] = "step"
+    fields: tuple[str, ...]
+    model: str
+    when: ir.Expr | None = None
+    template: str
+    json_schema: dict[str, Any]     # a dialogue's: one message's `content`
+    max_tokens: int
+    turns: tuple[ir.Turn, ...] = ()  # a dialogue: its sides, in the order of a round
+    rounds: tuple[int, int] | None = None
+    candidates: int = 0             # candidates: how many; json_schema is one candidate's (as BEST)
+    judge_model: str | None = None
+    rubric: str = ""
+
+
 class Block(Node):
     kind: Literal["block"] = "block"
     id: str
@@ -71,6 +94,9 @@ class Block(Node):
     dedup: tuple[ir.Dedup, ...]
     noise: tuple[ir.NoiseRule, ...]
     allow: tuple[str, ...] = ()     # plausibility filters switched off
+    # a record written in steps, in order (then `prompt` is empty); left out of a one-prompt
+    # block's serialisation, so its plan and hash stay as they were
+    steps: tuple[PlanStep, ...] = Field(default=(), exclude_if=lambda v: not v)
 
 
 class Plan(Node):

@@ -86,7 +86,10 @@ def validate_plan(plan: Plan) -> list[str]:
         if b.id in ids:
             problems.append(f"two blocks have the id `{b.id}`")
         ids.add(b.id)
-        if b.model not in plan.models or (b.judge is not None and b.judge.model not in plan.models):
+        if b.model not in plan.models or (b.judge is not None and b.judge.model not in plan.models) \
+                or any(s.model not in plan.models for s in b.steps) \
+                or any(t.model not in plan.models for s in b.steps for t in s.turns) \
+                or any(s.judge_model is not None and s.judge_model not in plan.models for s in b.steps):
             problems.append(f"block {b.id} uses a model the plan does not declare")
         if b.schema_name not in plan.schemas:
             problems.append(f"block {b.id} names an unknown schema `{b.schema_name}`")

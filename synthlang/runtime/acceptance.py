@@ -40,5 +40,6 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
         meta["judge"] = candidate.judge_score
     if candidate.trimmed:
         meta["trimmed"] = list(candidate.trimmed)
+    meta.update(candidate.meta)
     return JournalEntry(at, ok=True, tokens=candidate.tokens, seconds=candidate.seconds,
                         record={**record, "_meta": meta}, dedup_values=clean)

@@ -53,6 +53,11 @@ def record_schema(plan: Plan, block: Block):
                                         for q in block.quota_fields])))
     if block.mentions:
         meta.append(("spans", pa.map_(pa.string(), pa.list_(span))))
+    if block.steps:  # each step's fields and model (null: its condition was false)
+        meta.append(("steps", pa.list_(pa.struct([("fields", pa.list_(pa.string())), ("model", pa.string())]))))
+    if any(s.candidates for s in block.steps):
+        meta.append(("candidates", pa.struct([("field", pa.string()), ("scores", pa.list_(pa.float64())),
+                                              ("chosen", pa.int64()), ("rejected", pa.int64())])))
     noised = sorted({n.field for n in block.noise if n.rule != "drop"})
     if noised:  # the normalised values of fields whose surface form noise changed
         meta.append(("truth", pa.struct([pa.field(n, _arrow_type(pa, schema.require(n).type, plan)) for n in noised])))

@@ -8,6 +8,7 @@ conformance probe and capability check), so a pool can hold one per process or p
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -31,7 +32,9 @@ from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
+from .scores import judge_score
 from .seeding import record_seed, sub_rng
+from .steps import run_steps
 
 # requests worth having in flight before an engine is loaded (it may never be: every request
 # may be cached); the engine's own number takes over once it is
@@ -51,6 +54,7 @@ class Attempts:
             self.cache = (ResultCache.open_existing(options.cache_dir) if dry
                           else ResultCache(cache_folder(options), options.cache_max_bytes))
         self.engines: dict[str, Engine] = {}
+        self._loaded_as: dict[str, str] = {}     # what an engine is loaded from -> the model that loaded it
         self._identities: dict[str, tuple[dict, str]] = {}
         self.schemas = plan.schemas.get
         self.engine_seconds = 0.0                # time inside engine calls
@@ -62,22 +66,32 @@ class Attempts:
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
         if model_name not in self.engines:
-            started = time.perf_counter()
             model = self.plan.models[model_name]
+            # models that differ only in how they sample (sent with each request) share one
+            # loaded engine: a dialogue's two sides on one model load it once
+            same = self._loaded_as.get(_engine_key(model))
+            if same is not None:
+                self.engines[model_name] = self.engines[same]
+                return self.engines[model_name]
+            started = time.perf_counter()
             engine = (self.opt.engine_factory(model) if self.opt.engine_factory
                       else get_engine(model, self.opt.engine_options))
             if self.opt.probe:
                 run_probe(engine, model.temperature, model.top_p)
-                blocks = [b for b in self.plan.blocks if b.model == model_name]
-                judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model == model_name]
+                key = _engine_key(model)
+                names = {n for n, m in self.plan.models.items() if _engine_key(m) == key}  # all it serves
+                blocks = [b for b in self.plan.blocks
+                          if b.model in names or any(st.model in names for st in b.steps)]
+                judged = [b for b in self.plan.blocks if b.judge is not None and b.judge.model in names]
                 check_capabilities(engine, blocks, judged)
             self.engines[model_name] = engine
+            self._loaded_as[_engine_key(model)] = model_name
             self.startup_seconds += time.perf_counter() - started
         return self.engines[model_name]
 
     def close(self) -> None:
         try:
-            for engine in self.engines.values():
+            for engine in {id(e): e for e in self.engines.values()}.values():
                 engine.close()
         finally:
             if self.cache is not None:
@@ -153,6 +167,9 @@ class Attempts:
     def run(self, block_id: str, work: list[tuple[int, list[int]]]) -> list[list[Candidate]]:
         """For each (cell, attempt numbers) of `work`, one candidate per attempt, in order."""
         block = self.plan.block(block_id)
+        if block.steps:
+            made = run_steps(self, block, [(ci, a) for ci, attempts in work for a in attempts])
+            return self._finish(block, work, made)
         prepared = [(ci, a, *self.prepare(block, ci, a)) for ci, attempts in work for a in attempts]
         requests = [p[4] for p in prepared if isinstance(p[4], GenerationRequest)]
         results, reused = self._generate(block.model, requests, defer=True) if requests else ([], [])
@@ -170,6 +187,10 @@ class Attempts:
             else:
                 candidate = self.evaluate(block, at, seed, values, result, req_or_reason)
                 made.append(replace(candidate, reused=int(hit), sent=int(not hit)))
+        return self._finish(block, work, made)
+
+    def _finish(self, block: Block, work: list[tuple[int, list[int]]], made: list[Candidate]) -> list[list[Candidate]]:
+        """The judge's verdicts, then the candidates split back by cell."""
         if block.judge is not None:
             made = self._judge(block, made)
         out, start = [], 0
@@ -180,6 +201,22 @@ class Attempts:
 
     def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str]:
         """(seed, values, request) or (seed, None, reason) when no request can be made."""
+        seed, values, drawn = self.draw(block, ci, attempt)
+        if values is None or isinstance(drawn, str):
+            return seed, None, str(drawn)
+        context, schema = drawn
+        try:
+            messages = messages_for(block, context, schema)
+        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
+            return seed, None, f"prompt: {type(exc).__name__}: {exc}"
+        model = self.plan.models[block.model]
+        request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,
+                                    seed=seed, temperature=model.temperature, top_p=model.top_p)
+        return seed, values, request
+
+    def draw(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, tuple[dict, dict] | str]:
+        """(seed, values, (template context, JSON Schema with the mentions' patterns)) of an
+        attempt, or (seed, None, reason) when its values cannot be drawn."""
         cell = block.cells[ci]
         seed = record_seed(self.plan.dataset.seed, block.id, cell.key, attempt)
         rng = sub_rng(seed, "sample")
@@ -197,14 +234,7 @@ class Attempts:
             return seed, None, f"sampling: {exc}"
         examples = self._examples(block, values, seed)
         context = {**values, "examples": examples, "dataset": self.plan.dataset.model_dump()}
-        try:
-            messages = messages_for(block, context, schema)
-        except Exception as exc:  # noqa: BLE001 - a template error fails this record, not the run
-            return seed, None, f"prompt: {type(exc).__name__}: {exc}"
-        model = self.plan.models[block.model]
-        request = GenerationRequest(messages=messages, json_schema=schema, max_tokens=block.max_tokens,
-                                    seed=seed, temperature=model.temperature, top_p=model.top_p)
-        return seed, values, request
+        return seed, values, (context, schema)
 
     def _schema_with_mentions(self, block: Block, values: dict) -> dict | None:
         if not block.mentions:
@@ -242,9 +272,11 @@ class Attempts:
         return rng.sample(rows, min(ex.n, len(rows)))
 
     def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
-                 request: GenerationRequest) -> Candidate:
+                 request: GenerationRequest, parts: list[tuple[dict, str]] | None = None) -> Candidate:
         """Validate, test for plausibility, derive and check one generated record (the judge
-        comes after, batched)."""
+        comes after, batched). `parts`: for a record written in steps, each step's JSON Schema
+        and prompt, so a field is tested against the prompt that asked for it (a later step's
+        prompt quotes it by design)."""
         tokens, seconds = result.tokens, round(result.seconds, 4)
 
         def reject(why: str, err: str | None = None, score: int | None = None) -> Candidate:
@@ -288,7 +320,7 @@ class Attempts:
                 if fixed != text:
                     parent[mc.path[-1]] = fixed
                     cut.append(label)
-        verdict = self._plausible(block, record, request, mentioned)
+        verdict = self._plausible(block, record, request, mentioned, parts)
         if verdict.reason is not None:
             return reject(verdict.reason, verdict.value)
         for label in verdict.trimmed:  # a mentions field cut back must keep every mentioned value
@@ -314,17 +346,38 @@ class Attempts:
         return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
                          trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
 
-    def _plausible(self, block: Block, record: dict, request: GenerationRequest,
-                   mentioned: dict[str, list[str]]) -> plausibility.Verdict:
-        allow = frozenset(block.allow)
+    def step_problem(self, block: Block, written: dict, schema: dict, prompt: str) -> tuple[str, str] | None:
+        """Plausibility of one step's fields as soon as they are written, on a copy: the
+        record's own test, with its repairs, comes when every step has run, and rejects
+        whatever this rejects (the same rules on the same values, against no more of the
+        prompt), so later steps are not paid for. (reason, value), or None. A step that writes
+        a `mentions` field waits for the record's test, which knows the mentioned values."""
+        if any(mc.path[0] in schema.get("properties", {}) for mc in block.mentions):
+            return None
+        verdict = plausibility.judge(copy.deepcopy(written), schema, self._plausibility_context(block, prompt, []),
+                                     frozenset(block.allow))
+        return None if verdict.reason is None else (verdict.reason, verdict.value or "")
+
+    def _plausibility_context(self, block: Block, prompt: str, said: list[str]) -> plausibility.Context:
         references = self._references.get(block.id)
         if references is None:  # each free-text field's values in the seed rows, once per block
             references = self._references[block.id] = plausibility.references_for(
                 self.plan.seed_rows(block.schema_name), block.json_schema)
-        ctx = plausibility.Context(prompt="\n".join(m["content"] for m in request.messages),
-                                   field_names=frozenset(f.name for f in self.plan.schemas[block.schema_name].fields),
-                                   references=references, mentioned=[v for vs in mentioned.values() for v in vs])
-        verdict = plausibility.judge(record, block.json_schema, ctx, allow)
+        names = frozenset(f.name for f in self.plan.schemas[block.schema_name].fields)
+        return plausibility.Context(prompt=prompt, field_names=names, references=references, mentioned=said)
+
+    def _plausible(self, block: Block, record: dict, request: GenerationRequest,
+                   mentioned: dict[str, list[str]], parts: list[tuple[dict, str]] | None = None
+                   ) -> plausibility.Verdict:
+        allow = frozenset(block.allow)
+        said = [v for vs in mentioned.values() for v in vs]
+        verdict = plausibility.Verdict()
+        for schema, prompt in parts or [(block.json_schema, "\n".join(m["content"] for m in request.messages))]:
+            part = plausibility.judge(record, schema, self._plausibility_context(block, prompt, said), allow)
+            verdict.trimmed += part.trimmed
+            if part.reason is not None:
+                verdict.reason, verdict.value = part.reason, part.value
+                break
         if verdict.reason is None:
             seed_values = self._seed_mentions.get(block.id)
             if seed_values is None:
@@ -366,7 +419,7 @@ class Attempts:
         out = list(made)
         for i, result, hit in zip(todo, results, reused):
             c = replace(made[i], reused=made[i].reused + hit, sent=made[i].sent + (result is not None and not hit))
-            score = _score(result) if result is not None else None
+            score = judge_score(result) if result is not None else None
             if result is None:
                 out[i] = replace(c, ok=False, why=PENDING, record={}, spans={})
             elif score is None:
@@ -376,6 +429,12 @@ class Attempts:
             else:
                 out[i] = replace(c, judge_score=score)
         return out
+
+
+def _engine_key(model: ir.Model) -> str:
+    """What a loaded engine depends on: the model's settings but its name and sampling ones."""
+    return json.dumps(model.model_dump(mode="json", exclude={"name", "temperature", "top_p", "max_tokens", "span"}),
+                      sort_keys=True)
 
 
 def cache_folder(options: RunOptions) -> Path:
@@ -388,14 +447,6 @@ def cache_folder(options: RunOptions) -> Path:
     if folder.is_relative_to(os.path.abspath(root)):
         return ensure_dir(folder, root)
     return ensure_dir(folder, folder)
-
-
-def _score(result: GenerationResult) -> int | None:
-    try:
-        score = json.loads(result.text or "")["score"]
-    except (TypeError, KeyError, json.JSONDecodeError):
-        return None
-    return score if isinstance(score, int) and 1 <= score <= 5 else None
 
 
 def _merge(values: dict, written: dict) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import sqlite3
 import stat
@@ -41,6 +42,7 @@ create table if not exists results (
 create index if not exists results_used on results (used);
 create table if not exists throughput (
   identity text primary key, tokens integer not null, seconds real not null, requests integer not null);
+create table if not exists token_choices (key text primary key, data text not null);
 create table if not exists digests (
   path text primary key, size integer not null, mtime_ns integer not null, sha256 text not null);
 """
@@ -50,6 +52,8 @@ def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
     body = {"identity": identity, "messages": list(request.messages), "schema": request.json_schema,
             "max_tokens": request.max_tokens, "seed": request.seed, "temperature": request.temperature,
             "top_p": request.top_p}
+    if request.logprobs:  # only when asked, so every other request keeps its key
+        body["logprobs"] = request.logprobs
     return hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
 
 
@@ -95,6 +99,9 @@ class ResultCache:
             self.db.execute("pragma synchronous=normal")
             self.db.executescript(_SCHEMA)
         self.db.execute(f"pragma busy_timeout={BUSY_TIMEOUT_MS}")
+        # a cache written before token choices were kept has no such table (read-only: not added)
+        self.has_choices = self.db.execute(
+            "select 1 from sqlite_master where type = 'table' and name = 'token_choices'").fetchone() is not None
 
     @classmethod
     def open_existing(cls, folder: Path) -> ResultCache | None:
@@ -112,6 +119,11 @@ class ResultCache:
             for key, text, tokens, seconds in self.db.execute(
                     f"select key, text, tokens, seconds from results where key in ({marks})", chunk):
                 found[key] = GenerationResult(text, tokens=tokens, seconds=seconds)
+            if self.has_choices:
+                for key, data in self.db.execute(
+                        f"select key, data from token_choices where key in ({marks})", chunk):
+                    if key in found:
+                        found[key].logprobs = [(t, choices) for t, choices in json.loads(data)]
         if found and not self.readonly:
             now = time.time()
             with self._transaction():
@@ -120,11 +132,19 @@ class ResultCache:
 
     def put_many(self, items: Iterable[tuple[str, GenerationResult]]) -> None:
         now = time.time()
-        rows = [(k, r.text, r.tokens, r.seconds, len(k) + len((r.text or "").encode("utf-8")) + _ROW_OVERHEAD,
-                 now, now) for k, r in items if r.error is None and r.text is not None]
+        rows, choices = [], []
+        for k, r in items:
+            if r.error is not None or r.text is None:
+                continue
+            data = json.dumps(r.logprobs, ensure_ascii=False) if r.logprobs is not None else None
+            size = len(k) + len(r.text.encode("utf-8")) + _ROW_OVERHEAD + (len(data) if data else 0)
+            rows.append((k, r.text, r.tokens, r.seconds, size, now, now))
+            if data is not None:
+                choices.append((k, data))
         if rows:
             with self._transaction():
                 self.db.executemany("insert or replace into results values (?, ?, ?, ?, ?, ?, ?)", rows)
+                self.db.executemany("insert or replace into token_choices values (?, ?)", choices)
 
     # what the engine achieved, for estimates ----------------------------------------------------
     def add_throughput(self, identity: str, tokens: int, seconds: float, requests: int) -> None:
@@ -177,6 +197,8 @@ class ResultCache:
                         cut += size
                     self.db.executemany("delete from results where key = ?", doomed)
                     dropped += len(doomed)
+            if dropped:
+                self.db.execute("delete from token_choices where key not in (select key from results)")
         if dropped:
             try:  # give the space back; another run using the cache may hold it, then it waits
                 self.db.execute("pragma wal_checkpoint(truncate)")

@@ -42,11 +42,13 @@ class Candidate:
     trimmed: tuple[str, ...] = ()           # free text cut back to a sentence or word end
     sent: int = 0                           # engine requests this attempt sent (record and judge)
     reused: int = 0                         # ... and those served by the result cache
+    meta: dict[str, Any] = field(default_factory=dict)  # more provenance for _meta (candidates' scores)
+    step: int | None = None                 # a record written in steps: the step that rejected it
 
     def as_rejection(self) -> JournalEntry:
         assert not self.ok
         return JournalEntry(self.at, ok=False, why=self.why, err=self.err, score=self.score, tokens=self.tokens,
-                            seconds=self.seconds)
+                            seconds=self.seconds, step=self.step)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class JournalEntry:
     seconds: float | None = None
     record: dict[str, Any] | None = None    # the accepted record with its _meta
     dedup_values: dict[str, Any] | None = None  # the dedup fields before noise
+    step: int | None = None                 # the step that rejected a record written in steps
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"b": self.at.block, "c": self.at.cell, "a": self.at.attempt}
@@ -77,10 +80,12 @@ class JournalEntry:
                 out["err"] = self.err
             if self.score is not None:
                 out["score"] = self.score
+            if self.step is not None:
+                out["step"] = self.step
         return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> JournalEntry:
         return cls(Attempt(d["b"], d["c"], d["a"]), ok=d["ok"], why=d.get("why"), err=d.get("err"),
                    score=d.get("score"), tokens=d.get("tok"), seconds=d.get("t"), record=d.get("rec"),
-                   dedup_values=d.get("dd"))
+                   dedup_values=d.get("dd"), step=d.get("step"))

@@ -115,6 +115,23 @@ def estimate(plan: Plan, options: RunOptions) -> PlanEstimate:
     return result
 
 
+def requests_per_attempt(block: Block) -> float:
+    """Engine requests one attempt sends at most: one per step (a dialogue: its mean number of
+    rounds times its turns; candidates: N, and N judge requests), one for a one-prompt block.
+    Steps a check stops before, or a condition skips, make the real number lower."""
+    if not block.steps:
+        return 1.0
+    total = 0.0
+    for step in block.steps:
+        if step.turns and step.rounds is not None:
+            total += (step.rounds[0] + step.rounds[1]) / 2 * len(step.turns)
+        elif step.candidates:
+            total += 2 * step.candidates
+        else:
+            total += 1
+    return total
+
+
 def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st: BlockState, deduper: Deduper,
            previous: set[str], last: dict) -> BlockEstimate:
     seen = _Observed()
@@ -157,8 +174,9 @@ def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st
         b.acceptance, b.acceptance_from = float(last["acceptance_rate"]), "last run"
     rate = max(b.acceptance or 1.0, 0.05)
     judge_share = seen.judged / seen.attempts if block.judge is not None and seen.attempts >= MIN_MEASURED else 1.0
+    per_attempt = requests_per_attempt(block)
     for c in cells:
-        c.requests = math.ceil(c.to_generate / rate) if c.to_generate else 0
+        c.requests = math.ceil(c.to_generate / rate * per_attempt) if c.to_generate else 0
     b.reused = sum(c.reused for c in cells)
     b.to_generate = sum(c.to_generate for c in cells)
     b.requests = sum(c.requests for c in cells)

@@ -23,6 +23,7 @@ class BlockState:
     tokens: int = 0
     engine_seconds: float = 0.0
     trimmed: int = 0                         # accepted records with a value cut back to a sentence or word end
+    step_rejections: Counter = field(default_factory=Counter)   # records written in steps: by rejecting step
 
     @classmethod
     def empty(cls, cells: int) -> BlockState:
@@ -42,6 +43,8 @@ class BlockState:
             why = e.why or ""
             self.rejections[why] += 1
             self.cell_rejections[ci][why] += 1
+            if e.step is not None:
+                self.step_rejections[e.step] += 1
 
 
 @dataclass
@@ -85,6 +88,11 @@ def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], spl
                       for i, c in enumerate(block.cells)],
             "splits": splits.get(block.id, {}),
         }
+        if block.steps:   # where records written in steps were given up: before later steps were paid for
+            by_step = {f"{k} ({', '.join(s.fields)})": st.step_rejections.get(k, 0)
+                       for k, s in enumerate(block.steps, 1)}
+            by_step["finished record"] = sum(st.rejections.values()) - sum(st.step_rejections.values())
+            blocks[block.id]["rejections_by_step"] = by_step
     made_now = sum(new_records.values())
     wall = times.wall
     manifest = {

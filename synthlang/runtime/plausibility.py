@@ -90,6 +90,9 @@ FOREIGN_WORDS = 12      # free text this long ...
 FOREIGN_SHARE = 0.1     # ... with fewer small English words than this is not English prose
 # one identifier for a whole value: `SystemRuntimeSerializationMessageFormatException`
 LONG_IDENTIFIER = re.compile(r"(?=(?:[A-Za-z0-9_]*[A-Z]){4})[A-Za-z][A-Za-z0-9_]{24,}")
+# ... or five snake_case words and more (`on_page_add_currency_conversion_action_data`); four
+# make a tag (`Password_reset_link_expired`)
+LONG_SNAKE = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+){4,}")
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
 NEAR_CAP = 20           # a value within 1/NEAR_CAP of its cap (2 characters at least) may have
                         # been cut there: no longer token fitted
@@ -127,14 +130,26 @@ def free_text_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple
         yield path, schema
 
 
-def list_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+def list_fields(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """(path, item schema) of every list in a JSON Schema."""
     if "anyOf" in schema:
         schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
     if schema.get("type") == "object":
         for name, sub in schema.get("properties", {}).items():
             yield from list_fields(sub, (*path, name))
     elif schema.get("type") == "array":
-        yield path
+        yield path, schema.get("items", {})
+
+
+def _item_key(item: Any, text_keys: list[str]) -> str:
+    """What makes two items of a list the same: a string's words; a record's free text where it
+    has some (a message repeated by the other side of a dialogue is a repetition, whatever
+    its role), else all of it."""
+    if isinstance(item, str):
+        return _norm(item)
+    if isinstance(item, dict) and text_keys:
+        return "\x00".join(_norm(str(item.get(k))) for k in text_keys)
+    return repr(item)
 
 
 def _values(record: Any, path: tuple[str, ...]) -> Iterator[tuple[Any, Any, Any]]:
@@ -239,7 +254,7 @@ def junk(value: str, ctx: Context) -> bool:
     # language takes `allow junk`
     elif len(words) >= FOREIGN_WORDS and sum(w in FUNCTION_WORDS for w in words) < FOREIGN_SHARE * len(words):
         return True
-    if " " not in text.strip() and LONG_IDENTIFIER.fullmatch(text.strip()):
+    if " " not in text.strip() and (LONG_IDENTIFIER.fullmatch(text.strip()) or LONG_SNAKE.fullmatch(text.strip())):
         return True
     if len(text.strip()) >= 40:
         letters = sum(c.isalpha() or c.isspace() for c in text)
@@ -335,12 +350,13 @@ def dangles(text: str, endings: frozenset[str] = DANGLING) -> bool:
 def judge(record: dict, json_schema: dict, ctx: Context, allow: frozenset[str]) -> Verdict:
     """Check (and, for truncation, repair in place) the model-written values of `record`."""
     verdict = Verdict()
-    for path in list_fields(json_schema):
+    for path, item_schema in list_fields(json_schema):
         if "repetition" in allow:
             break
+        text_keys = [p[0] for p, _ in free_text_fields(item_schema) if len(p) == 1]
         for _, _, items in _values(record, path):
             if isinstance(items, list):
-                seen = [_norm(str(i)) if isinstance(i, str) else repr(i) for i in items]
+                seen = [_item_key(i, text_keys) for i in items]
                 if len(seen) != len(set(seen)):
                     verdict.reason = f"repetition: {_label(path)}"
                     verdict.value = json.dumps(items, ensure_ascii=False)[:300]

@@ -12,9 +12,39 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
+from .. import ir
 from ..files import open_new, replace_into_place
 from ..plan.layout import mix_rows, output_files, split_sizes, train_index
 from ..plan.model import Plan
+
+JSON_LINES = ("jsonl", "chat", "preference")
+
+
+def fine_tuning_row(output: ir.Output, row: dict) -> dict:
+    """A record in the shape a fine-tuning trainer reads (TRL: `messages` for SFT; `prompt`,
+    `chosen`, `rejected` for DPO), its other fields and `_meta` kept beside.
+
+    `_meta` is JSON text there, as in CSV. Its keys differ from record to record (a value cut
+    back, a real row's seed set), and `datasets.load_dataset("json", ...)` types every split
+    by the first one: a key that only a test record has fails the whole load. One text
+    column loads the same in every split; `json.loads` gives the provenance back."""
+    if output.format == "chat":
+        (field,) = output.format_fields
+        rest = {k: v for k, v in row.items() if k != field}
+        return _meta_as_text({**rest, "messages": [{"role": m.get("role"), "content": m.get("content")}
+                                                   for m in row.get(field) or [] if isinstance(m, dict)]})
+    if output.format == "preference":
+        prompt, chosen, rejected = output.format_fields
+        rest = {k: v for k, v in row.items() if k not in output.format_fields}
+        return _meta_as_text({**rest, "prompt": row.get(prompt), "chosen": row.get(chosen),
+                              "rejected": row.get(rejected)})
+    return row
+
+
+def _meta_as_text(row: dict) -> dict:
+    if "_meta" in row:
+        row["_meta"] = json.dumps(row["_meta"], ensure_ascii=False, separators=(",", ":"))
+    return row
 
 
 class SplitWriter:
@@ -25,7 +55,7 @@ class SplitWriter:
         self.final, self.fmt = final, fmt
         self.tmp = final.with_name(f".{final.name}.tmp")
         self.count = 0
-        if fmt == "jsonl":
+        if fmt in JSON_LINES:
             self._fh = open_new(self.tmp)
         elif fmt == "csv":
             self._fh = open_new(self.tmp, newline="")
@@ -40,7 +70,7 @@ class SplitWriter:
 
     def write(self, row: dict) -> None:
         self.count += 1
-        if self.fmt == "jsonl":
+        if self.fmt in JSON_LINES:
             self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         elif self.fmt == "csv":
             # CSV has no nested values: lists, records and _meta are JSON text in their cells
@@ -129,12 +159,12 @@ def write_block(plan: Plan, block_id: str, records: Callable[[], Iterable[dict]]
             train_left -= 1
             # interleave real rows in proportion as train fills
             while real_left and rng.random() < real_left / (real_left + train_left + 1):
-                writers[i].write(next(real_iter))
+                writers[i].write(fine_tuning_row(out, next(real_iter)))
                 real_left -= 1
-        writers[i].write(record)
+        writers[i].write(fine_tuning_row(out, record))
     if train is not None:
         for row in real_iter:
-            writers[train].write(row)
+            writers[train].write(fine_tuning_row(out, row))
     result = {}
     for split, w in zip(out.splits, writers):
         path = w.close()

@@ -12,6 +12,7 @@ from ..diagnostics import Note, did_you_mean
 from ..syntax import ast
 from .check_prompt import check_prompt, default_prompt
 from .check_settings import DEFAULT_MODEL
+from .check_steps import check_steps
 from .context import Context
 from .typecheck import describe, group, lower_expr
 
@@ -258,7 +259,15 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         else:
             ok = False
 
-    if "prompt" in items:
+    steps: tuple[ir.Step, ...] = ()
+    if "step" in items or "dialogue" in items or "candidates" in items:
+        in_order = [it for it in g.items if isinstance(it, ast.Step | ast.Dialogue | ast.Candidates)]
+        checked = check_steps(ctx, ident, g, in_order, schema, known, "examples" in items, model, _model_ref,
+                              items["prompt"][0] if "prompt" in items else None)
+        ok = ok and checked is not None
+        steps = checked or ()
+        prompt = ""
+    elif "prompt" in items:
         prompt_node = items["prompt"][0].value
         ok = check_prompt(ctx, prompt_node, schema, set(known), "examples" in items) and ok
         prompt = prompt_node.value
@@ -352,7 +361,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
     return ir.Generate(id=ident, schema_name=schema.name, count=count, model=model, quotas=tuple(quotas),
                        examples=examples, prompt=prompt, noise=tuple(noise), checks=tuple(checks),
                        dedup=tuple(dedups), judge=judge,
-                       allow=tuple(f for f in ir.PLAUSIBILITY_FILTERS if f in allowed),
+                       allow=tuple(f for f in ir.PLAUSIBILITY_FILTERS if f in allowed), steps=steps,
                        span=(g.alias or g.schema).span)
 
 

@@ -71,13 +71,16 @@ def check_output(ctx: Context) -> None:
             seen[it.keyword] = it.span
             match it.keyword:
                 case "format":
-                    if it.value.value not in ir.OUTPUT_FORMATS:
-                        sink.error("E0901", f"unknown output format `{it.value.value}`", it.value.span,
-                                   help=did_you_mean(it.value.value, ir.OUTPUT_FORMATS)
+                    if it.name.value not in ir.OUTPUT_FORMATS:
+                        sink.error("E0901", f"unknown output format `{it.name.value}`", it.name.span,
+                                   help=did_you_mean(it.name.value, ir.OUTPUT_FORMATS)
                                    or f"formats: {', '.join(ir.OUTPUT_FORMATS)}")
                         ok = False
+                    elif _format_fields(ctx, it):
+                        spec["format"] = it.name.value
+                        spec["format_fields"] = tuple(f.value for f in it.fields)
                     else:
-                        spec["format"] = it.value.value
+                        ok = False
                 case "split":
                     splits, names = [], set()
                     for e in it.value:
@@ -186,3 +189,54 @@ def _check_evaluate(ctx: Context, ev: ast.EvaluateDecl) -> None:
             ok = False
     if ok:
         ctx.evaluates.append(ir.Evaluate(**spec))
+
+
+FORMAT_FIELDS = {"chat": ("MESSAGES",), "preference": ("PROMPT", "CHOSEN", "REJECTED")}
+
+
+def _format_fields(ctx: Context, it: ast.Format) -> bool:
+    """`format chat from MESSAGES`: a list of records with a `role` of fixed values and a text
+    `content`. `format preference from PROMPT, CHOSEN, REJECTED`: three text fields, the last
+    two of one type. Other formats take no fields."""
+    sink, name = ctx.sink, it.name.value
+    want = FORMAT_FIELDS.get(name, ())
+    if len(it.fields) != len(want):
+        where = it.fields[0].span if it.fields else it.name.span
+        sink.error("E0901", f"format `{name}` takes " + (f"`from {', '.join(want)}`" if want else "no `from` fields"),
+                   where)
+        return False
+    if not want:
+        return True
+    made = [ctx.schemas[g.schema.value] for g in ctx.generates_ast if g.schema.value in ctx.schemas]
+    fields = []
+    for f in it.fields:
+        owner = next((s for s in made if s.field(f.value) is not None), None)
+        if owner is None:
+            sink.error("E0101", f"no generated schema has a field `{f.value}`", f.span,
+                       help=did_you_mean(f.value, [x.name for s in made for x in s.fields]))
+            return False
+        fields.append(owner.require(f.value))
+    if name == "chat":
+        t = fields[0].type
+        listed = isinstance(t, ir.ListType) and isinstance(t.item, ir.RecordType)
+        item = ctx.schemas.get(t.item.name) if listed else None  # type: ignore[union-attr]
+        role = item.field("role") if item else None
+        content = item.field("content") if item else None
+        if item is None or role is None or content is None or ir.options_of(role.type) is None \
+                or not isinstance(content.type, ir.StrType):
+            sink.error("E0901", f"`format chat from {fields[0].name}` needs a list of records with a `role` of fixed "
+                       "values and a text `content`", it.fields[0].span,
+                       help="e.g. `turns: list[Message](2..8)` with `schema Message { role: \"user\" | \"assistant\" "
+                            "content: str(1..800) }`")
+            return False
+    else:
+        for fd, node in zip(fields, it.fields):
+            if not isinstance(fd.type, ir.StrType):
+                sink.error("E0901", f"`format preference` takes text fields; `{fd.name}` is {ir.type_name(fd.type)}",
+                           node.span)
+                return False
+        if fields[1].type != fields[2].type:
+            sink.error("E0901", f"`{fields[1].name}` and `{fields[2].name}` are of different types",
+                       it.fields[2].span, help="a preference pair compares two answers of one type")
+            return False
+    return True

@@ -38,14 +38,20 @@ def _find_name_span(prompt: ast.Str, name: str) -> Span:
 
     src = prompt.span.source
     body = src.text[prompt.span.start:prompt.span.end]
-    m = re.search(r"(?<![A-Za-z0-9_.])" + re.escape(name) + r"(?![A-Za-z0-9_])", body)
+    word = re.compile(r"(?<![A-Za-z0-9_.])" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    for tag in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", body, re.S):   # where the template names it
+        m = word.search(body, tag.start(), tag.end())
+        if m:
+            return src.span(prompt.span.start + m.start(), prompt.span.start + m.end())
+    m = word.search(body)
     if not m:
         return prompt.span
     return src.span(prompt.span.start + m.start(), prompt.span.start + m.end())
 
 
 def check_prompt(ctx: Context, prompt: ast.Str, schema: ir.Schema, known: set[str], has_examples: bool,
-                 where: str = "prompt") -> bool:
+                 where: str = "prompt", unavailable: dict[str, str] | None = None) -> bool:
+    """unavailable: fields a step's template cannot see yet, with why (`step 3 writes it`)."""
     from jinja2 import TemplateSyntaxError, meta
 
     env = template_env()
@@ -62,7 +68,10 @@ def check_prompt(ctx: Context, prompt: ast.Str, schema: ir.Schema, known: set[st
         ok = False
         span = _find_name_span(prompt, name)
         field = schema.field(name)
-        if name == "examples":
+        if unavailable and name in unavailable:
+            ctx.sink.error("E0502", f"the {where} template uses `{name}`: {unavailable[name]}", span,
+                           help="a step's template sees the fields of earlier steps only")
+        elif name == "examples":
             ctx.sink.error("E0502", f"the {where} uses `examples` but the block has no `examples` line", span,
                            help="add e.g. `examples 3 from my_seeds`")
         elif field is not None and field.source == "model":

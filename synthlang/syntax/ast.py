@@ -259,6 +259,49 @@ class Allow:
 
 
 @dataclass(frozen=True)
+class Step:
+    """`step FIELDS [using MODEL] [when EXPR] "template"`: one request writing these fields."""
+
+    fields: tuple[Name, ...]
+    model: Name | None
+    when: Expr | None
+    template: Str
+    span: Span
+
+
+@dataclass(frozen=True)
+class DialogueTurn:
+    role: Name
+    model: Name | None
+    template: Str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """`dialogue FIELD rounds A..B { ROLE [using MODEL] "template" ... }`"""
+
+    field: Name
+    rounds: RangeArg
+    turns: tuple[DialogueTurn, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """`candidates BEST, WORST from N [using MODEL] "template" ranked by judge [using MODEL] "rubric"`"""
+
+    best: Name
+    worst: Name
+    n: Lit
+    model: Name | None
+    template: Str
+    judge_model: Name | None
+    rubric: Str
+    span: Span
+
+
+@dataclass(frozen=True)
 class GenerateDecl:
     schema: Name
     alias: Name | None
@@ -280,6 +323,16 @@ class OutputDecl:
     path: Str
     items: tuple[Any, ...]
     span: Span
+
+
+@dataclass(frozen=True)
+class Format:
+    """`format NAME [from FIELD, ...]`"""
+
+    name: Name
+    fields: tuple[Name, ...]
+    span: Span
+    keyword: str = "format"
 
 
 @dataclass(frozen=True)

@@ -325,15 +325,16 @@ class _Layout:
         names = [len(str(f.children[0])) + 1 for f in items if f.data == "field"]
         return max(names, default=0)
 
-    def item(self, item: Tree[Token], width: int) -> list[str]:
+    def item(self, item: Tree[Token], width: int, lead: str = INDENT) -> list[str]:
         if self._inside(item):
-            return self._as_written(item, INDENT)
+            return self._as_written(item, lead)
+        if item.data == "dialogue_item":
+            return self.dialogue(item)
         trailing = self._trailing(_last_line(item))
         tokens = _tokens(item)
-        lead = INDENT
         if item.data == "field" and width:
             name = f"{tokens[0]}{tokens[1]}"
-            lead, tokens = INDENT + name + " " * (width - len(name) + 1), tokens[2:]
+            lead, tokens = lead + name + " " * (width - len(name) + 1), tokens[2:]
         text = inline(tokens)
         if "\n" in text:  # a multi-line string keeps its own lines, byte for byte
             out = text.split("\n")
@@ -342,6 +343,17 @@ class _Layout:
             lines = wrap(tokens, LINE - len(lead))
             out = [lead + lines[0]] + [" " * len(lead) + line for line in lines[1:]]
         out[-1] += trailing
+        return out
+
+    def dialogue(self, item: Tree[Token]) -> list[str]:
+        """`dialogue F rounds A..B {`, each turn on its own lines one level in, then `}`."""
+        children = [c for c in item.children if c is not None]
+        turns = [c for c in children if isinstance(c, Tree) and c.data == "dialogue_turn"]
+        head = [t for c in children if not (isinstance(c, Tree) and c.data == "dialogue_turn") for t in _tokens(c)]
+        out = [INDENT + inline(head[:-1])]
+        for turn in turns:
+            out += self.item(turn, 0, INDENT * 2)
+        out.append(INDENT + "}" + self._trailing(_last_line(item)))
         return out
 
     def enum(self, decl: Tree[Token]) -> list[str]:

@@ -356,14 +356,48 @@ class _ToAst:
     def judge_using(self, children: list[Any]) -> Any:
         return self._name(children[0])
 
+    def step_using(self, children: list[Any]) -> Any:
+        return self._name(children[0])
+
+    def step_when(self, children: list[Any]) -> Any:
+        return children[0]
+
+    @_with_meta
+    def step_item(self, meta: Meta, children: list[Any]) -> ast.Step:
+        *names, using, when, template = children
+        return ast.Step(tuple(self._name(n) for n in names), using, when, template, self._span(meta))
+
+    @_with_meta
+    def rounds(self, meta: Meta, children: list[Any]) -> ast.RangeArg:
+        return ast.RangeArg(children[0], children[1], self._span(meta))
+
+    @_with_meta
+    def dialogue_turn(self, meta: Meta, children: list[Any]) -> ast.DialogueTurn:
+        role, using, template = children
+        return ast.DialogueTurn(self._name(role), using, template, self._span(meta))
+
+    @_with_meta
+    def dialogue_item(self, meta: Meta, children: list[Any]) -> ast.Dialogue:
+        field, rounds, *turns = children
+        return ast.Dialogue(self._name(field), rounds, tuple(turns), self._span(meta))
+
+    @_with_meta
+    def candidates_item(self, meta: Meta, children: list[Any]) -> ast.Candidates:
+        best, worst, n, using, template, judge_using, rubric = children
+        return ast.Candidates(self._name(best), self._name(worst), n, using, template, judge_using, rubric,
+                              self._span(meta))
+
     # output / evaluate -----------------------------------------------------------------------------
     @_with_meta
     def output_decl(self, meta: Meta, children: list[Any]) -> ast.OutputDecl:
         return ast.OutputDecl(children[0], tuple(children[1:]), self._span(meta))
 
     @_with_meta
-    def format_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
-        return ast.Keyword("format", self._name(children[0]), self._span(meta))
+    def format_item(self, meta: Meta, children: list[Any]) -> ast.Format:
+        return ast.Format(self._name(children[0]), children[1] or (), self._span(meta))
+
+    def format_from(self, children: list[Any]) -> tuple[ast.Name, ...]:
+        return tuple(self._name(c) for c in children)
 
     @_with_meta
     def split_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
