@@ -347,11 +347,13 @@ class Attempts:
                          trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
 
     def step_problem(self, block: Block, written: dict, schema: dict, prompt: str) -> tuple[str, str] | None:
-        """Plausibility of one step's fields as soon as they are written, on a copy: the
-        record's own test, with its repairs, comes when every step has run, and rejects
-        whatever this rejects (the same rules on the same values, against no more of the
-        prompt), so later steps are not paid for. (reason, value), or None. A step that writes
-        a `mentions` field waits for the record's test, which knows the mentioned values."""
+        """Plausibility of one step's fields as soon as they are written, on a copy, so later
+        steps are not paid for: (reason, value), or None. The record's own test, with its
+        repairs, comes when every step has run; for a plain step it would reject the same
+        values (the same rules against the same prompt). A dialogue turn is tested here against
+        all its model was shown, the conversation so far included, which catches a side that
+        repeats the other. A step that writes a `mentions` field waits for the record's test,
+        which knows the mentioned values."""
         if any(mc.path[0] in schema.get("properties", {}) for mc in block.mentions):
             return None
         verdict = plausibility.judge(copy.deepcopy(written), schema, self._plausibility_context(block, prompt, []),
