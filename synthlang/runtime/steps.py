@@ -170,6 +170,7 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
     assert step.rounds is not None
     lo, hi = step.rounds
     field_name = step.fields[0]
+    part_schema = {"type": "object", "properties": {field_name: block.json_schema["properties"][field_name]}}
     rounds = {id(r): lo + sub_rng(r.seed, f"rounds {k}").randrange(hi - lo + 1) for r in live}
     histories: dict[int, list[dict]] = {id(r): [] for r in live}
     prompts: dict[int, list[str]] = {id(r): [] for r in live}
@@ -208,14 +209,12 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
                     rec.written = before
                     # the new turn against all the model was shown: a side that repeats the
                     # other's message back is an echo, as a copy of its instructions is
-                    _early(host, block, rec, k, {field_name: [message]}, {"type": "object", "properties": {
-                        field_name: block.json_schema["properties"][field_name]}},
-                        "\n".join(m["content"] for m in req.messages))
+                    _early(host, block, rec, k, {field_name: [message]}, part_schema,
+                           "\n".join(m["content"] for m in req.messages))
     for rec in live:
         if rec.done is None:
             rec.written[field_name] = histories[id(rec)]
-            props = {field_name: block.json_schema["properties"][field_name]}
-            rec.parts.append(({"type": "object", "properties": props}, "\n".join(prompts[id(rec)])))
+            rec.parts.append((part_schema, "\n".join(prompts[id(rec)])))
 
 
 def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Record]) -> None:
