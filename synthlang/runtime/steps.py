@@ -229,6 +229,9 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
     best, worst = step.fields
     model = plan.models[step.model]
     asks: list[tuple[_Record, GenerationRequest]] = []
+    # each record's candidates are asked with one schema and prompt: the part its kept values
+    # are tested against with the record
+    parts: dict[int, tuple[dict, str]] = {}
     for rec in live:
         try:
             prompt = render(step.template, {**rec.context, **rec.written}).strip()
@@ -238,6 +241,9 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
         schema = step_schema(step, rec.schema)
         messages = ({"role": "system", "content": (SYSTEM + " " + format_note(schema)).strip()},
                     {"role": "user", "content": prompt})
+        node = schema["properties"][best]
+        parts[id(rec)] = ({"type": "object", "properties": {best: node, worst: node}},
+                          "\n".join(m["content"] for m in messages))
         for i in range(step.candidates):
             asks.append((rec, GenerationRequest(messages=messages, json_schema=schema, max_tokens=step.max_tokens,
                                                 seed=sub_rng(rec.seed, f"step {k} candidate {i}").getrandbits(63),
@@ -248,7 +254,6 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
     # each record's candidates by number; one that fails plausibility is not judged (None)
     values: dict[int, list[Any]] = {}
     problems: dict[int, list[tuple[str, str]]] = {}
-    parts: dict[int, tuple[dict, str]] = {}
     for (rec, req), result, hit in zip(asks, results, reused):
         if rec.done is not None:
             continue
@@ -257,13 +262,10 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
         if rec.done is None:
             value = rec.written.pop(best)
             rec.written = before
-            prompt = "\n".join(m["content"] for m in req.messages)
-            found = host.step_problem(block, {best: value}, req.json_schema, prompt)
+            found = host.step_problem(block, {best: value}, req.json_schema, parts[id(rec)][1])
             values.setdefault(id(rec), []).append(value if found is None else None)
             if found is not None:
                 problems.setdefault(id(rec), []).append(found)
-            node = req.json_schema["properties"][best]
-            parts[id(rec)] = ({"type": "object", "properties": {best: node, worst: node}}, prompt)
     for rec in live:
         if rec.done is None and sum(v is not None for v in values[id(rec)]) < 2:
             reason, value = problems[id(rec)][0]
