@@ -254,9 +254,10 @@ def junk(value: str, ctx: Context) -> bool:
     # language takes `allow junk`
     elif len(words) >= FOREIGN_WORDS and sum(w in FUNCTION_WORDS for w in words) < FOREIGN_SHARE * len(words):
         return True
-    if " " not in text.strip() and (LONG_IDENTIFIER.fullmatch(text.strip()) or LONG_SNAKE.fullmatch(text.strip())):
+    whole = text.strip()
+    if " " not in whole and (LONG_IDENTIFIER.fullmatch(whole) or LONG_SNAKE.fullmatch(whole)):
         return True
-    if len(text.strip()) >= 40:
+    if len(whole) >= 40:
         letters = sum(c.isalpha() or c.isspace() for c in text)
         return letters < 0.6 * len(text)
     return False
