@@ -155,8 +155,7 @@ def run_spec(spec_path: Path, count: int | None, filters: bool, out: Path) -> di
     plan = compile(spec_path).plan
     assert plan is not None, f"{spec_path} does not compile"
     if not filters:
-        plan = plan.model_copy(update={"blocks": tuple(b.model_copy(update={"allow": PLAUSIBILITY_FILTERS})
-                                                       for b in plan.blocks)})
+        plan = plan.copy(blocks=tuple(b.copy(allow=PLAUSIBILITY_FILTERS) for b in plan.blocks))
     from synthlang.runtime.attempts import Attempts
     from synthlang.runtime.driver import CellFailed
 

@@ -1,4 +1,4 @@
-"""The intermediate representation: a resolved, checked spec as frozen pydantic models.
+"""The intermediate representation: a resolved, checked spec as frozen nodes (see nodes.py).
 
 Every node has a `kind` tag. Spans ride along for diagnostics but are excluded from
 serialisation, so the plan does not change when a comment moves a line.
@@ -6,17 +6,13 @@ serialisation, so the plan does not change when a comment moves a line.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
+from .nodes import Node, field
 
 
 def _span() -> Any:
-    return Field(default=None, exclude=True, repr=False)
+    return field(default=None, exclude=True)
 
 
 # ---- types ------------------------------------------------------------------------------
@@ -72,9 +68,8 @@ class ListType(Node):
     max_items: int | None = None
 
 
-Type = Annotated[StrType | IntType | FloatType | BoolType | DateType | EnumType | LiteralType | RecordType | ListType,
-                 Field(discriminator="kind")]
-ListType.model_rebuild()
+# told apart by `kind` when a plan is loaded
+Type = StrType | IntType | FloatType | BoolType | DateType | EnumType | LiteralType | RecordType | ListType
 
 
 def options_of(t: Type) -> tuple[Any, ...] | None:
@@ -129,8 +124,6 @@ class Expr(Node):
     span: Any = _span()
 
 
-Expr.model_rebuild()
-
 
 # a string or list written by the model with no upper bound gets these (and a warning)
 DEFAULT_MAX_LEN = 256
@@ -179,8 +172,8 @@ class FakerSampler(_SamplerBase):
     provider: str
 
 
-Sampler = Annotated[UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler,
-                    Field(discriminator="method")]
+# told apart by `method` when a plan is loaded
+Sampler = UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler
 
 
 class FieldDef(Node):
@@ -396,7 +389,7 @@ class Output(Node):
     format: OutputFormat = "jsonl"
     # `format chat from MESSAGES` / `format preference from PROMPT, CHOSEN, REJECTED`; left out
     # of a plain format's serialisation, so its plan and hash stay as they were
-    format_fields: tuple[str, ...] = Field(default=(), exclude_if=lambda v: not v)
+    format_fields: tuple[str, ...] = field(default=(), exclude_if=lambda v: not v)
     splits: tuple[Split, ...] = (Split(name="train", share=100.0),)
     mix: Mix | None = None
 

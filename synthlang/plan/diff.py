@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import ir
+from ..nodes import Node
 from .model import Block, Plan
 
 
@@ -56,7 +57,7 @@ def _field_text(f: ir.FieldDef) -> str:
 
 
 def _dump(node: Any) -> Any:
-    return node.model_dump(mode="json", exclude={"span"}) if hasattr(node, "model_dump") else node
+    return node.dump(mode="json") if isinstance(node, Node) else node
 
 
 def diff_plans(old: Plan, new: Plan) -> PlanDiff:

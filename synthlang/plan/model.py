@@ -1,4 +1,4 @@
-"""The plan: frozen pydantic models, serialised as deterministic JSON with a content hash."""
+"""The plan: frozen nodes (see nodes.py), serialised as deterministic JSON with a content hash."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field
-
 from .. import ir
-from ..ir import Node
+from ..nodes import Node, field
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -96,7 +94,7 @@ class Block(Node):
     allow: tuple[str, ...] = ()     # plausibility filters switched off
     # a record written in steps, in order (then `prompt` is empty); left out of a one-prompt
     # block's serialisation, so its plan and hash stay as they were
-    steps: tuple[PlanStep, ...] = Field(default=(), exclude_if=lambda v: not v)
+    steps: tuple[PlanStep, ...] = field(default=(), exclude_if=lambda v: not v)
 
 
 class Plan(Node):
@@ -112,10 +110,10 @@ class Plan(Node):
     blocks: tuple[Block, ...]
     output: ir.Output
     evaluate: tuple[ir.Evaluate, ...]
-    hash: str = Field(default="")
+    hash: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(self.dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
     @staticmethod
     def content_hash(data: dict[str, Any]) -> str:
@@ -124,16 +122,14 @@ class Plan(Node):
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def with_hash(self) -> Plan:
-        return self.model_copy(update={"hash": self.content_hash(self.model_dump(mode="json"))})
+        return self.copy(hash=self.content_hash(self.dump(mode="json")))
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        # the standard library's parser, then validation of the objects: pydantic's own JSON
-        # parser stops at a nesting depth that long check expressions reach
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("a plan is a JSON object")
-        plan = cls.model_validate(data)
+        plan = cls.load(data)
         expected = cls.content_hash(data)
         if plan.hash != expected:
             raise ValueError(f"plan hash mismatch: the file says {plan.hash}, its content hashes to {expected}")

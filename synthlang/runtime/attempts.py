@@ -233,7 +233,7 @@ class Attempts:
         except SamplingError as exc:
             return seed, None, f"sampling: {exc}"
         examples = self._examples(block, values, seed)
-        context = {**values, "examples": examples, "dataset": self.plan.dataset.model_dump()}
+        context = {**values, "examples": examples, "dataset": self.plan.dataset.dump()}
         return seed, values, (context, schema)
 
     def _schema_with_mentions(self, block: Block, values: dict) -> dict | None:
@@ -435,7 +435,7 @@ class Attempts:
 
 def _engine_key(model: ir.Model) -> str:
     """What a loaded engine depends on: the model's settings but its name and sampling ones."""
-    return json.dumps(model.model_dump(mode="json", exclude={"name", "temperature", "top_p", "max_tokens", "span"}),
+    return json.dumps(model.dump(mode="json", exclude={"name", "temperature", "top_p", "max_tokens", "span"}),
                       sort_keys=True)
 
 

@@ -1,21 +1,30 @@
-"""The abstract syntax tree. Plain frozen dataclasses, each with the span it came from."""
+"""The abstract syntax tree: immutable records (nodes.Record), each with the span it came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
 from typing import Any
 
+from ..nodes import Record, field
 from ..source import SourceFile, Span
 
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:
+    from typing_extensions import dataclass_transform
 
-@dataclass(frozen=True)
-class Name:
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+class AstNode(Record):
+    """A node of the tree: immutable, positional or keyword construction, compared by value."""
+
+
+class Name(AstNode):
     value: str
     span: Span
 
 
-@dataclass(frozen=True)
-class Lit:
+class Lit(AstNode):
     """A literal. kind: str | int | float | percent | date | bool | ident."""
 
     kind: str
@@ -23,8 +32,7 @@ class Lit:
     span: Span
 
 
-@dataclass(frozen=True)
-class Str:
+class Str(AstNode):
     value: str
     span: Span
     # the source line of the string's first content line (for prompt diagnostics)
@@ -34,15 +42,13 @@ class Str:
 
 
 # ---- types -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RangeArg:
+class RangeArg(AstNode):
     lo: Lit | None
     hi: Lit | None
     span: Span
 
 
-@dataclass(frozen=True)
-class RegexArg:
+class RegexArg(AstNode):
     pattern: str
     span: Span
 
@@ -50,22 +56,19 @@ class RegexArg:
 TypeArg = RangeArg | RegexArg
 
 
-@dataclass(frozen=True)
-class NamedType:
+class NamedType(AstNode):
     name: Name
     args: tuple[TypeArg, ...] | None
     span: Span
 
 
-@dataclass(frozen=True)
-class ListType:
+class ListType(AstNode):
     item: TypeExpr
     args: tuple[TypeArg, ...] | None
     span: Span
 
 
-@dataclass(frozen=True)
-class LiteralUnion:
+class LiteralUnion(AstNode):
     options: tuple[Str, ...]
     span: Span
 
@@ -74,49 +77,42 @@ TypeExpr = NamedType | ListType | LiteralUnion
 
 
 # ---- expressions -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Ref:
+class Ref(AstNode):
     parts: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(AstNode):
     func: Name
     args: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class BinOp:
+class BinOp(AstNode):
     op: str  # + - * / % == != < <= > >= and or in not_in contains
     left: Expr
     right: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Matches:
+class Matches(AstNode):
     operand: Expr
     pattern: RegexArg
     span: Span
 
 
-@dataclass(frozen=True)
-class UnOp:
+class UnOp(AstNode):
     op: str  # not | neg
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class ListLit:
+class ListLit(AstNode):
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Null:
+class Null(AstNode):
     span: Span
 
 
@@ -124,21 +120,18 @@ Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null
 
 
 # ---- sources of a field ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SamplerNode:
+class SamplerNode(AstNode):
     kind: str  # uniform | weights | pick | regex | faker
     args: tuple[Any, ...] = ()
     span: Span | None = None
 
 
-@dataclass(frozen=True)
-class Derived:
+class Derived(AstNode):
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(AstNode):
     name: Name
     type: TypeExpr
     optional: bool
@@ -148,118 +141,102 @@ class Field:
 
 
 # ---- declarations --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Setting:
+class Setting(AstNode):
     key: Name
     value: Lit | Str
     span: Span
 
 
-@dataclass(frozen=True)
-class Import:
+class Import(AstNode):
     path: Str
     span: Span
 
 
-@dataclass(frozen=True)
-class SettingsBlock:
+class SettingsBlock(AstNode):
     keyword: str  # dataset | model
     name: Name
     settings: tuple[Setting, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class EnumDecl:
+class EnumDecl(AstNode):
     name: Name
     members: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class SchemaDecl:
+class SchemaDecl(AstNode):
     name: Name
     fields: tuple[Field, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class SeedsDecl:
+class SeedsDecl(AstNode):
     name: Name
     path: Str
     schema: Name
     span: Span
 
 
-@dataclass(frozen=True)
-class QuotaEntry:
+class QuotaEntry(AstNode):
     key: Lit | Str
     share: Lit  # percent or int
     span: Span
 
 
-@dataclass(frozen=True)
-class Quota:
+class Quota(AstNode):
     field: Name
     entries: tuple[QuotaEntry, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Examples:
+class Examples(AstNode):
     n: Lit
     seeds: Name
     matching: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class NoiseRule:
+class NoiseRule(AstNode):
     rule: Name
     formats: tuple[Str, ...] | None
     rate: Lit | None
     span: Span
 
 
-@dataclass(frozen=True)
-class Noise:
+class Noise(AstNode):
     field: Name
     rules: tuple[NoiseRule, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Dedup:
+class Dedup(AstNode):
     field: Name
     mode: str  # exact | near
     threshold: Lit | None
     span: Span
 
 
-@dataclass(frozen=True)
-class Judge:
+class Judge(AstNode):
     model: Name | None
     min_score: Lit
     rubric: Str
     span: Span
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(AstNode):
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Allow:
+class Allow(AstNode):
     """`allow truncated, copies`: plausibility filters switched off for a block."""
 
     filters: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(AstNode):
     """`step FIELDS [using MODEL] [when EXPR] "template"`: one request writing these fields."""
 
     fields: tuple[Name, ...]
@@ -269,16 +246,14 @@ class Step:
     span: Span
 
 
-@dataclass(frozen=True)
-class DialogueTurn:
+class DialogueTurn(AstNode):
     role: Name
     model: Name | None
     template: Str
     span: Span
 
 
-@dataclass(frozen=True)
-class Dialogue:
+class Dialogue(AstNode):
     """`dialogue FIELD rounds A..B { ROLE [using MODEL] "template" ... }`"""
 
     field: Name
@@ -287,8 +262,7 @@ class Dialogue:
     span: Span
 
 
-@dataclass(frozen=True)
-class Candidates:
+class Candidates(AstNode):
     """`candidates BEST, WORST from N [using MODEL] "template" ranked by judge [using MODEL] "rubric"`"""
 
     best: Name
@@ -301,16 +275,14 @@ class Candidates:
     span: Span
 
 
-@dataclass(frozen=True)
-class GenerateDecl:
+class GenerateDecl(AstNode):
     schema: Name
     alias: Name | None
     items: tuple[Any, ...]  # of the item nodes below, in source order
     span: Span
 
 
-@dataclass(frozen=True)
-class Keyword:
+class Keyword(AstNode):
     """A generate/output/evaluate item with a simple payload, e.g. `count 2000`."""
 
     keyword: str
@@ -318,15 +290,13 @@ class Keyword:
     span: Span
 
 
-@dataclass(frozen=True)
-class OutputDecl:
+class OutputDecl(AstNode):
     path: Str
     items: tuple[Any, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(AstNode):
     """`format NAME [from FIELD, ...]`"""
 
     name: Name
@@ -335,15 +305,13 @@ class Format:
     keyword: str = "format"
 
 
-@dataclass(frozen=True)
-class SplitEntry:
+class SplitEntry(AstNode):
     name: Name
     share: Lit
     span: Span
 
 
-@dataclass(frozen=True)
-class EvaluateDecl:
+class EvaluateDecl(AstNode):
     label: Name
     items: tuple[Any, ...]
     span: Span
@@ -352,7 +320,6 @@ class EvaluateDecl:
 Decl = Import | SettingsBlock | EnumDecl | SchemaDecl | SeedsDecl | GenerateDecl | OutputDecl | EvaluateDecl
 
 
-@dataclass(frozen=True)
-class Module:
+class Module(AstNode):
     source: SourceFile
     decls: tuple[Decl, ...] = field(default=())

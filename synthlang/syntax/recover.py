@@ -9,10 +9,11 @@ not hide the problems of the others."""
 from __future__ import annotations
 
 import re
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..diagnostics import Diagnostic, DiagnosticSink, Severity
+from ..nodes import Record
 from ..source import SourceFile, Span
 from . import ast
 from .parser import parse_source
@@ -103,7 +104,6 @@ class _Rehomer:
             return self.new if value is self.old else value
         if isinstance(value, tuple):
             return tuple(self.node(v) for v in value)
-        if is_dataclass(value) and not isinstance(value, type):
-            changes = {f.name: self.node(getattr(value, f.name)) for f in fields(value)}
-            return replace(value, **changes)
+        if isinstance(value, Record):
+            return value.copy(**{name: self.node(getattr(value, name)) for name in value._fields})
         return value
