@@ -526,7 +526,7 @@ def _token_text(tok: Token) -> str:
 
 MAX_DEPTH = 100
 # terms of one operator chain plus the nesting around it: the IR walks chains recursively, and
-# pydantic serialises at most about 250 levels
+# a plan is written and read recursively (nodes.py), three frames a level
 MAX_CHAIN = 240
 
 
