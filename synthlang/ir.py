@@ -124,7 +124,6 @@ class Expr(Node):
     span: Any = _span()
 
 
-
 # a string or list written by the model with no upper bound gets these (and a warning)
 DEFAULT_MAX_LEN = 256
 DEFAULT_MAX_ITEMS = 8
