@@ -64,8 +64,8 @@ def _to_floats(v: Any) -> Any:
     return tuple(float(x) if type(x) is int else x for x in v) if isinstance(v, (list, tuple)) else v
 
 
-def _conversion(annotation: str) -> Callable[[Any], Any] | None:
-    """What construction does to a value of this declared type (annotations stay text)."""
+def _json_conversion(annotation: str) -> Callable[[Any], Any] | None:
+    """What a Node's construction does to a value of this declared type (annotations stay text)."""
     bare = annotation.replace(" | None", "")
     if bare == "float":
         return _to_float
@@ -180,7 +180,7 @@ class Node(Record):
 
     @staticmethod
     def _conversion(annotation: str) -> Callable[[Any], Any] | None:
-        return _conversion(annotation)
+        return _json_conversion(annotation)
 
     def dump(self, mode: Literal["python", "json"] = "python", exclude: frozenset[str] | set[str] = frozenset(),
              exclude_none: bool = False) -> dict[str, Any]:
