@@ -344,6 +344,39 @@ def test_runs_sharing_a_cache_at_the_same_time(spec, tmp_path):
     assert data(tmp_path / "c") == data(tmp_path / "a")
 
 
+_OPEN_AT = """
+import sys, time
+from pathlib import Path
+from synthlang.engines.base import GenerationResult
+from synthlang.runtime.cache import ResultCache
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+cache = ResultCache(Path(sys.argv[1]))
+cache.put_many([(sys.argv[3], GenerationResult("text", tokens=1, seconds=0.1))])
+cache.close()
+"""
+
+
+def test_processes_opening_a_new_cache_at_the_same_moment_all_open_it(tmp_path):
+    # a new cache file is switched to WAL, which SQLite does not wait for: each opener retries
+    import time
+
+    from synthlang.runtime.cache import ResultCache
+
+    for round_ in range(6):
+        folder = tmp_path / f"cache{round_}"
+        folder.mkdir()
+        start = str(time.time() + 1.0)
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(folder), start, f"k{i}"],
+                                  stderr=subprocess.PIPE, text=True) for i in range(3)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errors
+        cache = ResultCache.open_existing(folder)
+        assert cache is not None and sorted(cache.get_many(["k0", "k1", "k2"])) == ["k0", "k1", "k2"]
+        cache.close()
+
+
 def test_the_cache_opens_read_only_in_a_folder_with_odd_characters(tmp_path):
     from synthlang.engines.base import GenerationResult
     from synthlang.runtime.cache import ResultCache

@@ -95,7 +95,7 @@ class ResultCache:
         else:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                       check_same_thread=False)
-            self.db.execute("pragma journal_mode=wal")
+            _enter_wal(self.db)
             self.db.execute("pragma synchronous=normal")
             self.db.executescript(_SCHEMA)
         self.db.execute(f"pragma busy_timeout={BUSY_TIMEOUT_MS}")
@@ -216,6 +216,23 @@ class ResultCache:
 
     def _transaction(self):
         return _Transaction(self.db)
+
+
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch the database to WAL. On a new file this takes a lock that SQLite does not wait
+    for (no busy handler): two runs opening a new cache at once had one fail with "database
+    is locked". It is tried again here, up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            db.execute("pragma journal_mode=wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
 
 class _Transaction:
