@@ -59,7 +59,7 @@ def describe(analysis: Analysis, key: Key) -> str | None:
         return f"`{name}`: a value of enum `{scope}`"
     if kind == "model" and name in ctx.models:
         m = ctx.models[name]
-        shown = m.dump(exclude={"kind", "name", "span", "api_key_env"}, exclude_none=True)
+        shown = m.dump(exclude={"kind", "name", "api_key_env"}, exclude_none=True)
         lines = "\n".join(f"    {k} {v}" for k, v in shown.items())
         return f"```synth\nmodel {name}\n{lines}\n```"
     if kind == "seeds" and name in ctx.seeds:

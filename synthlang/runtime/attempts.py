@@ -435,7 +435,7 @@ class Attempts:
 
 def _engine_key(model: ir.Model) -> str:
     """What a loaded engine depends on: the model's settings but its name and sampling ones."""
-    return json.dumps(model.dump(mode="json", exclude={"name", "temperature", "top_p", "max_tokens", "span"}),
+    return json.dumps(model.dump(mode="json", exclude={"name", "temperature", "top_p", "max_tokens"}),
                       sort_keys=True)
 
 
