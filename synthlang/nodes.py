@@ -248,10 +248,17 @@ def _hints(cls: type[Node]) -> dict[str, Any]:
     return hints
 
 
+_TAGS: dict[type, dict[str, Any]] = {}
+
+
 def _tags(cls: type[Node]) -> dict[str, Any]:
-    """The fields that tell a node class apart in a union: single-valued Literals (kind, method)."""
-    return {n: get_args(t)[0] for n, t in _hints(cls).items()
-            if get_origin(t) is Literal and len(get_args(t)) == 1}
+    """The fields that tell a node class apart in a union: single-valued Literals (kind, method).
+    Found once per class; a plan's every typed value and expression asks."""
+    tags = _TAGS.get(cls)
+    if tags is None:
+        tags = _TAGS[cls] = {n: get_args(t)[0] for n, t in _hints(cls).items()
+                             if get_origin(t) is Literal and len(get_args(t)) == 1}
+    return tags
 
 
 def _load(cls: type[_N], data: Any, where: str) -> _N:
