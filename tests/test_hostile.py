@@ -542,3 +542,36 @@ def test_any_numeric_literal_checks(tmp_path_factory, number):
                     f"generate T {{ count 2\n check a * {number} > round({number}) }}\n")
     proc = check_json(spec)
     assert proc.returncode in (0, 1)
+
+
+def _git_repo(root: Path) -> Path:
+    (root / "sub").mkdir()
+    (root / "sub/s.synth").write_text(MINIMAL)
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "."], ["commit", "-qm", "spec"]):
+        subprocess.run([*git, *step], check=True)
+    return root
+
+
+@pytest.mark.parametrize("revision", ["--output={victim}/keep.txt", "--output={victim}/new.txt", "-o{victim}/x",
+                                      "--remote=/nonexistent", "HEAD --output={victim}/keep.txt"])
+def test_diff_revisions_are_never_git_options(tree, revision):
+    spec_dir, victim = tree
+    repo = _git_repo(spec_dir)
+    before = snapshot(victim.parent)
+    proc = synthc("diff", "--", f"{revision.format(victim=victim)}:sub/s.synth", "sub/s.synth", cwd=repo)
+    assert proc.returncode == 2 and "not a git revision" in proc.stderr, proc.stderr
+    assert snapshot(victim.parent) == before
+
+
+def test_diff_revision_paths_stay_in_the_repository(tree):
+    spec_dir, victim = tree
+    repo = _git_repo(spec_dir)
+    (repo / "sub/s.synth").write_text(MINIMAL.replace("count 2", "count 3"))
+    # an absolute path once read the working tree's file instead of the revision's
+    absolute = synthc("diff", f"HEAD:{repo / 'sub/s.synth'}", "sub/s.synth", cwd=repo)
+    assert absolute.returncode == 2 and "relative to the repository's root" in absolute.stderr
+    outside = synthc("diff", "HEAD:../victim/keep.txt", "sub/s.synth", cwd=repo)
+    assert outside.returncode == 2 and "without '..'" in outside.stderr
+    changed = synthc("diff", "HEAD:sub/s.synth", "sub/s.synth", cwd=repo)
+    assert changed.returncode == 1 and "records 2 -> 3" in changed.stdout, changed.stdout
