@@ -5,7 +5,11 @@ A spec can come from anyone, so a template must not escape the sandbox, and it m
 to hang or exhaust the machine: no constant folding while a template is only being checked (the
 optimizer would evaluate `{{ [1] * 500000000 }}` at parse time), sequences built by `*` and `+`,
 `range()` and width arguments capped, a budget of loop iterations per render, a time limit where
-a timer can interrupt the render, and a cap on the rendered text."""
+a timer can interrupt the render, and a cap on the rendered text. Every string a template builds
+(`~`, `replace`, `join`, `indent`, `%`, `str` methods such as `ljust`) is sized before it is
+built. Before a template is parsed, its tokens are counted: brackets, blocks and operators nest
+only so deep, so neither Jinja's recursive parser nor Python's compiler can run out of stack, and
+`include`, `import`, `extends` and `from` are refused (there is no file to read)."""
 
 from __future__ import annotations
 
@@ -22,10 +26,136 @@ MAX_SEQUENCE = 100_000         # items or characters a `*`, `+` or range() may p
 MAX_WIDTH = 10_000             # width and count arguments of filters and format specs
 MAX_ITERATIONS = 200_000       # range() items per render, summed over every loop
 MAX_SECONDS = 5.0              # one render, where a timer can interrupt it (the main thread)
+MAX_VALUE_CHARS = MAX_RENDERED_CHARS  # one string a template builds
+MAX_BRACKETS = 30              # (, [ and { open at once inside one tag
+MAX_BLOCKS = 16                # for, if, macro, ... open at once (Python nests 20 blocks at most)
+MAX_LIPSUM = 100               # paragraphs, and words per paragraph, of lipsum()
+MAX_OPERATORS = 100            # operators, filters, tests and attribute dots inside one tag
 
 
 class TemplateLimit(Exception):
     """A template went past one of the bounds above."""
+
+
+_OPENS = frozenset({"for", "if", "macro", "call", "filter", "with", "autoescape", "block", "set"})
+_NO_FILES = frozenset({"include", "import", "extends", "from"})
+_OPERATOR_TOKENS = frozenset({"add", "sub", "mul", "div", "floordiv", "mod", "pow", "tilde", "pipe", "dot",
+                              "eq", "ne", "gt", "gteq", "lt", "lteq", "assign"})
+_OPERATOR_NAMES = frozenset({"and", "or", "not", "in", "is", "if", "else"})
+
+
+def template_problem(text: str) -> tuple[str, int] | None:
+    """Why the template cannot be used, with its line, or None: a bound on nesting or operators
+    (checked on Jinja's tokens, before the recursive parser runs), a syntax error, a tag that
+    would read a file, or code Python cannot compile."""
+    from jinja2 import TemplateSyntaxError
+
+    env = template_env()
+    try:
+        problem = _token_problem(env, text)
+        if problem:
+            return problem
+        parsed = env.parse(text)
+        from jinja2 import nodes
+
+        for node in parsed.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            return f"`{type(node).__name__.lower()}` reads another template; a spec's templates have no files", \
+                node.lineno
+        env.compile(parsed)
+    except TemplateSyntaxError as exc:
+        return exc.message or str(exc), exc.lineno or 1
+    except (SyntaxError, RecursionError, MemoryError) as exc:  # Python's own nesting limits
+        return f"the template nests too deeply to compile ({type(exc).__name__})", getattr(exc, "lineno", 1) or 1
+    return None
+
+
+def _token_problem(env, text: str) -> tuple[str, int] | None:
+    blocks: list[str] = []
+    brackets = operators = 0
+    tag_name: str | None = None
+    tag_has_assign = False
+    from jinja2.lexer import operators as operator_kinds
+
+    for lineno, kind, value in env.lex(text):
+        if kind == "operator":
+            kind = operator_kinds.get(value, kind)
+        if kind in ("block_begin", "variable_begin"):
+            brackets = operators = 0
+            tag_name, tag_has_assign = ("" if kind == "block_begin" else None), False
+        elif kind == "name" and tag_name == "":
+            tag_name = value
+            if value in _NO_FILES:
+                return f"`{value}` reads another template; a spec's templates have no files", lineno
+            if value.startswith("end"):
+                if blocks:
+                    blocks.pop()
+            elif value in _OPENS and value != "set":
+                blocks.append(value)
+        elif kind == "block_end":
+            if tag_name == "set" and not tag_has_assign:  # `{% set x %}...{% endset %}` is a block
+                blocks.append("set")
+            tag_name = None
+        elif kind in ("lparen", "lbracket", "lbrace"):
+            brackets += 1
+            if brackets > MAX_BRACKETS:
+                return f"brackets nest more than {MAX_BRACKETS} deep in one tag", lineno
+        elif kind in ("rparen", "rbracket", "rbrace"):
+            brackets -= 1
+        if kind == "assign":
+            tag_has_assign = True
+        if kind in _OPERATOR_TOKENS or (kind == "name" and value in _OPERATOR_NAMES):
+            operators += 1
+            if operators > MAX_OPERATORS:
+                return f"more than {MAX_OPERATORS} operators, filters or attribute lookups in one tag", lineno
+        if len(blocks) > MAX_BLOCKS:
+            return f"blocks (`for`, `if`, `macro`, ...) nest more than {MAX_BLOCKS} deep", lineno
+    return None
+
+
+def _refuse_long(size: int, what: str) -> None:
+    if size > MAX_VALUE_CHARS:
+        raise TemplateLimit(f"{what} would build a string of over {MAX_VALUE_CHARS:,} characters")
+
+
+def _str_len(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value)) if isinstance(value, (int, float)) else 0
+
+
+def _concat(parts) -> str:
+    """`a ~ b ~ c`, sized before it is built."""
+    texts = [str(p) for p in parts]
+    _refuse_long(sum(map(len, texts)), "`~`")
+    return "".join(texts)
+
+
+def _estimate_str_method(obj: Any, args: tuple, kwargs: dict) -> int | None:
+    """The length of what a str method would return, for the methods that can grow a string."""
+    text, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
+    if not isinstance(text, str):
+        return None
+    ints = [a for a in list(args) + list(kwargs.values()) if isinstance(a, int) and not isinstance(a, bool)]
+    if name in ("ljust", "rjust", "center", "zfill"):
+        return max([len(text), *ints])
+    if name == "expandtabs":
+        return len(text) + text.count("\t") * max([8, *ints])
+    if name == "replace" and len(args) >= 2:
+        return _replaced_len(text, args[0], args[1], args[2] if len(args) > 2 else -1)
+    if name == "join" and args:
+        items = args[0]
+        if isinstance(items, (list, tuple)):
+            return sum(_str_len(i) for i in items) + len(text) * max(len(items) - 1, 0)
+    if name in ("format", "format_map"):
+        return len(text) + sum(_str_len(a) for a in list(args) + list(kwargs.values()))
+    return None
+
+
+def _replaced_len(text: str, old: Any, new: Any, count: Any) -> int:
+    if not isinstance(old, str) or not isinstance(new, str):
+        return len(text)
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(text) + hits * (len(new) - len(old))
 
 
 _budget = threading.local()
@@ -49,7 +179,8 @@ def _make_env():
     from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
     class BoundedSandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset(["*", "**", "+"])
+        intercepted_binops = frozenset(["*", "**", "+", "%"])
+        code_generator_class = _bounded_code_generator()
 
         def call_binop(self, context, operator, left, right):
             if operator == "**" and isinstance(right, (int, float)) and not isinstance(right, bool) \
@@ -64,7 +195,22 @@ def _make_env():
             if operator == "+" and left_size is not None and right_size is not None \
                     and left_size + right_size > MAX_SEQUENCE:
                 raise SecurityError(f"`+` would build a sequence of over {MAX_SEQUENCE:,} items")
+            if operator == "%" and isinstance(left, str):
+                args = right if isinstance(right, (tuple, list)) else (right,)
+                _refuse_long(len(left) + sum(_str_len(a) for a in args), "`%`")
             return super().call_binop(context, operator, left, right)
+
+        def bounded_concat(self, parts) -> str:
+            return _concat(parts)
+
+        def call(__self, __context, __obj, *args, **kwargs):
+            size = _estimate_str_method(__obj, args, kwargs)
+            if size is not None:
+                _refuse_long(size, f"`.{getattr(__obj, '__name__', 'call')}()`")
+            result = super().call(__context, __obj, *args, **kwargs)
+            if isinstance(result, str):
+                _refuse_long(len(result), "a call")
+            return result
 
         def wrap_str_format(self, value):
             wrapped = super().wrap_str_format(value)  # str.format and format_map, sandboxed
@@ -84,10 +230,44 @@ def _make_env():
     env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
                          trim_blocks=True, lstrip_blocks=True, optimized=False)
     env.globals["range"] = _range
-    for name in ("center", "indent", "wordwrap", "truncate", "batch", "slice"):
-        env.filters[name] = _capped(env.filters[name])
+    env.globals["lipsum"] = _lipsum(env.globals["lipsum"])
+    for name in ("center", "indent", "wordwrap", "truncate", "batch", "slice", "replace", "join"):
+        env.filters[name] = _capped(env.filters[name], _FILTER_SIZES.get(name))
     env.filters["format"] = _format_filter(env.filters["format"])
     return env
+
+
+def _bounded_code_generator():
+    from jinja2.compiler import CodeGenerator
+
+    class BoundedCodeGenerator(CodeGenerator):
+        def visit_Concat(self, node, frame):  # `~` goes through the environment, which sizes it
+            self.write("environment.bounded_concat((")
+            for arg in node.nodes:
+                self.visit(arg, frame)
+                self.write(", ")
+            self.write("))")
+
+    return BoundedCodeGenerator
+
+
+def _indent_len(value: Any, width: Any = 4, *args, **kwargs) -> int:
+    text = str(value)
+    w = len(width) if isinstance(width, str) else width if isinstance(width, int) else 4
+    return len(text) + (text.count("\n") + 1) * max(w, 0)
+
+
+def _join_len(value: Any, d: Any = "", attribute: Any = None) -> int:
+    items = value if isinstance(value, (list, tuple)) else []
+    return sum(_str_len(i) for i in items) + _str_len(d) * max(len(items) - 1, 0)
+
+
+def _replace_len(value: Any, old: Any = "", new: Any = "", count: Any = None) -> int:
+    return _replaced_len(str(value), old, new, -1 if count is None else count)
+
+
+# The length a string-growing filter would return, estimated from its arguments before it runs.
+_FILTER_SIZES = {"indent": _indent_len, "join": _join_len, "replace": _replace_len}
 
 
 def _range(*args):
@@ -100,14 +280,33 @@ def _range(*args):
     return rng
 
 
-def _capped(filter_func):
-    def wrapper(value, *args, **kwargs):
+def _lipsum(generate):
+    def lipsum(n=5, html=True, min=20, max=100):
+        if any(isinstance(a, int) and a > MAX_LIPSUM for a in (n, min, max)):
+            raise TemplateLimit(f"lipsum() of over {MAX_LIPSUM} paragraphs or words")
+        return generate(n, html, min, max)
+
+    return lipsum
+
+
+def _capped(filter_func, size=None):
+    """The filter with its width arguments capped and, where it can grow a string, the result
+    sized before it is built. functools.wraps keeps Jinja's pass_environment / pass_context
+    marks, so the filters that take the environment still get it."""
+    import functools
+
+    passes = getattr(filter_func, "jinja_pass_arg", None) is not None  # set by @pass_environment
+
+    @functools.wraps(filter_func)
+    def wrapper(*all_args, **kwargs):
+        first, (value, *args) = all_args[:int(passes)], all_args[int(passes):]
         for a in list(args) + list(kwargs.values()):
             if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_WIDTH:
                 raise TemplateLimit(f"a filter argument of {a} is over the limit of {MAX_WIDTH:,}")
-        return filter_func(value, *args, **kwargs)
+        if size is not None:
+            _refuse_long(size(value, *args, **kwargs), f"`{filter_func.__name__}`")
+        return filter_func(*first, value, *args, **kwargs)
 
-    wrapper.__name__ = getattr(filter_func, "__name__", "filter")
     return wrapper
 
 

@@ -113,3 +113,66 @@ def test_joint_quota_marginals_exact(count, dims):
         expected = largest_remainder(count, [Fraction(str(s)) for s in q.shares])
         got = [sum(n for k, n in cells if k[q.field] == v) for v in q.values]
         assert got == expected
+
+
+# ---- templates: generated Jinja passes check and renders within its bounds, or is diagnosed ----
+
+_FILTERS = ["upper", "length", "string", "trim", "truncate(3)", "wordwrap(3)", "center(20)", "indent(2)",
+            "replace('a', 'bb')", "join(', ')", "default('x')", "first", "reverse", "list", "tojson"]
+_ATOMS = st.sampled_from(["label", "n", "'ab'", "3", "[1, 2]", "items", "'x' * 5000", "(label ~ label)"])
+
+
+def _expr():
+    def grow(inner):
+        return st.one_of(
+            st.tuples(inner, st.sampled_from([" + ", " ~ ", " * ", " and ", " == ", " % "]), inner).map("".join),
+            inner.map(lambda e: f"({e})"),
+            inner.map(lambda e: f"-{e}"),
+            st.tuples(inner, st.sampled_from(_FILTERS)).map(lambda t: f"{t[0]}|{t[1]}"),
+            inner.map(lambda e: f"[{e}]"),
+        )
+    return st.recursive(_ATOMS, grow, max_leaves=40)
+
+
+def _template():
+    def grow(inner):
+        return st.one_of(
+            st.tuples(inner, inner).map("".join),
+            st.tuples(st.sampled_from(["items", "range(3)", "[label]"]), inner)
+              .map(lambda t: f"{{% for x in {t[0]} %}}{t[1]}{{% endfor %}}"),
+            st.tuples(_expr(), inner).map(lambda t: f"{{% if {t[0]} %}}{t[1]}{{% endif %}}"),
+            st.tuples(_expr(), inner).map(lambda t: f"{{% set v = {t[0]} %}}{t[1]}"),
+        )
+    leaf = st.one_of(_expr().map(lambda e: f"{{{{ {e} }}}}"), st.sampled_from(["text ", "\n", "{% include 'x' %}"]))
+    return st.recursive(leaf, grow, max_leaves=30)
+
+
+def _deep(depth: int, kind: str) -> str:
+    open_, close = {"for": ("{% for x in items %}", "{% endfor %}"), "if": ("{% if n %}", "{% endif %}"),
+                    "paren": ("{{ " + "(", ")")}[kind]
+    inner = "1" if kind == "paren" else "{{ x }}"
+    return open_ * depth + inner + close * depth + (" }}" if kind == "paren" else "")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(template=st.one_of(_template(),
+                          st.tuples(st.integers(0, 400), st.sampled_from(["for", "if", "paren"]))
+                            .map(lambda t: _deep(*t))))
+def test_generated_templates_render_within_bounds_or_are_diagnosed(template):
+    from jinja2 import TemplateError
+    from jinja2.sandbox import SecurityError
+
+    from synthlang.templates import MAX_RENDERED_CHARS, TemplateLimit, render, template_problem
+
+    problem = template_problem(template)  # must not raise
+    if problem is not None:
+        message, line = problem
+        assert message and 1 <= line <= template.count("\n") + 1
+        return
+    try:
+        out = render(template, {"label": "billing", "n": 2, "items": ["a", "b"]})
+    except (TemplateLimit, SecurityError, TemplateError, TypeError, ValueError, ZeroDivisionError,
+            OverflowError) as exc:  # the record fails with this reason; nothing else may escape
+        assert not isinstance(exc, (RecursionError, MemoryError))
+        return
+    assert len(out) <= MAX_RENDERED_CHARS

@@ -15,7 +15,7 @@ from .. import ir
 from ..endpoints import model_problems
 from ..regexes import compile_error
 from .json_schema import MENTION_GAP_CLASS
-from .model import PLAN_SCHEMA_VERSION, Plan
+from .model import PLAN_SCHEMA_VERSION, Block, Plan
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_TOKENS = 1_000_000
@@ -45,9 +45,21 @@ def _expr_patterns(e: ir.Expr) -> Iterator[str]:
         stack.extend(node.args)
 
 
+def _templates(block: Block) -> list[tuple[str, str]]:
+    """Every template of a block, named for a message: its prompt, its judge's rubric, and each
+    step's template, rubric and dialogue turns."""
+    found = [("prompt", block.prompt)] + ([("judge rubric", block.judge.rubric)] if block.judge else [])
+    for step in block.steps:
+        name = ", ".join(step.fields)
+        found += [(f"template of the step writing {name}", step.template),
+                  (f"rubric of the step writing {name}", step.rubric)]
+        found += [(f"template of the {t.role} turn writing {name}", t.template) for t in step.turns]
+    return [(what, text) for what, text in found if text]
+
+
 def validate_plan(plan: Plan) -> list[str]:
     """Every problem found; an empty list for a plan the compiler could have written."""
-    from ..templates import template_env
+    from ..templates import template_problem
 
     problems: list[str] = []
     if plan.schema_version != PLAN_SCHEMA_VERSION:
@@ -72,7 +84,6 @@ def validate_plan(plan: Plan) -> list[str]:
         if not NAME.fullmatch(name):
             problems.append(f"model name `{name}` is not a name")
         problems += [f"model `{name}`: {p}" for _, p in model_problems(model.endpoint, model.api_key_env)]
-    env = template_env()
     for schema in plan.schemas.values():
         for f in schema.fields:
             for pattern in _patterns(f.type):
@@ -104,13 +115,10 @@ def validate_plan(plan: Plan) -> list[str]:
                 err = compile_error(pattern)
                 if err:
                     problems.append(f"block {b.id}: invalid regex in a check: {err}")
-        for what, text in (("prompt", b.prompt), ("judge rubric", b.judge.rubric if b.judge else None)):
-            if text is None:
-                continue
-            try:
-                env.parse(text)
-            except Exception as exc:  # noqa: BLE001 - Jinja's syntax errors
-                problems.append(f"block {b.id}: the {what} is not a valid template: {exc}")
+        for what, text in _templates(b):
+            bad = template_problem(text)
+            if bad:
+                problems.append(f"block {b.id}: the {what} is not a valid template: {bad[0]} (template line {bad[1]})")
         if b.examples is not None and b.examples.seeds not in plan.seeds:
             problems.append(f"block {b.id} draws examples from an unknown seed set")
     if out.mix is not None and out.mix.seeds not in plan.seeds:

@@ -6,8 +6,19 @@ from .. import ir
 from ..diagnostics import did_you_mean
 from ..source import Span
 from ..syntax import ast
-from ..templates import template_env
+from ..templates import MAX_BLOCKS, MAX_BRACKETS, MAX_OPERATORS, template_env, template_problem
 from .context import Context
+
+# What to do about a template past one of its bounds, keyed by the first word of the reason.
+_TEMPLATE_HELP = {
+    "blocks": f"a template nests at most {MAX_BLOCKS} blocks; move the inner part into a `macro`",
+    "brackets": f"a tag nests at most {MAX_BRACKETS} brackets",
+    "more": f"a tag holds at most {MAX_OPERATORS} operators; split it with `{{% set %}}`",
+    "`include`": "write the text into the prompt, or share it with a `macro` in the same template",
+    "`import`": "define the macro in the same template",
+    "`extends`": "write the whole template in the prompt",
+    "`from`": "define the macro in the same template",
+}
 
 
 def default_prompt(schema: ir.Schema, known: list[str], has_examples: bool) -> str:
@@ -52,14 +63,15 @@ def _find_name_span(prompt: ast.Str, name: str) -> Span:
 def check_prompt(ctx: Context, prompt: ast.Str, schema: ir.Schema, known: set[str], has_examples: bool,
                  where: str = "prompt", unavailable: dict[str, str] | None = None) -> bool:
     """unavailable: fields a step's template cannot see yet, with why (`step 3 writes it`)."""
-    from jinja2 import TemplateSyntaxError, meta
+    from jinja2 import meta
 
-    env = template_env()
-    try:
-        parsed = env.parse(prompt.value)
-    except TemplateSyntaxError as exc:
-        ctx.sink.error("E0501", f"{where} template: {exc.message}", _span_for_line(prompt, exc.lineno or 1))
+    problem = template_problem(prompt.value)
+    if problem is not None:
+        message, lineno = problem
+        ctx.sink.error("E0501", f"{where} template: {message}", _span_for_line(prompt, lineno),
+                       help=_TEMPLATE_HELP.get(message.split(" ")[0]))
         return False
+    parsed = template_env().parse(prompt.value)
     ok = True
     allowed = set(known) | {"dataset"} | ({"examples"} if has_examples else set())
     for name in sorted(meta.find_undeclared_variables(parsed)):
