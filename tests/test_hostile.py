@@ -59,6 +59,57 @@ def tree(tmp_path):
     return spec_dir, victim
 
 
+@pytest.mark.parametrize("template", [
+    '{% set a = "x" * 100000 %}{% set b = a ~ a %}{% set c = b ~ b %}{{ c|length }}',
+    '{% set a = "x" * 100000 %}{{ a|replace("x", "yyyyyyyyyy")|length }}',
+    '{% set a = "x" * 100000 %}{{ a.replace("x", "yyyyyyyyyy")|length }}',
+    '{% set a = ["x" * 50000] * 50 %}{{ a|join("")|length }}',
+    '{{ "a".ljust(10 ** 9)|length }}',
+    '{{ ("%s" * 1000) % (("x" * 1000,) * 1000) }}',
+    '{% set a = "\n" * 100000 %}{{ a|indent(10000)|length }}',
+])
+def test_strings_a_template_builds_are_sized_before_they_are_built(tree, template):
+    spec_dir, _ = tree
+    spec = spec_dir / "j.synth"
+    spec.write_text(MINIMAL.replace("count 2", f"count 2\n prompt \"\"\"{template}\"\"\""))
+    proc = synthc("run", spec, "--fake-engine", "--max-attempts", "2", timeout=60)
+    assert proc.returncode == 1 and "would build a string of over 200,000 characters" in proc.stderr, \
+        proc.stderr[-1500:]
+    assert proc.seconds < 30
+
+
+@pytest.mark.parametrize("template, reason", [
+    ("{{ " + "(" * 80 + "1" + ")" * 80 + " }}", "brackets nest more than 30 deep"),
+    ("{% for a in [1] %}" * 300 + "x" + "{% endfor %}" * 300, "blocks (`for`, `if`, `macro`, ...) nest more than 16"),
+    ("{% for a in [1] %}" * 120 + "x" + "{% endfor %}" * 120, "blocks (`for`, `if`, `macro`, ...) nest more than 16"),
+    ("{% if true %}" * 400 + "x" + "{% endif %}" * 400, "nest more than 16"),
+    ("{{ " + "-" * 5000 + "1 }}", "more than 100 operators"),
+    ("{{ " + " + ".join(["1"] * 20000) + " }}", "more than 100 operators"),
+    ("{% include 'other.txt' %}", "`include` reads another template"),
+    ("{% import 'm.txt' as m %}", "`import` reads another template"),
+    ("{% from 'm.txt' import x %}", "`from` reads another template"),
+])
+def test_template_nesting_and_file_tags_are_located_at_check(tree, template, reason):
+    spec_dir, _ = tree
+    spec = spec_dir / "j.synth"
+    spec.write_text(MINIMAL.replace("count 2", f'count 2\n prompt """\nhello\n{template}"""'))
+    proc = check_json(spec)
+    assert proc.returncode == 1 and codes_at(proc) == [("E0501", 5)], proc.stdout[-800:]
+    assert reason in json.loads(proc.stdout)[0]["message"]
+
+
+def test_filters_that_take_the_environment_work_in_the_sandbox(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "j.synth"
+    spec.write_text('schema T { label: "billing" | "shipping"  b: str(1..10) }\n'
+                    'generate T { count 2\n quota label { "billing": 50%, "shipping": 50% }\n'
+                    ' prompt """{{ label|truncate(3) }} {{ label|wordwrap(3) }} {{ label|center(12) }}""" }\n')
+    proc = synthc("run", spec, "--fake-engine", timeout=60)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    manifest = json.loads((spec_dir / "out/j/manifest.json").read_text())
+    assert manifest["complete"] and manifest["blocks"]["T"]["accepted"] == 2, manifest
+
+
 def codes_at(proc) -> list[tuple[str, int]]:
     return [(d["code"], d.get("line")) for d in json.loads(proc.stdout)]
 
@@ -420,6 +471,9 @@ def _rewrite(plan_file: Path, change) -> Path:
     (lambda d: d["blocks"][0].update(id="../../x"), "is not a name"),
     (lambda d: d["schemas"]["T"]["fields"][0]["type"].update(pattern="(?=a)b"), "invalid regex"),
     (lambda d: d["blocks"][0].update(prompt="{% for %}"), "not a valid template"),
+    (lambda d: d["blocks"][0].update(prompt="{% for a in [1] %}" * 120 + "{% endfor %}" * 120),
+     "nest more than 16 deep"),
+    (lambda d: d["blocks"][0].update(prompt="{% include 'x' %}"), "`include` reads another template"),
     (lambda d: d["blocks"][0]["cells"][0].update(count=5), "do not add up"),
     (lambda d: d["models"]["embedded"].update(engine="openai", endpoint="http://evil.example.com/v1",
                                               api_key_env="AWS_SECRET_ACCESS_KEY"), "API key variable"),
@@ -575,3 +629,21 @@ def test_diff_revision_paths_stay_in_the_repository(tree):
     assert outside.returncode == 2 and "without '..'" in outside.stderr
     changed = synthc("diff", "HEAD:sub/s.synth", "sub/s.synth", cwd=repo)
     assert changed.returncode == 1 and "records 2 -> 3" in changed.stdout, changed.stdout
+
+
+@pytest.mark.parametrize("template, reason", [
+    ("{{ 1 // 0 }}", "ZeroDivisionError"),
+    ("{{ lipsum(1000000) }}", "lipsum() of over 100"),
+    ("{{ (label ~ '')[99] }}", "UndefinedError"),
+])
+def test_a_block_failing_the_same_way_before_any_request_stops_early(tree, template, reason):
+    spec_dir, _ = tree
+    spec = spec_dir / "j.synth"
+    spec.write_text('schema T { label: "a" | "b" ~ uniform  b: str(1..10) }\n'
+                    f'generate T {{ count 20\n prompt """{template}""" }}\n')
+    proc = synthc("run", spec, "--fake-engine", timeout=60)
+    assert proc.returncode == 1 and "its first 5 attempts all failed before a request" in proc.stderr, \
+        proc.stderr[-1500:]
+    assert reason in proc.stderr
+    manifest = json.loads((spec_dir / "out/j/manifest.json").read_text())
+    assert not manifest["complete"] and manifest["blocks"]["T"]["attempts"] == 5

@@ -36,8 +36,37 @@ JOURNAL = "journal.jsonl"
 CACHE_DIR = "cache"         # the result cache's default folder, in RUN_DIR
 
 
+# A block whose first attempts all fail before any request for one and the same reason (a
+# template that cannot render, a sampler that cannot draw) stops after this many: more attempts
+# of the same plan fail the same way, and each can cost a render's whole time limit.
+SAME_FAILURE_STOP = 5
+_BEFORE_REQUEST = ("prompt:", "sampling:", "mentions_do_not_fit")
+
+
 class CellFailed(Exception):
     """A quota cell could not be filled within its attempt budget."""
+
+
+class SameFailures:
+    """Counts a block's attempts failing in a row, before any request, for one reason; None
+    once any attempt of the block got further."""
+
+    def __init__(self, accepted_before: int):
+        self.reason: str | None = None
+        self.run = 0
+        self.live = accepted_before == 0
+
+    def add(self, entry: JournalEntry) -> str | None:
+        """The reason, once SAME_FAILURE_STOP attempts in a row failed for it; else None."""
+        if not self.live:
+            return None
+        why = entry.why or ""
+        if entry.ok or not why.startswith(_BEFORE_REQUEST):
+            self.live = False
+            return None
+        self.run = self.run + 1 if why == self.reason else 1
+        self.reason = why
+        return why if self.run >= SAME_FAILURE_STOP else None
 
 
 @dataclass
@@ -90,6 +119,7 @@ class Driver:
         progress = Progress(block.id, len(block.cells), block.count, self.opt.progress)
         new_records = 0
         ahead: dict[int, deque[Candidate]] = {}  # later cells' candidates, made with this cell's
+        same = SameFailures(sum(st.accepted))
         for ci, cell in enumerate(block.cells):
             budget = self._budget(block, ci)
             queue = ahead.pop(ci, deque())
@@ -109,6 +139,12 @@ class Driver:
                     st.count(entry)
                     if entry.ok:
                         new_records += 1
+                    stop = same.add(entry)
+                    if stop is not None:
+                        journal.append(entries)
+                        raise CellFailed(f"block {block.id}: its first {SAME_FAILURE_STOP} attempts all failed "
+                                         f"before a request with {stop}; stopped early, as every attempt of "
+                                         f"this plan fails the same way. Fix the spec and run again.")
                 journal.append(entries)
                 cells_done = sum(1 for i, c in enumerate(block.cells) if st.accepted[i] >= c.count)
                 progress.update(cells_done, sum(st.accepted), sum(st.attempts), new_records)
