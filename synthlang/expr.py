@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import ir, regexes
+from .values import INT_MAX
 
 
 class Unknown(Exception):
@@ -103,7 +104,7 @@ def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
         return value is not None and regexes.search(expr.value, str(value))
     if op == "neg":
         value = evaluate(expr.args[0], record)
-        return None if value is None else -value
+        return None if value is None else _finite(-value)
     left = evaluate(expr.args[0], record)
     right = evaluate(expr.args[1], record)
     if op in ("==", "!="):
@@ -139,9 +140,12 @@ def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
 
 
 def _finite(value: Any) -> Any:
-    """Arithmetic never yields inf or nan: an overflowing expression is an error, like 1/0."""
+    """Arithmetic never yields inf or nan, nor an integer past 64 bits: an overflowing
+    expression is an error, like 1/0."""
     if isinstance(value, float) and not math.isfinite(value):
         raise EvalError("the result is not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT_MAX <= value <= INT_MAX:
+        raise EvalError("the result does not fit in a 64-bit integer")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -62,17 +63,21 @@ def _check_text(value: Any) -> None:
             stack.extend(v)
 
 
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+INT_MAX = 2**63 - 1   # integers fit in 64 bits, as in every output format
+
+
 def coerce_text(t: ir.Type, text: str) -> Any:
     """Turn a CSV cell into a value of type t (JSON for lists and records)."""
     match t:
         case ir.IntType():
-            digits = text.replace("_", "").strip()
-            if len(digits.lstrip("+-0")) > 19:
+            digits = text.strip()
+            # ASCII digits only: Python's int() also reads `1_0` and `٣` (an Arabic-Indic three)
+            if not _ASCII_INT.fullmatch(digits):
+                raise ValueError_(f"`{_clip(text)}` is not an integer (digits 0-9, an optional sign)")
+            if len(digits.lstrip("+-0")) > 19 or not -INT_MAX <= int(digits) <= INT_MAX:
                 raise ValueError_(f"`{_clip(text)}` is out of range for an integer")
-            try:
-                return int(digits)
-            except ValueError:
-                raise ValueError_(f"`{_clip(text)}` is not an integer") from None
+            return int(digits)
         case ir.FloatType():
             try:
                 value = float(text)
@@ -117,6 +122,8 @@ def check_value(t: ir.Type, value: Any, schemas: SchemaLookup, path: str = "",
                     value = int(value)
                 else:
                     raise ValueError_(f"expected an integer, got {_short(value)}", path)
+            if not -INT_MAX <= value <= INT_MAX:
+                raise ValueError_(f"{_short(value)} does not fit in a 64-bit integer", path)
             _check_bounds(value, t.min, t.max, path)
             return value
         case ir.FloatType():

@@ -431,6 +431,38 @@ def test_hostile_seed_rows_are_located(tree, row):
         assert codes_at(proc) == [("E0302", 2)], proc.stdout[-800:]
 
 
+@pytest.mark.parametrize("csv_text, line, words", [
+    ("n,b,b\n1,one,two\n", 1, "the header names column `b` 2 times"),
+    ("n,b\n\u0663,x\n", 2, "`\u0663` is not an integer"),
+    ("n,b\n1_0,x\n", 2, "`1_0` is not an integer"),
+    ("n,b\n99999999999999999999,x\n", 2, "out of range for an integer"),
+    ("n,b\n9223372036854775808,x\n", 2, "out of range for an integer"),
+])
+def test_csv_seed_cells_python_reads_loosely_are_located(tree, csv_text, line, words):
+    spec_dir, _ = tree
+    (spec_dir / "seeds.csv").write_text(csv_text)
+    spec = spec_dir / "s.synth"
+    spec.write_text('seeds s from "seeds.csv" as T\nschema T { n: int  b: str(1..10) }\ngenerate T { count 2 }\n')
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0302", line)], proc.stdout[-800:]
+    assert words in json.loads(proc.stdout)[0]["message"]
+
+
+def test_integer_arithmetic_past_64_bits_is_an_evaluation_error(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    for fmt in ("parquet", "jsonl"):
+        spec.write_text("schema T { b: str(1..10)  v: int = 9223372036854775807 * 9223372036854775807 }\n"
+                        f"generate T {{ count 2 }}\noutput \"out/p\" {{ format {fmt} }}\n")
+        proc = synthc("run", spec, "--fake-engine", "--max-attempts", "3", "--fresh")
+        assert proc.returncode == 1 and "top rejection reasons: derived: v (3)" in proc.stderr, proc.stderr[-800:]
+    from synthlang.expr import EvalError, evaluate
+    from synthlang.ir import Expr
+    big = Expr(op="lit", value=9223372036854775807)
+    with pytest.raises(EvalError, match="does not fit in a 64-bit integer"):
+        evaluate(Expr(op="*", args=(big, big)), {})
+
+
 def test_nested_json_and_surrogates_in_a_test_file_are_clear_errors(tree):
     spec_dir, _ = tree
     (spec_dir / "seeds.jsonl").write_text("".join(json.dumps({"q": q, "b": "hello"}) + "\n" for q in "ab" * 5))

@@ -47,6 +47,10 @@ def _rows_csv(text: str, schema: ir.Schema) -> Iterator[tuple[int, Any, str | No
     except csv.Error as exc:
         yield 1, None, f"unreadable CSV header: {exc}"
         return
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:  # a dict keeps the last of two same-named columns, silently
+        yield 1, None, f"the header names column `{twice[0]}` {header.count(twice[0])} times"
+        return
     types = {f.name: f.type for f in schema.fields}
     line_no = reader.line_num
     while True:
@@ -129,8 +133,10 @@ def load_seeds(ctx: Context) -> None:
                     problem = f"field `{exc.path}`: {exc.message}" if exc.path else exc.message
             bad += 1
             if bad <= MAX_REPORTED_ROWS:
-                ctx.sink.error("E0302", f"row {line_no if suffix == '.jsonl' else line_no - 1} of `{decl.path.value}` "
-                               f"does not fit {schema.name}: {problem}", _line_span(source, line_no),
+                where = f"row {line_no}" if suffix == ".jsonl" else \
+                    "the header" if line_no == 1 else f"row {line_no - 1}"
+                ctx.sink.error("E0302", f"{where} of `{decl.path.value}` does not fit {schema.name}: {problem}",
+                               _line_span(source, line_no),
                                notes=[Note(decl.name.span, "seed set declared here")])
         if bad > MAX_REPORTED_ROWS:
             ctx.sink.error("E0302", f"{bad - MAX_REPORTED_ROWS} more bad rows in `{decl.path.value}`",
