@@ -35,32 +35,52 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"`{name}` is not a JSON value")
 
 
-def load_json(text: str) -> Any:
-    """json.loads for data from outside (seed and test rows): no NaN or Infinity, no integers
-    of thousands of digits, no nesting deep enough to exhaust the stack, no lone surrogates.
-    Raises ValueError (json.JSONDecodeError is one) with the reason."""
+# how deep what synthc stores itself nests at most (journal lines, result cache entries, a run's
+# manifest and evaluation): records nest as deep as their schema, far less than this; a value
+# nested deeper would run the recursive walks over it (checks, json.dumps, the writers) out of stack
+MAX_STORED_DEPTH = 256
+
+
+def load_json(text: str, max_depth: int | None = None, limit: int | None = None, nan: bool = False) -> Any:
+    """json.loads for data from outside (seed and test rows, engine replies) and for what synthc
+    stored (with `max_depth` MAX_STORED_DEPTH and `nan`): no integers of thousands of digits, no
+    nesting deep enough to exhaust the stack (nor deeper than `max_depth` arrays and objects),
+    no more than `limit` characters, no lone surrogates, no NaN or Infinity unless `nan` (Python
+    writes them for such a float, so a file synthc wrote may hold them). Raises ValueError
+    (json.JSONDecodeError is one) with the reason."""
+    if limit is not None and len(text) > limit:
+        raise ValueError(f"longer than the limit of {limit} characters ({len(text)})")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=None if nan else _no_constant)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    _check_text(value)
+    deep = max_depth is not None and text.count("[") + text.count("{") > max_depth
+    if deep or "\\u" in text or not _encodable(text):  # else no value can be too deep or hold a surrogate
+        _check_text(value, max_depth)
     return value
 
 
-def _check_text(value: Any) -> None:
-    stack = [value]
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(value: Any, max_depth: int | None) -> None:
+    stack = [(value, 1)]
     while stack:
-        v = stack.pop()
+        v, depth = stack.pop()
         if isinstance(v, str):
             try:
                 v.encode("utf-8")
             except UnicodeEncodeError:
                 raise ValueError("the text holds a lone UTF-16 surrogate, which no output format can store") from None
-        elif isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
+        elif isinstance(v, (dict, list)):
+            if max_depth is not None and depth > max_depth:
+                raise ValueError(f"nested deeper than {max_depth} levels")
+            stack.extend((x, depth + 1) for x in (list(v.keys()) + list(v.values()) if isinstance(v, dict) else v))
 
 
 _ASCII_INT = re.compile(r"[+-]?[0-9]+")
