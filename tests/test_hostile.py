@@ -519,6 +519,75 @@ def test_tampered_plans_are_refused(tree, plan_file, change, reason):
     assert snapshot(victim.parent) == before
 
 
+@pytest.fixture
+def rich_plan(tree):
+    """The ticket example's plan (seeds, weights, a sampled int, noise, near dedup, mix), in the tree."""
+    spec_dir, _ = tree
+    example = Path(__file__).resolve().parents[1] / "specs/support_tickets"
+    for item in example.rglob("*"):
+        if item.is_file() and "out" not in item.relative_to(example).parts:
+            (spec_dir / item.relative_to(example)).parent.mkdir(parents=True, exist_ok=True)
+            (spec_dir / item.relative_to(example)).write_bytes(item.read_bytes())
+    assert synthc("compile", spec_dir / "tickets.synth", "-o", spec_dir / "plan.json").returncode == 0
+    return spec_dir / "plan.json"
+
+
+def _field(d: dict, name: str) -> dict:
+    return next(f for f in d["schemas"]["Ticket"]["fields"] if f["name"] == name)
+
+
+def _sampled(d: dict, name: str) -> dict:
+    return next(f for f in d["blocks"][0]["sampled"] if f["path"] == [name])
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: d["output"]["mix"].update(share=float("nan")), "not a valid plan"),
+    (lambda d: d["output"]["mix"].update(share=1e308), "the `mix` share of real rows lies in 0%..99%"),
+    (lambda d: d["output"]["mix"].update(share=100.0), "the `mix` share of real rows lies in 0%..99%"),
+    (lambda d: d["models"]["writer"].update(temperature=float("nan")), "not a valid plan"),
+    (lambda d: d["models"]["writer"].update(temperature=50.0), "temperature lies in 0..5"),
+    (lambda d: d["blocks"][0]["noise"][0].update(rate=float("nan")), "not a valid plan"),
+    (lambda d: d["blocks"][0]["noise"][0].update(rate=3.0), "a noise rate lies in 0..1"),
+    (lambda d: d["blocks"][0]["dedup"][0].update(threshold=-5.0), "a similarity threshold lies in (0, 1]"),
+    (lambda d: d["seeds"]["real_tickets"].update(path="/etc/passwd"), "must be a relative path"),
+    (lambda d: d["seeds"]["real_tickets"]["rows"][0].update(intent="zzz"), "row 1: intent: \"zzz\" is not one of"),
+    (lambda d: d["seeds"]["real_tickets"]["rows"][0].update(subject="x" * 500), "row 1: subject: length 500"),
+    (lambda d: d["seeds"]["real_tickets"]["rows"][0].update(extra="x"), "row 1: `extra` is not a field"),
+    (lambda d: _sampled(d, "priority")["type"].update(min=9, max=2), "its range 9..2 is empty"),
+    (lambda d: _sampled(d, "channel")["sampler"].update(weights=[1.0, 2.0]), "2 weights for 3 values"),
+    (lambda d: d["blocks"][0].update(cells=[{**d["blocks"][0]["cells"][0], "count": 0}] * 200_001),
+     "200,001 quota cells"),
+    (lambda d: d["models"]["writer"].update(top_p=1), "not written as synthc writes plans"),
+])
+def test_plans_that_passed_validation_and_then_crashed_are_refused(tree, rich_plan, change, reason):
+    _, victim = tree
+    tampered = _rewrite(rich_plan, change)
+    before = snapshot(victim.parent)
+    proc = synthc("run", tampered, "--fake-engine")
+    assert proc.returncode == 1 and reason in proc.stderr, proc.stderr[-800:]
+    assert snapshot(victim.parent) == before
+    assert not (tampered.parent / "out").exists()
+
+
+def test_a_hand_edited_journal_record_is_checked_like_a_generated_one(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text('schema T { label: "a" | "b" ~ uniform  b: str(1..10) }\ngenerate T { count 3 }\n')
+    assert synthc("run", spec, "--fake-engine").returncode == 0
+    journal = spec_dir / "out/s/.synth/journal.jsonl"
+    lines = journal.read_text().splitlines()
+    for edit, reason in [(lambda r: r.update(label="zzz"), "does not fit T: label"),
+                         (lambda r: r.update(b="x" * 500), "does not fit T: b: length 500"),
+                         (lambda r: r.update(extra=1), "has a field `extra`")]:
+        entries = [json.loads(line) for line in lines]
+        first = next(e for e in entries if e.get("ok"))
+        edit(first["rec"])
+        journal.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+        proc = synthc("run", spec, "--fake-engine")
+        assert proc.returncode != 0 and reason in proc.stderr and "--fresh" in proc.stderr, proc.stderr[-800:]
+        assert "zzz" not in (spec_dir / "out/s/train.jsonl").read_text()
+
+
 def test_deeply_nested_plan_json_is_refused(tree):
     spec_dir, _ = tree
     (spec_dir / "p.json").write_text("[" * 200_000)

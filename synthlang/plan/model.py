@@ -126,13 +126,20 @@ class Plan(Node):
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        data = json.loads(text)
+        from ..values import load_json
+
+        data = load_json(text)  # no NaN or Infinity, no nesting that exhausts the stack
         if not isinstance(data, dict):
             raise ValueError("a plan is a JSON object")
         plan = cls.load(data)
         expected = cls.content_hash(data)
         if plan.hash != expected:
             raise ValueError(f"plan hash mismatch: the file says {plan.hash}, its content hashes to {expected}")
+        if cls.content_hash(plan.dump(mode="json")) != expected:
+            # loading converted a value (1 where 1.0 is declared, a list for a tuple): the run
+            # would hash the plan it loaded and stop later with a hash mismatch
+            raise ValueError("the plan is not written as synthc writes plans (a value of another JSON type "
+                             "than its field's, e.g. 1 for 1.0); compile the spec again")
         return plan
 
     def seed_rows(self, schema_name: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from .. import ir
 from ..endpoints import model_problems
 from ..regexes import compile_error
 from .json_schema import MENTION_GAP_CLASS
-from .model import PLAN_SCHEMA_VERSION, Block, Plan
+from .model import PLAN_SCHEMA_VERSION, Block, Plan, SampledField
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_TOKENS = 1_000_000
@@ -123,4 +123,74 @@ def validate_plan(plan: Plan) -> list[str]:
             problems.append(f"block {b.id} draws examples from an unknown seed set")
     if out.mix is not None and out.mix.seeds not in plan.seeds:
         problems.append("`mix` names an unknown seed set")
+    problems += _value_problems(plan)
     return problems
+
+
+def _value_problems(plan: Plan) -> list[str]:
+    """The ranges the compiler keeps every number of a plan in, and the seed rows checked
+    against their schema as `synthc check` checks a seed file: a hand-edited plan that passes
+    the hash must not crash a run or put rows that break their schema into a dataset."""
+    from ..sema.check_generates import MAX_CELLS
+    from ..values import ValueError_, check_record
+
+    problems: list[str] = []
+    for name, m in plan.models.items():
+        if not 0 <= m.temperature <= 5 or not 0 < m.top_p <= 1:
+            problems.append(f"model `{name}`: temperature lies in 0..5 and top_p in (0, 1]")
+        if any(v is not None and not 0 < v <= 10_000_000 for v in (m.max_tokens, m.concurrency, m.n_ctx, m.threads)):
+            problems.append(f"model `{name}`: max_tokens, concurrency, n_ctx and threads are positive integers")
+    mix = plan.output.mix
+    if mix is not None and not 0 <= mix.share < 100:
+        problems.append("the `mix` share of real rows lies in 0%..99%")
+    for seeds in plan.seeds.values():
+        problem = _relative_path_problem(f"seed set `{seeds.name}`'s path", seeds.path)
+        schema = plan.schemas.get(seeds.schema_name)
+        if problem or schema is None:
+            problems.append(problem or f"seed set `{seeds.name}` names an unknown schema")
+            continue
+        names = {f.name for f in schema.fields}
+        for i, row in enumerate(seeds.rows, start=1):
+            try:
+                extra = sorted(set(row) - names)
+                if extra:
+                    raise ValueError_(f"`{extra[0]}` is not a field of {schema.name}")
+                if check_record(schema, row, plan.schemas.get) != row:
+                    raise ValueError_("its values are not as the compiler writes them")
+            except ValueError_ as exc:
+                problems.append(f"seed set `{seeds.name}`, row {i}: {exc.path + ': ' if exc.path else ''}{exc.message}")
+                break
+    for b in plan.blocks:
+        if len(b.cells) > MAX_CELLS:
+            problems.append(f"block {b.id}: {len(b.cells):,} quota cells; at most {MAX_CELLS:,} are allowed")
+        for d in b.dedup:
+            if d.threshold is not None and not 0 < d.threshold <= 1:
+                problems.append(f"block {b.id}: a similarity threshold lies in (0, 1]")
+        for rule in b.noise:
+            if not 0 <= rule.rate <= 1:
+                problems.append(f"block {b.id}: a noise rate lies in 0..1")
+        if b.examples is not None and b.examples.n < 0:
+            problems.append(f"block {b.id}: a negative number of examples")
+        for sf in b.sampled:
+            problem = _sampler_problem(sf)
+            if problem:
+                problems.append(f"block {b.id}, sampled field {'.'.join(sf.path)}: {problem}")
+    return problems
+
+
+def _sampler_problem(sf: SampledField) -> str | None:
+    """Why a sampled field's sampler cannot draw a value of its type, or None."""
+    t, s = sf.type, sf.sampler
+    if isinstance(t, (ir.IntType, ir.FloatType)) and t.min is not None and t.max is not None and t.min > t.max:
+        return f"its range {t.min}..{t.max} is empty"
+    if isinstance(t, ir.StrType) and t.min_len is not None and t.max_len is not None and t.min_len > t.max_len:
+        return f"its length range {t.min_len}..{t.max_len} is empty"
+    if isinstance(s, ir.WeightsSampler):
+        options = ir.options_of(t)
+        if options is None or len(s.weights) != len(options):
+            return f"{len(s.weights)} weights for {len(options) if options else 'no finite set of'} values"
+        if any(w < 0 for w in s.weights) or not sum(s.weights) > 0:
+            return "weights are not negative and not all zero"
+    if isinstance(s, ir.PickSampler) and not s.values:
+        return "`pick` has no values"
+    return None

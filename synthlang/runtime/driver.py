@@ -21,11 +21,13 @@ from pathlib import Path
 
 from ..files import ensure_dir, write_text_atomic
 from ..plan.model import Block, Plan
+from ..values import ValueError_, check_record
 from .acceptance import accept
 from .dedup import Deduper
 from .entries import PENDING, Candidate, JournalEntry
 from .journal import Journal, JournalCorrupt
 from .manifest import BlockState, RunTimes, write_manifest
+from .noise import restore_truth
 from .options import RunOptions
 from .pool import LocalPool, Pool
 from .progress import Progress
@@ -101,7 +103,7 @@ class Driver:
         states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
         dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}
         try:
-            resumed = replay(journal.entries(), journal.path, states, dedupers)
+            resumed = replay(self.plan, journal.entries(), journal.path, states, dedupers)
             try:
                 for block in self.plan.blocks:
                     self._run_block(block, states[block.id], dedupers[block.id], journal)
@@ -222,9 +224,11 @@ class Driver:
                               complete, resumed, files, self.requests, identities, self.restarted)
 
 
-def replay(entries: Iterable[dict], path: Path, states: dict[str, BlockState], dedupers: dict[str, Deduper]) -> int:
+def replay(plan: Plan, entries: Iterable[dict], path: Path, states: dict[str, BlockState],
+           dedupers: dict[str, Deduper]) -> int:
     """Rebuild the blocks' counters and dedup indexes from a journal of this plan; returns how
-    many entries it held."""
+    many entries it held. A journaled record is checked as a generated one was before it was
+    written: a hand-edited journal cannot put a record that breaks its schema into the dataset."""
     n = 0
     for raw in entries:
         e = JournalEntry.from_json(raw)
@@ -236,10 +240,39 @@ def replay(entries: Iterable[dict], path: Path, states: dict[str, BlockState], d
         if not 0 <= ci < len(st.accepted):
             raise JournalCorrupt(f"{path}: an entry names cell {ci} of block {e.at.block}, which has "
                                  f"{len(st.accepted)}")
+        problem = journaled_record_problem(plan, plan.block(e.at.block), e) if e.ok else None
+        if problem is not None:
+            raise JournalCorrupt(f"{path}: the record of block {e.at.block}, attempt {e.at.attempt} {problem}")
         st.count(e)
         if e.ok:
             dedupers[e.at.block].add(e.dedup_values or {})
     return n
+
+
+def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str | None:
+    """What is wrong with an accepted record read back from the journal, or None: its values
+    (before noise) must fit the block's schema, with nothing else beside `_meta`, and its quota
+    fields must hold its cell's values."""
+    record = e.record if isinstance(e.record, dict) else None
+    meta = record.get("_meta") if record is not None else None
+    if record is None or not isinstance(meta, dict):
+        return "is not a record with its `_meta`"
+    schema = plan.schemas[block.schema_name]
+    values = {k: v for k, v in record.items() if k != "_meta"}
+    extra = sorted(set(values) - {f.name for f in schema.fields})
+    if extra:
+        return f"has a field `{extra[0]}` that {schema.name} does not declare"
+    truth = meta.get("truth", {})
+    if not isinstance(truth, dict):
+        return "has a malformed `_meta.truth`"
+    try:
+        check_record(schema, restore_truth(values, meta), plan.schemas.get)
+    except ValueError_ as exc:
+        return f"does not fit {schema.name}: {exc.path + ': ' if exc.path else ''}{exc.message}"
+    for name, value in block.cells[e.at.cell].key.items():
+        if values.get(name) != value and truth.get(name, values.get(name)) != value:
+            return f"has {name} = {values.get(name)!r}, not its cell's {value!r}"
+    return None
 
 
 def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunReport:

@@ -98,7 +98,7 @@ def estimate(plan: Plan, options: RunOptions) -> PlanEstimate:
     states = {b.id: BlockState.empty(len(b.cells)) for b in plan.blocks}
     dedupers = {b.id: Deduper(b.dedup, plan.seed_rows(b.schema_name)) for b in plan.blocks}
     if resumes:
-        replay(read_entries(journal), journal, states, dedupers)
+        replay(plan, read_entries(journal), journal, states, dedupers)
     previous = _previous_records(journal) if header is not None and not resumes else {}
     last = _last_manifest(out)
     attempts = Attempts(plan, options, dry=True)
