@@ -18,7 +18,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..files import open_append, open_read, open_update
+from ..files import human_size, open_append, open_read, open_update
+from ..values import MAX_STORED_DEPTH, load_json
+
+# a line longer than this is no entry synthc wrote (an accepted record with its provenance is
+# far smaller), and is not read into memory to find that out
+MAX_LINE_CHARS = 64 * 2**20
 
 
 class JournalMismatch(Exception):
@@ -40,12 +45,30 @@ class JournalCorrupt(JournalMismatch):
                          "Run again with --fresh to start the dataset over (or restore the journal).")
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# the optional keys of an entry and what each holds (JournalEntry.to_json writes them)
+_OPTIONAL = {"tok": _is_int, "t": lambda v: _is_int(v) or isinstance(v, float), "err": lambda v: isinstance(v, str),
+             "score": _is_int, "step": _is_int, "dd": lambda v: isinstance(v, dict)}
+
+
 def _well_formed(entry: dict) -> bool:
+    """True for the header, or for an attempt whose every key holds what synthc writes there
+    (so replaying it cannot fail on a type)."""
     if entry.get("kind") == "header":
         return True
-    return (isinstance(entry.get("b"), str) and isinstance(entry.get("c"), int) and isinstance(entry.get("a"), int)
-            and isinstance(entry.get("ok"), bool) and (isinstance(entry.get("rec"), dict) if entry["ok"]
-                                                       else isinstance(entry.get("why"), str)))
+    if not (isinstance(entry.get("b"), str) and _is_int(entry.get("c")) and _is_int(entry.get("a"))
+            and isinstance(entry.get("ok"), bool)):
+        return False
+    if entry["ok"]:
+        rec = entry.get("rec")
+        if not isinstance(rec, dict) or not isinstance(rec.get("_meta", {}), dict):
+            return False
+    elif not isinstance(entry.get("why"), str):
+        return False
+    return all(entry.get(key) is None or holds(entry[key]) for key, holds in _OPTIONAL.items())
 
 
 PREVIOUS = "journal.previous.jsonl"   # the journal of the plan before an edit, kept one generation
@@ -90,12 +113,15 @@ class Journal:
             self.sync()
 
     def _repair(self) -> None:
-        """Cut a partial last line left by a kill in the middle of a write."""
+        """Cut a partial last line left by a kill in the middle of a write. Only the end of the
+        file is read: a journal can be far larger than memory."""
         with open_update(self.path) as fh:
-            data = fh.read()
-            if data and not data.endswith(b"\n"):
-                cut = data.rfind(b"\n") + 1
-                fh.truncate(cut)
+            end = fh.seek(0, os.SEEK_END)
+            if end == 0:
+                return
+            fh.seek(end - 1)
+            if fh.read(1) != b"\n":
+                fh.truncate(_after_last_newline(fh, end))
 
     def _header(self) -> dict | None:
         return read_header(self.path)
@@ -125,13 +151,10 @@ class Journal:
 def read_header(path: Path) -> dict | None:
     """The journal's header (its plan and dataset), None for an empty journal."""
     with open_read(path) as fh:
-        first = fh.readline()
+        first, _ = _read_line(fh)
     if not first.strip():
         return None
-    try:
-        header = json.loads(first)
-    except ValueError:
-        header = None
+    header, _ = _parse(first)
     if not isinstance(header, dict) or header.get("kind") != "header":
         raise JournalCorrupt(f"{path} does not start with a journal header")
     return header
@@ -141,19 +164,56 @@ def read_entries(path: Path) -> Iterator[dict]:
     """Every entry after the header; a torn last line (a run killed mid-write, not yet resumed)
     is left out."""
     with open_read(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
+        line_no = 0
+        while True:
+            line, whole = _read_line(fh)
+            if not line:
+                return
+            line_no += 1
             if not line.strip():
                 continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                entry = None
+            entry, why = _parse(line) if whole else (None, f"longer than {human_size(MAX_LINE_CHARS)}")
             if not isinstance(entry, dict) or not _well_formed(entry):
                 if not line.endswith("\n"):
                     return
-                raise JournalCorrupt(f"{path}, line {line_no}, is not a journal entry")
+                raise JournalCorrupt(f"{path}, line {line_no}, is not a journal entry" + (f" ({why})" if why else ""))
             if entry.get("kind") != "header":
                 yield entry
+
+
+def _read_line(fh) -> tuple[str, bool]:
+    """The next line and whether it is whole. Of a line longer than MAX_LINE_CHARS only its
+    start is kept (the rest is read past), ending in a newline if the line did: so a caller
+    still tells a torn last line from damage. ("", True) at the end of the file."""
+    line = fh.readline(MAX_LINE_CHARS + 1)
+    if len(line) <= MAX_LINE_CHARS or line.endswith("\n"):
+        return line, True
+    while True:
+        rest = fh.readline(1 << 20)
+        if not rest or rest.endswith("\n"):
+            return line[:80] + rest[-1:], False
+
+
+def _after_last_newline(fh, end: int) -> int:
+    """The offset just past the last newline before `end` in a binary file, 0 when there is none."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - (1 << 20))
+        fh.seek(start)
+        found = fh.read(pos - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        pos = start
+    return 0
+
+
+def _parse(line: str) -> tuple[object, str | None]:
+    """A line's JSON value, or (None, why not). Bounded in depth like everything synthc reads
+    back; NaN is read as Python writes it."""
+    try:
+        return load_json(line, max_depth=MAX_STORED_DEPTH, nan=True), None
+    except ValueError as exc:
+        return None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def _hold_lock(path: Path):
