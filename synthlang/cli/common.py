@@ -69,6 +69,20 @@ def error(message: str) -> None:
     print(f"synthc: error: {printable(message)}", file=sys.stderr)
 
 
+def print_network(models) -> None:
+    """What a reviewer, and whoever runs a spec, must see first: where each model (anything with
+    `name`, `endpoint` and `api_key_env`) sends requests and which secret goes along. One line
+    each, whatever the endpoint holds."""
+    from ..diagnostics import printable
+
+    for model in models:
+        if model.endpoint or model.api_key_env:
+            key = f", with the key in ${model.api_key_env}" if model.api_key_env else ", with no key"
+            where = model.endpoint or "(no endpoint)"
+            line = printable(f"network: model `{model.name}` sends requests to {where}{key}")
+            print(line.replace("\t", "\\x09").replace("\n", "\\x0a"), file=sys.stderr)
+
+
 def spec_path(arg: str) -> Path | None:
     from ..files import is_regular_file
 

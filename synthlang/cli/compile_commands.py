@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, emit_diagnostics, error, spec_path
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, emit_diagnostics, error, print_network, spec_path
 
 
 def cmd_check(args) -> int:
@@ -24,24 +24,13 @@ def cmd_check(args) -> int:
             found += result.diagnostics
         else:
             emit_diagnostics(result, args.format)
-            _print_network(result)
+            print_network(result.context.models.values())
             if not result.diagnostics:
                 print(f"{arg}: ok", file=sys.stderr)
         worst = max(worst, EXIT_OK if result.ok else EXIT_ERRORS)
     if args.format == "json":
         print(render_all_json(found))
     return worst
-
-
-def _print_network(result) -> None:
-    """What a reviewer must see in a spec: where it sends requests and which secret goes along."""
-    from ..diagnostics import printable
-
-    for model in result.context.models.values():
-        if model.endpoint or model.api_key_env:
-            key = f", with the key in ${model.api_key_env}" if model.api_key_env else ", with no key"
-            where = model.endpoint or "(no endpoint)"
-            print(printable(f"network: model `{model.name}` sends requests to {where}{key}"), file=sys.stderr)
 
 
 def cmd_compile(args) -> int:
