@@ -29,6 +29,25 @@ def cache_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
                        help="drop the least recently used results past this size (default 2G; K, M, G suffixes)")
 
 
+def allow_endpoint_arguments(p: argparse.ArgumentParser) -> None:
+    from ..endpoints import ALLOW_ENV, ALLOW_FLAG
+
+    p.add_argument(ALLOW_FLAG, action="append", default=[], type=allow_endpoint, metavar="URL_OR_HOST",
+                   help="let API keys go to this server: a URL allows its scheme, host and port, HOST:PORT "
+                        f"that port, HOST every port (repeatable; also ${ALLOW_ENV}, comma-separated). A key "
+                        "goes to no other server, this machine's included")
+
+
+def allow_endpoint(text: str) -> str:
+    from ..endpoints import parse_allowance
+
+    try:
+        parse_allowance(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} allows nothing: {exc}") from None
+    return text.strip()
+
+
 def parse_size(text: str) -> int:
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     t = text.strip().upper().removesuffix("B").removesuffix("I")

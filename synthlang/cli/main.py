@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from .common import EXIT_INTERNAL, EXIT_OK, Parser, cache_arguments, parse_size
+from .common import EXIT_INTERNAL, EXIT_OK, Parser, allow_endpoint_arguments, cache_arguments, parse_size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
     cache_arguments(r)
+    allow_endpoint_arguments(r)
     pl = sub.add_parser("plan", help="what a run would reuse, generate and drop, and what it would cost "
                                      "(sends nothing to an engine)")
     pl.add_argument("spec", help="a .synth spec or a plan .json")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=("text", "json"), default="text",
                     help="a table per block, or the records as JSON lines")
     cache_arguments(pr)
+    allow_endpoint_arguments(pr)
     ca = sub.add_parser("cache", help="show the size of a result cache, or prune it")
     ca_sub = ca.add_subparsers(dest="cache_command", required=True, parser_class=Parser)
     for name, text in (("info", "entries and size"), ("prune", "drop entries: least recently used first")):

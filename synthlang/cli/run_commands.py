@@ -5,7 +5,30 @@ from __future__ import annotations
 
 import sys
 
-from .common import EXIT_ENGINE, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan, run_options
+from .common import EXIT_ENGINE, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan, print_network, run_options
+
+
+def _network(plan, args) -> tuple[str, ...] | None:
+    """The servers the user lets API keys go to (--allow-endpoint, then $SYNTHC_ALLOW_ENDPOINTS),
+    after printing where the plan's models send requests; None after printing why nothing may be
+    sent: a model would send a key to a server the user did not allow. Runs before any request."""
+    import os
+
+    from ..endpoints import allowed_endpoints, key_consent_problem
+
+    try:
+        allowed = allowed_endpoints(getattr(args, "allow_endpoint", None) or (), os.environ)
+    except ValueError as exc:
+        error(str(exc))
+        return None
+    if getattr(args, "fake_engine", False):  # nothing leaves this machine
+        return allowed
+    print_network(plan.models.values())
+    refused = [problem for m in plan.models.values() if m.endpoint and m.api_key_env
+               and (problem := key_consent_problem(m.name, m.endpoint, m.api_key_env, allowed))]
+    for problem in refused:
+        error(problem)
+    return None if refused else allowed
 
 
 def cmd_run(args) -> int:
@@ -13,12 +36,16 @@ def cmd_run(args) -> int:
     if loaded is None:
         return EXIT_ERRORS
     plan, base = loaded
+    key_endpoints = _network(plan, args)
+    if key_endpoints is None:
+        return EXIT_USAGE
     from ..engines.base import ConstraintNotEnforced, EngineDead
     from ..engines.capabilities import UnsupportedFeature
     from ..runtime.driver import CellFailed, run_plan
     from ..runtime.journal import JournalMismatch, RunBusy
 
     options = run_options(args, plan, base)
+    options.engine_options.key_endpoints = key_endpoints
     options.fresh = args.fresh
     options.progress = {"auto": None, "bar": True, "log": False}[args.progress]
     options.ray, options.workers = args.ray, args.workers
@@ -95,6 +122,9 @@ def cmd_preview(args) -> int:
     if args.n < 1:
         error("-n must be at least 1")
         return EXIT_USAGE
+    key_endpoints = _network(plan, args)
+    if key_endpoints is None:
+        return EXIT_USAGE
     import json
     import shutil
 
@@ -120,8 +150,10 @@ def cmd_preview(args) -> int:
               + f"; engine requests: {p.requests_sent} sent, {p.requests_reused} reused from the cache"
               + (f"; no record could be made for {'; '.join(p.unfilled)}" if p.unfilled else ""), file=sys.stderr)
 
+    options = run_options(args, plan, base)
+    options.engine_options.key_endpoints = key_endpoints
     try:
-        preview(plan, run_options(args, plan, base), args.n, args.block, on_block=show)
+        preview(plan, options, args.n, args.block, on_block=show)
     except (ConstraintNotEnforced, UnsupportedFeature) as exc:
         error(str(exc))
         return EXIT_ENGINE

@@ -79,4 +79,5 @@ class EngineOptions:
     constrained: bool = True        # off only for benchmarks and the probe's own test
     threads: int | None = None
     batch: int | None = None        # sequences decoded together (llama.cpp); None: from memory and context
+    key_endpoints: tuple[str, ...] = ()  # servers the user lets an API key go to (--allow-endpoint)
     extra: dict = field(default_factory=dict)
