@@ -2,23 +2,40 @@
 llama-cpp-python's server, hosted APIs), with the schema sent the way the server expects,
 a concurrency limit, and retries with backoff on 429, 5xx, timeouts and dropped connections.
 Every output is validated again by the runtime, and the conformance probe catches a server
-that ignores the constraint."""
+that ignores the constraint.
+
+The server is the spec's choice, so its replies are data from anyone: each is read up to a
+size, parsed with bounded nesting and checked for the shape of a chat completion (parse_reply)
+before anything in it is used; an API key goes only to a server the user allowed."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import os
 import random
+import re
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 from .. import ir
-from ..endpoints import model_problems
+from ..endpoints import key_consent_problem, model_problems
+from ..values import load_json
 from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult, TokenChoices, merge_pieces
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_REPLY_BYTES = 64 * 2**20    # a long completion with 20 likely tokens per step stays far below
+MAX_REPLY_DEPTH = 16            # a reply's token probabilities lie 8 arrays and objects deep
+MAX_ERROR_BYTES = 4096          # of an error reply's body, for its reason
+MAX_TOKEN_COUNT = 2**31         # a count past this is no count (and would overflow the cache's columns)
+MALFORMED = "malformed reply"   # starts the error of a request whose reply was not a chat completion
+MALFORMED_IN_A_ROW = 3          # replies like that, with none well formed between, that end the run
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -36,14 +53,113 @@ for _handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), ur
     _OPENER.add_handler(_handler)
 
 
-def _token_choices(choice: dict) -> list[TokenChoices] | None:
+class MalformedReply(ValueError):
+    """A server's 200 reply is not a chat completion; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    tokens: int
+    finish_reason: str | None
+    logprobs: list[TokenChoices] | None
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list"}
+
+
+def _field(obj: dict, key: str, kinds: tuple[type, ...], where: str, default: Any = None) -> Any:
+    """obj[key] when it is one of `kinds` (a bool is never a number), `default` when missing or
+    null; else MalformedReply naming the field."""
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise MalformedReply(f"`{where}{key}` is not {' or '.join(_KIND_NAMES[k] for k in kinds)}")
+    return value
+
+
+def _logprob(obj: dict, where: str) -> float:
+    """obj["logprob"] as a finite float: 1e999 reads as infinity, and an integer of hundreds of
+    digits is no float at all."""
+    value = _field(obj, "logprob", (int, float), where, default=0.0)
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise MalformedReply(f"`{where}logprob` is not a finite number")
+    return value
+
+
+def _token_choices(logprobs: Any) -> list[TokenChoices] | None:
     """A choice's `logprobs.content` as token choices; None when the server sent none."""
-    content = (choice.get("logprobs") or {}).get("content")
-    if not isinstance(content, list):
+    if logprobs is None:
         return None
-    return [(str(t.get("token", "")), merge_pieces((str(a["token"]), float(a["logprob"]))
-                                                  for a in t.get("top_logprobs") or []))
-            for t in content]
+    if not isinstance(logprobs, dict):
+        raise MalformedReply("`choices[0].logprobs` is not an object")
+    content = _field(logprobs, "content", (list,), "choices[0].logprobs.")
+    if content is None:
+        return None
+    out = []
+    for i, t in enumerate(content):
+        if not isinstance(t, dict):
+            raise MalformedReply(f"`choices[0].logprobs.content[{i}]` is not an object")
+        where = f"choices[0].logprobs.content[{i}]."
+        top = []
+        for a in _field(t, "top_logprobs", (list,), where, default=[]):
+            if not isinstance(a, dict):
+                raise MalformedReply(f"`{where}top_logprobs` holds something that is not an object")
+            top.append((_field(a, "token", (str,), where + "top_logprobs[].", default=""),
+                        _logprob(a, where + "top_logprobs[].")))
+        out.append((_field(t, "token", (str,), where, default=""), merge_pieces(top)))
+    return out
+
+
+def parse_reply(data: bytes, logprobs: bool) -> Reply:
+    """A chat-completions reply's first choice: its text ("" for a null content), completion
+    tokens, finish reason, and token choices when `logprobs`. Raises MalformedReply saying why
+    the bytes are not such a reply: not UTF-8, not JSON, nested too deeply, or the wrong shape."""
+    if len(data) > MAX_REPLY_BYTES:
+        raise MalformedReply(f"the reply is larger than {MAX_REPLY_BYTES:,} bytes")
+    try:
+        out = load_json(data.decode("utf-8"), max_depth=MAX_REPLY_DEPTH)  # no NaN, no lone surrogates
+    except UnicodeDecodeError:
+        raise MalformedReply("the reply is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedReply(f"the reply is not JSON: {str(exc)[:200]}") from None
+    except ValueError as exc:  # too deep, NaN, a lone surrogate, an integer of thousands of digits
+        raise MalformedReply(f"the reply is refused: {str(exc)[:200]}") from None
+    if not isinstance(out, dict):
+        raise MalformedReply("the reply is not a JSON object")
+    choices = _field(out, "choices", (list,), "", default=[])
+    if not choices or not isinstance(choices[0], dict):
+        raise MalformedReply("`choices` holds no choice object")
+    choice = choices[0]
+    message = _field(choice, "message", (dict,), "choices[0].")
+    if message is None:
+        raise MalformedReply("`choices[0].message` is missing")
+    usage = _field(out, "usage", (dict,), "", default={})
+    tokens = _field(usage, "completion_tokens", (int,), "usage.", default=0)
+    if not 0 <= tokens < MAX_TOKEN_COUNT:
+        raise MalformedReply(f"`usage.completion_tokens` is not a token count: {tokens}")
+    return Reply(text=_field(message, "content", (str,), "choices[0].message.", default=""), tokens=tokens,
+                 finish_reason=_field(choice, "finish_reason", (str,), "choices[0]."),
+                 logprobs=_token_choices(choice.get("logprobs")) if logprobs else None)
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    """The start of an error reply's body (read only that far: the server may send gigabytes)."""
+    try:
+        return exc.read(MAX_ERROR_BYTES).decode("utf-8", errors="replace")[:300] if exc.fp else ""
+    except (OSError, http.client.HTTPException):
+        return ""
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """The seconds a Retry-After header asks for (at most 60); None without a number there."""
+    value = exc.headers.get("Retry-After") if exc.headers else None
+    return min(float(value), 60.0) if value and _SECONDS.fullmatch(value.strip()) else None
 
 
 class OpenAICompatEngine:
@@ -54,6 +170,10 @@ class OpenAICompatEngine:
         problems = model_problems(model.endpoint, model.api_key_env)  # a plan may come from anyone
         if problems:
             raise EngineDead(f"model `{model.name}`: {'; '.join(p for _, p in problems)}")
+        refusal = model.api_key_env and key_consent_problem(model.name, model.endpoint, model.api_key_env,
+                                                            options.key_endpoints)
+        if refusal:  # the command line refuses this before; a caller of the engine gets it here
+            raise EngineDead(refusal)
         self.name = f"openai:{model.model}@{model.endpoint}"
         self.capabilities = None  # a remote server: what it enforces is probed
         # `concurrency` requests at a time, as many again queued so a finished one is replaced
@@ -68,6 +188,7 @@ class OpenAICompatEngine:
         self.max_retries, self.timeout, self.backoff = max_retries, timeout, backoff
         self.pool = ThreadPoolExecutor(max_workers=max(1, model.concurrency))
         self.consecutive_failures = 0
+        self.malformed_in_a_row = 0
 
     def _body(self, r: GenerationRequest) -> dict:
         body = {"model": self.model.model, "messages": list(r.messages), "max_tokens": r.max_tokens,
@@ -85,14 +206,14 @@ class OpenAICompatEngine:
             body["response_format"] = {"type": "json_object", "schema": r.json_schema}
         return body
 
-    def _post(self, body: dict) -> dict:
+    def _post(self, body: dict, logprobs: bool) -> Reply:
         data = json.dumps(body).encode("utf-8")
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
         with _OPENER.open(req, timeout=self.timeout) as resp:
-            return json.loads(resp.read().decode("utf-8"))
+            return parse_reply(resp.read(MAX_REPLY_BYTES + 1), logprobs)
 
     def _one(self, r: GenerationRequest) -> GenerationResult:
         start = time.perf_counter()
@@ -102,27 +223,21 @@ class OpenAICompatEngine:
         for attempt in range(self.max_retries + 1):
             wait = None
             try:
-                out = self._post(body)
-                choice = out["choices"][0]
-                text = choice["message"].get("content") or ""
-                tokens = (out.get("usage") or {}).get("completion_tokens", 0)
-                if choice.get("finish_reason") == "length":
-                    return GenerationResult(None, tokens=tokens, error="output cut at max_tokens",
+                reply = self._post(body, bool(r.logprobs))
+                if reply.finish_reason == "length":
+                    return GenerationResult(None, tokens=reply.tokens, error="output cut at max_tokens",
                                             seconds=time.perf_counter() - start)
-                return GenerationResult(text, tokens=tokens, seconds=time.perf_counter() - start,
-                                        logprobs=_token_choices(choice) if r.logprobs else None)
+                return GenerationResult(reply.text, tokens=reply.tokens, seconds=time.perf_counter() - start,
+                                        logprobs=reply.logprobs)
             except urllib.error.HTTPError as exc:
-                detail = exc.read().decode("utf-8", errors="replace")[:300] if exc.fp else ""
-                last = f"HTTP {exc.code}: {detail}"
+                last = f"HTTP {exc.code}: {_error_detail(exc)}"
                 if exc.code not in RETRY_STATUS:
                     return GenerationResult(None, error=last, seconds=time.perf_counter() - start)
-                retry_after = exc.headers.get("Retry-After") if exc.headers else None
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    wait = min(float(retry_after), 60.0)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                wait = _retry_after(exc)
+            except MalformedReply as exc:  # asking again gets the same reply: not retried
+                return GenerationResult(None, error=f"{MALFORMED}: {exc}", seconds=time.perf_counter() - start)
+            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, a bad status line
                 last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            except (KeyError, IndexError, ValueError) as exc:
-                return GenerationResult(None, error=f"malformed response: {exc}", seconds=time.perf_counter() - start)
             if attempt < self.max_retries:
                 time.sleep(wait if wait is not None else self.backoff * (2 ** attempt) * (0.5 + rng.random()))
         return GenerationResult(None, error=f"gave up after {self.max_retries + 1} tries: {last}",
@@ -130,11 +245,24 @@ class OpenAICompatEngine:
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         results = list(self.pool.map(self._one, requests))
+        self._count_malformed(results)
         failed = sum(1 for x in results if x.error and x.error.startswith("gave up"))
         self.consecutive_failures = self.consecutive_failures + failed if failed == len(results) else 0
         if self.consecutive_failures >= 3 * max(1, len(results)):
             raise EngineDead(f"{self.url} does not answer: {results[-1].error}")
         return results
+
+    def _count_malformed(self, results: list[GenerationResult]) -> None:
+        """Raise EngineDead once MALFORMED_IN_A_ROW replies in a row were not chat completions: the
+        runtime would otherwise ask again, attempt after attempt, a server that answers so each time."""
+        for x in results:
+            if x.error is not None and x.error.startswith(MALFORMED):
+                self.malformed_in_a_row += 1
+                if self.malformed_in_a_row >= MALFORMED_IN_A_ROW:
+                    raise EngineDead(f"{self.url} keeps sending replies that are not chat completions "
+                                     f"({x.error.removeprefix(MALFORMED + ': ')})")
+            elif x.error is None:
+                self.malformed_in_a_row = 0
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
