@@ -327,6 +327,9 @@ def test_text_that_is_not_english_prose_or_one_long_identifier_is_junk():
     assert verdict(record(subject="SystemRuntimeSerializationMessageFormatException")).reason == "junk: subject"
     dotted = "System.Runtime.Serialization.SerializationMessageFormatException"
     assert verdict(record(subject=dotted)).reason == "junk: subject"
+    glued = "System.Runtime.Serialization.Serialization.MessageFormatException:ProductName:"
+    assert verdict(record(subject=glued)).reason == "junk: subject"
+    assert verdict(record(subject="Crash: System.IO.FileNotFoundException at login")).reason is None
     assert verdict(record(subject="Invoice for support.example.com")).reason is None
     terse = "Dashboard blank after login since Monday morning; colleagues in both offices see the same page."
     assert verdict(record(body=terse)).reason is None

@@ -88,9 +88,10 @@ FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split(" "))
 PROSE_SHARE = 0.15      # at least this share of the words around mentions are function words
 FOREIGN_WORDS = 12      # free text this long ...
 FOREIGN_SHARE = 0.1     # ... with fewer small English words than this is not English prose
-# one identifier for a whole value: `SystemRuntimeSerializationMessageFormatException`, or a
-# dotted name (`System.Runtime.Serialization.SerializationException`)
-LONG_IDENTIFIER = re.compile(r"(?=(?:[A-Za-z0-9_.]*[A-Z]){4})[A-Za-z][A-Za-z0-9_.]{24,}")
+# one identifier for a whole value: `SystemRuntimeSerializationMessageFormatException`, a
+# dotted name (`System.Runtime.Serialization.SerializationException`), or names glued with
+# colons (`System.Runtime.Serialization.MessageFormatException:ProductName:`)
+LONG_IDENTIFIER = re.compile(r"(?=(?:[A-Za-z0-9_.:]*[A-Z]){4})[A-Za-z][A-Za-z0-9_.:]{24,}")
 # ... or five snake_case words and more (`on_page_add_currency_conversion_action_data`); four
 # make a tag (`Password_reset_link_expired`)
 LONG_SNAKE = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+){4,}")
