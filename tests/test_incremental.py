@@ -446,3 +446,33 @@ def test_a_judges_token_probabilities_are_kept_with_its_result_and_pruned_with_i
     readonly = ResultCache.open_existing(old)
     assert readonly is not None and readonly.get_many(["k"])["k"].text == "text"
     readonly.close()
+
+
+CANDIDATES = """schema P { topic: "a" | "b" ~ uniform  chosen: str(5..80)  rejected: str(5..80) }
+generate P { count 3
+  candidates chosen, rejected from N \"\"\"Answer a question about {{ topic }}.\"\"\" ranked by judge \"\"\"Rate it.\"\"\"
+}
+"""
+
+
+@pytest.mark.parametrize("between", ["edit", "prune"])
+def test_a_first_step_the_cache_holds_in_part_is_sent_not_asked_for_forever(tmp_path, between):
+    """A wave's first attempt with several requests (candidates), of which the cache holds some:
+    more candidates after an edit, or a cache pruned between runs. Its missing requests must be
+    sent, or the driver asks for the same attempt again without end."""
+    spec = tmp_path / "c.synth"
+    spec.write_text(CANDIDATES.replace("from N", "from 2"))
+    cli = [sys.executable, "-m", "synthlang.cli"]
+    assert subprocess.run([*cli, "run", spec, "--fake-engine"], capture_output=True, timeout=120).returncode == 0
+    if between == "edit":
+        spec.write_text(CANDIDATES.replace("from N", "from 3"))
+    else:  # keep the first candidate of each record only: what a size-bounded prune can leave
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "out/c/.synth/cache/results.sqlite") as db:
+            db.execute("delete from results where rowid % 2 = 0")
+    fresh = ["--fresh"] if between == "prune" else []  # the dataset made again, from what the cache kept
+    proc = subprocess.run([*cli, "run", spec, "--fake-engine", *fresh], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    manifest = json.loads((tmp_path / "out/c/manifest.json").read_text())
+    assert manifest["blocks"]["P"]["accepted"] == 3 and manifest["blocks"]["P"]["requests_sent"] > 0

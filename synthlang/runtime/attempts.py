@@ -107,15 +107,17 @@ class Attempts:
         return self._identities[model_name][0]
 
     def _generate(self, model_name: str, requests: list[GenerationRequest],
-                  defer: bool = False) -> tuple[list[GenerationResult | None], list[bool]]:
+                  defer: int = 0) -> tuple[list[GenerationResult | None], list[bool]]:
         """A result per request, and whether it came from the cache. The engine is sent (and
         loaded for) only what the cache does not hold; in a dry run those results are None.
 
-        `defer`: when the cache holds the first request, the ones it does not hold are not
-        sent either (None): the driver takes the cached attempts first and asks again, from the
-        first one left, only for what it still needs. So a wave sized differently from the run
-        that filled the cache sends nothing that run did not need, and a wave whose first
-        request is not cached is always sent (the driver's asking again makes progress)."""
+        `defer`: how many of the first requests are the wave's first attempt (0: defer none).
+        When the cache holds all of them, the requests it does not hold are not sent either
+        (None): the driver takes the cached attempts first and asks again, from the first one
+        left, only for what it still needs. So a wave sized differently from the run that
+        filled the cache sends nothing that run did not need, and the first attempt always
+        completes (the driver's asking again makes progress, whatever part of an attempt with
+        several requests the cache holds, or lost to an error or a prune)."""
         results: list[GenerationResult | None] = [None] * len(requests)
         keys: list[str] = []
         if self.cache is not None:
@@ -125,7 +127,7 @@ class Attempts:
             results = [found.get(k) for k in keys]
         reused = [r is not None for r in results]
         todo = [i for i, r in enumerate(results) if r is None]
-        if not todo or self.dry or (defer and results[0] is not None):
+        if not todo or self.dry or (defer and all(r is not None for r in results[:defer])):
             return results, reused
         engine = self.engine(model_name)  # loads on first use; timed as start-up, not engine work
         start = time.perf_counter()
@@ -172,7 +174,7 @@ class Attempts:
             return self._finish(block, work, made)
         prepared = [(ci, a, *self.prepare(block, ci, a)) for ci, attempts in work for a in attempts]
         requests = [p[4] for p in prepared if isinstance(p[4], GenerationRequest)]
-        results, reused = self._generate(block.model, requests, defer=True) if requests else ([], [])
+        results, reused = self._generate(block.model, requests, defer=1) if requests else ([], [])
         answers = iter(zip(results, reused))
         made = []
         for ci, attempt, seed, values, req_or_reason in prepared:

@@ -31,7 +31,7 @@ class Host(Protocol):
     def draw(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, tuple[dict, dict] | str]: ...
 
     def _generate(self, model_name: str, requests: list[GenerationRequest],
-                  defer: bool = False) -> tuple[list[GenerationResult | None], list[bool]]: ...
+                  defer: int = 0) -> tuple[list[GenerationResult | None], list[bool]]: ...
 
     def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
                  request: GenerationRequest, parts: list[tuple[dict, str]] | None = None) -> Candidate: ...
@@ -133,7 +133,7 @@ def run_steps(host: Host, block: Block, work: list[tuple[int, int]]) -> list[Can
         if asks:
             # the first step is the wave's: when the cache holds part of it, the rest waits
             # (see Attempts._generate); a later step is asked for every attempt that reached it
-            results, reused = host._generate(step.model, [req for _, req in asks], defer=(k == 1))
+            results, reused = host._generate(step.model, [req for _, req in asks], defer=_lead(asks) if k == 1 else 0)
             for (rec, req), result, hit in zip(asks, results, reused):
                 _take(rec, step, k, req, result, hit)
                 if rec.done is None and k < len(block.steps):
@@ -199,7 +199,8 @@ def _dialogue(host: Host, block: Block, step: PlanStep, k: int, live: list[_Reco
                     prompts[id(rec)].append(system)
             if not asks:
                 continue
-            results, reused = host._generate(turn.model, [req for _, req in asks], defer=(k == 1 and rnd == 0))
+            results, reused = host._generate(turn.model, [req for _, req in asks],
+                                            defer=_lead(asks) if k == 1 and rnd == 0 else 0)
             for (rec, req), result, hit in zip(asks, results, reused):
                 before = dict(rec.written)
                 _take(rec, step, k, req, result, hit, keep_parts=False)
@@ -250,7 +251,7 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
                                                 temperature=model.temperature, top_p=model.top_p)))
     if not asks:
         return
-    results, reused = host._generate(step.model, [req for _, req in asks], defer=(k == 1))
+    results, reused = host._generate(step.model, [req for _, req in asks], defer=_lead(asks) if k == 1 else 0)
     # each record's candidates by number; one that fails plausibility is not judged (None)
     values: dict[int, list[Any]] = {}
     problems: dict[int, list[tuple[str, str]]] = {}
@@ -311,6 +312,13 @@ def _candidates(host: Host, block: Block, step: PlanStep, k: int, live: list[_Re
         rec.written[best], rec.written[worst] = values[id(rec)][hi], values[id(rec)][lo]
         rec.parts.append(parts[id(rec)])   # both kept values are tested (and repaired) with the record
         rec.meta["candidates"] = {"field": best, "scores": got, "chosen": hi, "rejected": lo}
+
+
+def _lead(asks: list[tuple[_Record, GenerationRequest]]) -> int:
+    """How many of the first requests belong to the wave's first live attempt (a step with
+    candidates asks several per attempt): those are always sent, so asking again progresses."""
+    first = asks[0][0]
+    return next((i for i, (rec, _) in enumerate(asks) if rec is not first), len(asks))
 
 
 def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, result: GenerationResult | None,
