@@ -160,9 +160,13 @@ def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len
     chars = list(alphabet) if alphabet else None
     tree = P.parse(pattern)
     last = ""
+    cap = min(max_len, MAX_SAMPLE_CHARS) if max_len is not None else MAX_SAMPLE_CHARS
     for _ in range(tries):
         out: list[str] = []
-        _emit(tree, rng, out, chars)
+        try:
+            _emit(tree, rng, out, chars, _Budget(cap))
+        except _OverBudget:  # nested repeats grow exponentially: (((a*)*)*)* draws billions
+            continue
         last = "".join(out)
         if (min_len is None or len(last) >= min_len) and (max_len is None or len(last) <= max_len) \
                 and fullmatch(pattern, last):
@@ -170,8 +174,29 @@ def sample(pattern: str, rng: random.Random, min_len: int | None = None, max_len
     raise ValueError(f"could not draw a string matching /{pattern}/ within the length bounds")
 
 
-def _emit(tree, rng: random.Random, out: list[str], alphabet: list[str] | None) -> None:
+MAX_SAMPLE_CHARS = 10_000   # a drawn string; a longer draw is tried again
+MAX_SAMPLE_STEPS = 200_000  # pattern nodes visited for one draw
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    """What one draw may still emit and visit."""
+
+    def __init__(self, chars: int):
+        self.chars, self.steps = chars, MAX_SAMPLE_STEPS
+
+    def spend(self, out: list[str]) -> None:
+        self.steps -= 1
+        if self.steps < 0 or len(out) > self.chars:
+            raise _OverBudget
+
+
+def _emit(tree, rng: random.Random, out: list[str], alphabet: list[str] | None, budget: _Budget) -> None:
     for op, av in tree:
+        budget.spend(out)
         if op == C.LITERAL:
             out.append(chr(av))
         elif op == C.NOT_LITERAL:
@@ -186,11 +211,11 @@ def _emit(tree, rng: random.Random, out: list[str], alphabet: list[str] | None) 
             lo, hi, sub = av
             hi = lo + SAMPLE_UNBOUNDED_EXTRA if hi >= UNBOUNDED else hi
             for _ in range(rng.randint(lo, hi)):
-                _emit(sub, rng, out, alphabet)
+                _emit(sub, rng, out, alphabet, budget)
         elif op == C.SUBPATTERN:
-            _emit(av[-1], rng, out, alphabet)
+            _emit(av[-1], rng, out, alphabet, budget)
         elif op == C.BRANCH:
-            _emit(rng.choice(av[1]), rng, out, alphabet)
+            _emit(rng.choice(av[1]), rng, out, alphabet, budget)
         elif op == getattr(C, "ATOMIC_GROUP", None):
-            _emit(av, rng, out, alphabet)
+            _emit(av, rng, out, alphabet, budget)
         # AT (anchors) emit nothing

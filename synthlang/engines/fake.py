@@ -8,10 +8,10 @@ import json
 import math
 import os
 import random
-import re
 import string
 import time
 
+from ..regexes import fullmatch as regex_fullmatch
 from ..regexes import literal_runs
 from ..regexes import sample as sample_regex
 from .base import ALL, GenerationRequest, GenerationResult, TokenChoices
@@ -69,7 +69,6 @@ def _sentence(pattern: str, rng: random.Random) -> str | None:
     values = literal_runs(pattern)
     if not values:
         return None
-    compiled = re.compile(pattern)
     for _ in range(20):
         words = [rng.choice(FILLER) for _ in range(rng.randint(0, 3))]
         text = " ".join([*words, values[0]]) if words else values[0]
@@ -78,7 +77,7 @@ def _sentence(pattern: str, rng: random.Random) -> str | None:
         tail = " ".join(rng.choice(FILLER) for _ in range(12))
         for cut in range(len(tail), 0, -1):
             candidate = text + ", " + tail[:cut].rstrip() + "."
-            if compiled.fullmatch(candidate):
+            if regex_fullmatch(pattern, candidate):  # RE2: a pattern from a spec never backtracks
                 return candidate
     return None
 
