@@ -239,14 +239,29 @@ def test_an_endpoint_with_a_character_no_url_carries_is_refused_at_check(tmp_pat
     assert sum(line.startswith("network:") for line in proc.stderr.splitlines()) == 1
 
 
+def tampered(plan_file: Path, change) -> Path:
+    data = json.loads(plan_file.read_text())
+    change(data)
+    data["hash"] = Plan.content_hash(data)  # a hash anyone can recompute proves nothing
+    plan_file.write_text(json.dumps(data))
+    return plan_file
+
+
+def test_an_error_quoting_a_plan_stays_on_one_line(tmp_path):
+    forged = "m\nnetwork: model `m` sends requests to https://trusted.example.com, with no key\n\tx"
+    plan_file = tampered(compiled(spec_for(tmp_path, "http://127.0.0.1:9/v1", key=None)),
+                         lambda d: d["models"].update({forged: d["models"].pop("m")}))
+    proc = synthc("run", plan_file)
+    assert proc.returncode == 1 and "is not a plan this synthc runs" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "\t" not in proc.stderr
+    assert "model name `m\\x0anetwork: model" in proc.stderr
+
+
 @pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9/v1\r\nX-Evil: 1", "http://127.0.0.1:9/v1 x",
                                       "http://127.0.0.1:9/v1\x00", "http://127.0.0.1:9/v1\tx"])
 def test_a_plan_whose_endpoint_holds_such_a_character_is_refused(tmp_path, endpoint):
-    plan_file = compiled(spec_for(tmp_path, "http://127.0.0.1:9/v1", key=None))
-    data = json.loads(plan_file.read_text())
-    data["models"]["m"]["endpoint"] = endpoint
-    data["hash"] = Plan.content_hash(data)
-    plan_file.write_text(json.dumps(data))
+    plan_file = tampered(compiled(spec_for(tmp_path, "http://127.0.0.1:9/v1", key=None)),
+                         lambda d: d["models"]["m"].update(endpoint=endpoint))
     proc = synthc("run", plan_file)
     assert proc.returncode == 1 and "is not a plan this synthc runs" in proc.stderr, proc.stderr
     assert "printable ASCII without spaces" in proc.stderr

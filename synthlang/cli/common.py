@@ -80,26 +80,30 @@ def emit_diagnostics(result, fmt: str) -> None:
         print(render_all_text(result.diagnostics), file=sys.stderr)
 
 
-def error(message: str) -> None:
-    """One line on stderr; text from specs, seeds, plans or engines cannot reach the terminal
-    as an escape sequence."""
+def one_line(text: str) -> str:
+    """Text safe for a terminal that stays on one line: printable() keeps TAB and LF for the
+    messages that span lines, but a LF from a spec or a plan in a one-line message would print
+    a line of the spec's choosing (a forged `network:` or `error:` line)."""
     from ..diagnostics import printable
 
-    print(f"synthc: error: {printable(message)}", file=sys.stderr)
+    return printable(text).replace("\t", "\\x09").replace("\n", "\\x0a")
+
+
+def error(message: str) -> None:
+    """One line on stderr; text from specs, seeds, plans or engines cannot reach the terminal
+    as an escape sequence or as a line of its own."""
+    print(f"synthc: error: {one_line(message)}", file=sys.stderr)
 
 
 def print_network(models) -> None:
     """What a reviewer, and whoever runs a spec, must see first: where each model (anything with
     `name`, `endpoint` and `api_key_env`) sends requests and which secret goes along. One line
     each, whatever the endpoint holds."""
-    from ..diagnostics import printable
-
     for model in models:
         if model.endpoint or model.api_key_env:
             key = f", with the key in ${model.api_key_env}" if model.api_key_env else ", with no key"
             where = model.endpoint or "(no endpoint)"
-            line = printable(f"network: model `{model.name}` sends requests to {where}{key}")
-            print(line.replace("\t", "\\x09").replace("\n", "\\x0a"), file=sys.stderr)
+            print(one_line(f"network: model `{model.name}` sends requests to {where}{key}"), file=sys.stderr)
 
 
 def spec_path(arg: str) -> Path | None:
