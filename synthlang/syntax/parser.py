@@ -18,6 +18,8 @@ from lark.tree import Meta
 from ..diagnostics import DiagnosticSink
 from ..source import SourceFile, Span
 from . import ast
+from .confusables import character_problem
+from .hints import character_hint, interactive_stack, keyword_suggestion, misplaced_when, operator_hint, unclosed_brace
 
 INT_LIMIT = 2**63 - 1
 
@@ -170,8 +172,14 @@ class _ToAst:
 
     def regex(self, children: list[Any]) -> ast.RegexArg:
         tok = children[0]
-        raw = str(tok)[1:-1].replace("\\/", "/")
-        return ast.RegexArg(raw, self._span(tok))
+        body = str(tok)[1:-1]
+        for start, end in _repeat_counts(body):
+            digits = body[start:end]
+            if len(digits.lstrip("0")) > len(str(MAX_REPEAT)) or int(digits) > MAX_REPEAT:
+                at = tok.start_pos + 1
+                raise _ParseAbort("E0004", f"repetition count {_shorten(digits)} is out of range", at + start,
+                                  at + end, help=f"a regex repeats a part at most {MAX_REPEAT:,} times")
+        return ast.RegexArg(body.replace("\\/", "/"), self._span(tok))
 
     @_with_meta
     def true(self, meta: Meta, children: list[Any]) -> ast.Lit:
@@ -515,6 +523,43 @@ def _expected_text(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
+# the most repetitions Python's `re` takes in `{m,n}` (sre's MAXREPEAT is one more)
+MAX_REPEAT = 4_294_967_294
+_REPEAT = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
+
+
+def _repeat_counts(pattern: str) -> list[tuple[int, int]]:
+    """[start, end) of each number in a `{m}`, `{m,}` or `{m,n}` repetition of a regex, outside
+    escapes and character classes (where a brace is a plain character)."""
+    found = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1
+            i += 1 if pattern.startswith("^", i) else 0
+            i += 1 if pattern.startswith("]", i) else 0  # a `]` first in a class is a plain character
+            continue
+        elif ch == "{":
+            m = _REPEAT.match(pattern, i)
+            if m:
+                found += [(m.start(g), m.end(g)) for g in (1, 2) if m.group(g)]
+                i = m.end()
+                continue
+        i += 1
+    return found
+
+
+def _shorten(text: str) -> str:
+    return f"`{text}`" if len(text) <= 30 else f"`{text[:27]}...` ({len(text):,} digits)"
+
+
 def _token_text(tok: Token) -> str:
     if tok.type == "$END":
         return "end of file"
@@ -592,35 +637,10 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
         sink.error(exc.code, exc.message, source.span(exc.start, exc.end), help=exc.help)
         return None
     except UnexpectedCharacters as exc:
-        pos = exc.pos_in_stream or 0
-        ch = source.text[pos] if pos < len(source.text) else ""
-        if source.text.startswith('"""', pos) or (ch == '"' and source.text[max(0, pos - 2):pos] == '""'):
-            pos = pos if source.text.startswith('"""', pos) else pos - 2
-            sink.error("E0002", "unterminated multi-line string", source.span(pos, pos + 3),
-                       help='close it with `"""`')
-        elif ch == '"':
-            sink.error("E0002", "unterminated string", source.span(pos, pos + 1),
-                       help='close it with `"` on the same line; use """...""" for text over several lines')
-        elif ch == "/":
-            sink.error("E0002", "unterminated regex", source.span(pos, pos + 1),
-                       help="close it with `/` on the same line; write `\\/` for a slash inside it")
-        else:
-            expected = _describe_expected(parser, exc.allowed or ())
-            sink.error("E0002", f"unexpected character `{ch}`" if ch.isprintable() else
-                       f"unexpected character U+{ord(ch):04X}", source.span(pos, pos + 1),
-                       help=f"expected {_expected_text(expected)}" if expected else None)
+        _report_characters(parser, source, exc, sink)
         return None
     except UnexpectedToken as exc:
-        tok = exc.token
-        start = tok.start_pos if tok.start_pos is not None else len(source.text)
-        end = tok.end_pos if tok.end_pos is not None else start
-        expected = _describe_expected(parser, exc.expected)
-        if str(tok) == "/" and "REGEX" in exc.expected:
-            sink.error("E0002", "unterminated regex", source.span(start, end),
-                       help="close it with `/` on the same line; write `\\/` for a slash inside it")
-            return None
-        sink.error("E0001", f"unexpected {_token_text(tok)}", source.span(start, end),
-                   help=f"expected {_expected_text(expected)}" if expected else None)
+        _report_token(parser, source, exc, sink)
         return None
     except UnexpectedEOF as exc:
         expected = _describe_expected(parser, exc.expected)
@@ -636,3 +656,59 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Module | None:
         sink.error("E0001", "nesting too deep", source.span(0, 0),
                    help="split the expression or the type into smaller parts")
         return None
+
+
+def _report_characters(parser: Lark, source: SourceFile, exc: UnexpectedCharacters, sink: DiagnosticSink) -> None:
+    """A character no token can start with: an unterminated string or regex, an operator of
+    another language (`&&`), or a character outside ASCII, named by its code point."""
+    text = source.text
+    pos = exc.pos_in_stream or 0
+    ch = text[pos] if pos < len(text) else ""
+    if text.startswith('"""', pos) or (ch == '"' and text[max(0, pos - 2):pos] == '""'):
+        pos = pos if text.startswith('"""', pos) else pos - 2
+        sink.error("E0002", "unterminated multi-line string", source.span(pos, pos + 3),
+                   help='close it with `"""`')
+        return
+    if ch == '"':
+        sink.error("E0002", "unterminated string", source.span(pos, pos + 1),
+                   help='close it with `"` on the same line; use """...""" for text over several lines')
+        return
+    if ch == "/":
+        sink.error("E0002", "unterminated regex", source.span(pos, pos + 1),
+                   help="close it with `/` on the same line; write `\\/` for a slash inside it")
+        return
+    expected = _describe_expected(parser, exc.allowed or ())
+    fallback = f"expected {_expected_text(expected)}" if expected else None
+    if ch and not ch.isascii():
+        message, help = character_problem(ch)
+    else:
+        message = f"unexpected character `{ch}`" if ch.isprintable() else f"unexpected character U+{ord(ch):04X}"
+        help = character_hint(text, pos)
+    sink.error("E0002", message, source.span(pos, pos + 1), help=help or fallback)
+
+
+def _report_token(parser: Lark, source: SourceFile, exc: UnexpectedToken, sink: DiagnosticSink) -> None:
+    """A token the grammar cannot take here, with the likeliest fix as its help: a keyword it
+    resembles, the operator meant, the `}` a block is missing, or the tokens expected."""
+    tok = exc.token
+    at_end = tok.type == "$END"
+    start = tok.start_pos if tok.start_pos is not None else len(source.text)
+    end = tok.end_pos if tok.end_pos is not None else start
+    expected = _describe_expected(parser, exc.expected)
+    if str(tok) == "/" and "REGEX" in exc.expected:
+        sink.error("E0002", "unterminated regex", source.span(start, end),
+                   help="close it with `/` on the same line; write `\\/` for a slash inside it")
+        return
+    stack = interactive_stack(exc)
+    when = misplaced_when(source, stack)
+    if when is not None:
+        word, hint = when
+        sink.error("E0001", "`when` cannot follow a field's type",
+                   source.span(word.start_pos or 0, word.end_pos or 0), help=hint)
+        return
+    unclosed = unclosed_brace(source, stack, start, at_end)
+    help: str | None = (keyword_suggestion(parser, str(tok), exc.expected) or operator_hint(source, tok, exc.expected)
+            or (unclosed[1] if unclosed else None)
+            or (f"expected {_expected_text(expected)}" if expected else None))
+    message = "unexpected end of file" if at_end else f"unexpected {_token_text(tok)}"
+    sink.error("E0001", message, source.span(start, end), help=help, notes=[unclosed[0]] if unclosed else [])
