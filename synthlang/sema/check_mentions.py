@@ -36,6 +36,24 @@ def _max_len_of(t: ir.Type, f_sampler: ir.Sampler | None) -> tuple[int, int | No
     return 0, None
 
 
+def _kind_help(name: str, t: ir.Type) -> str:
+    """How to mention what a field of type t means, when t has no one text form."""
+    if isinstance(t, ir.FloatType):
+        return (f"a float has no one way to be written (0.5, .5, 0.50), so no text can be checked to contain "
+                f"`{name}`; mention an int (`{name}: int(...) ~ uniform`) or a str field instead")
+    if isinstance(t, ir.BoolType):
+        return f"true and false are not words a text contains; mention an enum or a literal union instead of `{name}`"
+    return "mention str, int, enum, literal-union or date fields (one value each)"
+
+
+def _source_example(t: ir.Type | None) -> str:
+    if isinstance(t, ir.StrType):
+        return "`~ regex`" if t.pattern is not None else '`~ faker("city")` or `~ pick("a", "b")`'
+    if isinstance(t, (ir.IntType, ir.DateType, ir.EnumType, ir.LiteralType)):
+        return "`~ uniform`"
+    return "`~ faker(...)` or `~ regex`" if t is None else "`~ pick(...)`"
+
+
 def check_mentions(ctx: Context, f: ast.Field, t: ir.Type,
               siblings: list[tuple[ast.Field, ir.Type | None]]) -> tuple[str, ...]:
     sink = ctx.sink
@@ -63,13 +81,16 @@ def check_mentions(ctx: Context, f: ast.Field, t: ir.Type,
             sink.error("E0101", f"unknown field `{m.value}`", m.span, help=did_you_mean(m.value, by_name))
             continue
         mf, mt = by_name[m.value]
+        if mt is not None and mt.kind not in SCALAR_MENTION_KINDS:
+            sink.error("E0208", f"`{m.value}` cannot be mentioned: it is {ir.type_text(mt)}", m.span,
+                       help=_kind_help(m.value, mt))
+            continue
         if not isinstance(mf.source, ast.SamplerNode):
             sink.error("E0208", f"`{m.value}` is not sampled; only `~` fields are known before the model writes",
-                       m.span, help=f"give `{m.value}` a source such as `~ faker(...)` or `~ regex`")
+                       m.span, help=f"give `{m.value}` a source such as {_source_example(mt)}")
             continue
-        if mt is None or mt.kind not in SCALAR_MENTION_KINDS:
-            sink.error("E0208", f"`{m.value}` is not a scalar value that text can mention", m.span)
-            continue
+        if mt is None:
+            continue  # its type has an error of its own
         names.append(m.value)
         lo, hi = _max_len_of(mt, None)
         lo_sum += lo

@@ -3,10 +3,11 @@ diagnostics."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from .. import ir
-from ..diagnostics import did_you_mean
+from ..diagnostics import Note, did_you_mean
 from ..regexes import compile_error, strip_anchors, unsupported_feature, width
 from ..syntax import ast
 from .collect_declarations import BUILTIN_TYPES
@@ -51,13 +52,7 @@ class SchemaResolver:
     def resolve_type(self, node: ast.TypeExpr) -> ir.Type | None:
         match node:
             case ast.LiteralUnion(options=opts):
-                values = []
-                for o in opts:
-                    if o.value in values:
-                        self.sink.error("E0102", f"option \"{o.value}\" appears twice", o.span)
-                    else:
-                        values.append(o.value)
-                return ir.LiteralType(values=tuple(values))
+                return ir.LiteralType(values=self._options(opts))
             case ast.ListType(item=item, args=args):
                 item_t = self.resolve_type(item)
                 lo = hi = None
@@ -77,6 +72,28 @@ class SchemaResolver:
             case ast.NamedType(name=name, args=args):
                 return self._named(name, args, node)
         return None  # pragma: no cover
+
+    def _options(self, opts: tuple[ast.Str, ...]) -> tuple[str, ...]:
+        """The values of a literal union, each once. Two options that are the same text under
+        Unicode normalisation (NFKC: a combining `a\\u0301` and a precomposed `\\u00e1`, a
+        full-width `\\uff21` and `A`) look alike on every screen, and a model, a reader or a seed file cannot
+        tell which one is meant: they are duplicates too."""
+        values: list[str] = []
+        first: dict[str, ast.Str] = {}
+        for o in opts:
+            key = unicodedata.normalize("NFKC", o.value)
+            if key not in first:
+                first[key] = o
+                values.append(o.value)
+            elif first[key].value == o.value:
+                self.sink.error("E0102", f"option \"{o.value}\" appears twice", o.span,
+                                notes=[Note(first[key].span, "first here")])
+            else:
+                self.sink.error("E0102", f"option {_escaped(o.value)} looks the same as {_escaped(first[key].value)}",
+                                o.span, notes=[Note(first[key].span, "the other one")],
+                                help="they differ only in how Unicode spells them (NFKC gives both as "
+                                     f"{_escaped(key)}); keep one")
+        return tuple(values)
 
     def _named(self, name: ast.Name, args: tuple[ast.TypeArg, ...] | None, node: ast.NamedType) -> ir.Type | None:
         n = name.value
@@ -154,3 +171,9 @@ class SchemaResolver:
                                 f"bounds {'' if lo is None else lo}..{'' if hi is None else hi}", span)
                 return None
         return ir.StrType(min_len=lo, max_len=hi, pattern=pattern)
+
+
+def _escaped(text: str) -> str:
+    """A string with every character outside ASCII as its code point: `"a\\u0301"` and `"\\u00e1"`
+    show the difference that the characters themselves hide."""
+    return '"' + "".join(c if c.isascii() and c.isprintable() else f"\\u{ord(c):04x}" for c in text) + '"'

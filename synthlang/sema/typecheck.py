@@ -113,11 +113,22 @@ class ExprChecker:
             f = schema.field(part.value)
             if f is None:
                 self.error("E0101", f"unknown field `{part.value}` in {schema.name}", part.span,
-                           help=did_you_mean(part.value, [x.name for x in schema.fields]))
+                           help=(self._quoted_value(part.value, schema) if i == 0 and len(node.parts) == 1 else None)
+                           or did_you_mean(part.value, [x.name for x in schema.fields]))
                 return ir.Expr(op="ref", path=tuple(p.value for p in node.parts), span=node.span), ANY
             t = f.type
             schema = self.ctx.schema(t.name) if isinstance(t, ir.RecordType) else None
         return ir.Expr(op="ref", path=tuple(p.value for p in node.parts), span=node.span), t
+
+    def _quoted_value(self, name: str, schema: ir.Schema) -> str | None:
+        """The fix for an enum or literal value written bare (`intent == billing`): a bare name
+        is read as a field, so a value is written as a string."""
+        for f in schema.fields:
+            t = f.type.item if isinstance(f.type, ir.ListType) else f.type
+            if isinstance(t, (ir.EnumType, ir.LiteralType)) and name in t.values:
+                return (f'`{name}` is a value of {ir.type_name(t)} (`{f.name}`); values are written in quotes: '
+                        f'`"{name}"`')
+        return None
 
     def _join(self, types: list[ExprType], span: Span) -> ExprType:
         real = [t for t in types if not isinstance(t, (Any_, Null_))]
