@@ -45,6 +45,9 @@ class Context:
     blocks: list[ir.Generate] = field(default_factory=list)
     output: ir.Output | None = None
     evaluates: list[ir.Evaluate] = field(default_factory=list)
+    # schemas that nest past the depth limit, lie on a record cycle or contain such a schema
+    # (each reported once): no pass may walk them recursively
+    unwalkable: set[str] = field(default_factory=set)
 
     def schema(self, name: str) -> ir.Schema | None:
         return self.schemas.get(name)

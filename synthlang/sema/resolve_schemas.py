@@ -11,9 +11,11 @@ from ..diagnostics import Note
 from ..syntax import ast
 from .check_mentions import check_mentions
 from .context import Context
-from .record_cycles import record_cycle
+from .derived_cycles import derived_cycles
+from .record_cycles import record_cycles
 from .resolve_samplers import resolve_sampler
 from .resolve_types import SchemaResolver
+from .type_depth import check_type_depth
 from .typecheck import describe, group, lower_expr
 
 
@@ -30,13 +32,11 @@ def resolve_schemas(ctx: Context) -> None:
             ctx.sink.error("E0202", f"enum `{name}` has no members", enum_decl.name.span)
         ctx.enums[name] = ir.Enum(name=name, values=tuple(members))
 
-    cyclic: set[str] = set()
-    for name, decl in ctx.schemas_ast.items():
-        cycle = record_cycle(ctx, name, [name])
-        if cycle and name not in cyclic:
-            cyclic.update(cycle)
-            ctx.sink.error("E0210", "record types contain each other: " + " -> ".join(cycle), decl.name.span,
-                           help="a record cannot contain itself; generated records must be finite")
+    for cycle in record_cycles(ctx):
+        ctx.sink.error("E0210", "record types contain each other: " + " -> ".join(cycle),
+                       ctx.schemas_ast[cycle[0]].name.span,
+                       help="a record cannot contain itself; generated records must be finite")
+    check_type_depth(ctx)
 
     # phase 1: field types (so that derived expressions can see every field)
     typed: dict[str, list[tuple[ast.Field, ir.Type | None]]] = {}
@@ -87,3 +87,18 @@ def resolve_schemas(ctx: Context) -> None:
                 spec["mentions"] = check_mentions(ctx, f, t, typed[name])
             out.append(ir.FieldDef(**spec))
         ctx.schemas[name] = ir.Schema(name=name, fields=tuple(out), span=ctx.schemas[name].span)
+        _report_derived_cycles(ctx, ctx.schemas[name], fields)
+
+
+def _report_derived_cycles(ctx: Context, schema: ir.Schema, fields: list[tuple[ast.Field, ir.Type | None]]) -> None:
+    """Derived fields that need each other's values: no record could ever be derived."""
+    spans = {f.name.value: f.source.span for f, _ in fields if isinstance(f.source, ast.Derived)}
+    for cycle in derived_cycles(schema):
+        others = [Note(spans[n], f"`{n}` is derived here") for n in dict.fromkeys(cycle[1:-1])]
+        shown = " -> ".join(cycle)
+        if len(cycle) == 2:
+            ctx.sink.error("E0209", f"`{cycle[0]}` is derived from itself", spans[cycle[0]],
+                           help="derive it from fields that are written or sampled")
+            continue
+        ctx.sink.error("E0209", f"derived fields depend on each other: {shown}", spans[cycle[0]], notes=others,
+                       help="derive one of them from fields that are written or sampled")
