@@ -10,7 +10,10 @@ from typing import Any, cast
 from .. import ir
 from ..diagnostics import Note, did_you_mean
 from ..syntax import ast
+from .check_feasible import never_passes
+from .check_limits import check_request_sizes
 from .check_prompt import check_prompt, default_prompt
+from .check_quotas import check_quota
 from .check_settings import DEFAULT_MODEL
 from .check_steps import check_steps
 from .context import Context
@@ -27,70 +30,6 @@ def _model_ref(ctx: Context, name: ast.Name) -> str | None:
                    help=did_you_mean(name.value, [m for m in ctx.models if m != DEFAULT_MODEL])
                    or "declare it with `model NAME { ... }`")
     return None
-
-
-def _quota(ctx: Context, q: ast.Quota, schema: ir.Schema, count: int | None) -> ir.Quota | None:
-    sink = ctx.sink
-    field = schema.field(q.field.value)
-    if field is None:
-        sink.error("E0101", f"unknown field `{q.field.value}` in {schema.name}", q.field.span,
-                   help=did_you_mean(q.field.value, [f.name for f in schema.fields]))
-        return None
-    options = ir.options_of(field.type)
-    if field.source == "derived" or options is None:
-        why = "it is derived after generation" if field.source == "derived" else \
-            f"{ir.type_name(field.type)} has no finite set of values"
-        sink.error("E0401", f"`{field.name}` cannot carry a quota: {why}", q.field.span,
-                   help="quotas go on enum, literal-union or bool fields")
-        return None
-    if field.source == "sampled":
-        sink.warning("W0003", f"the quota decides `{field.name}`; its sampler is not used", q.field.span)
-    values, shares, units = [], [], set()
-    seen: dict[str, Any] = {}
-    for e in q.entries:
-        key = e.key
-        value = key.value  # a string, a bool or an ident's name
-        if value not in options:
-            shown = str(value).lower() if isinstance(value, bool) else value
-            sink.error("E0402", f"`{shown}` is not a value of {ir.type_name(field.type)}", key.span,
-                       help=did_you_mean(str(value), [str(o) for o in options]))
-            continue
-        if value in seen:
-            sink.error("E0102", f"`{value}` has two shares", key.span, notes=[Note(seen[value], "first here")])
-            continue
-        seen[value] = key.span
-        if e.share.kind == "percent":
-            units.add("percent")
-        elif e.share.kind == "int":
-            units.add("count")
-        else:
-            sink.error("E0403", "a share is a percentage (25%) or a whole number of records", e.share.span)
-            continue
-        if e.share.value < 0:
-            sink.error("E0403", "a share cannot be negative", e.share.span)
-            continue
-        values.append(value)
-        shares.append(float(e.share.value))
-    missing = [o for o in options if o not in seen]
-    if missing:
-        shown = ", ".join(str(m).lower() if isinstance(m, bool) else str(m) for m in missing)
-        sink.error("E0402", f"the quota on `{field.name}` does not cover {shown}", q.span,
-                   help="give every value a share (0% is allowed)")
-    if len(units) > 1:
-        sink.error("E0403", "mixing percentages and record counts in one quota", q.span,
-                   help="use percentages that sum to 100%, or counts that sum to `count`")
-        return None
-    if missing or len(values) != len(q.entries):
-        return None
-    unit = units.pop() if units else "percent"
-    total = sum(shares)
-    if unit == "percent" and not math.isclose(total, 100.0, abs_tol=1e-9):
-        sink.error("E0403", f"the quota on `{field.name}` sums to {total:g}%, not 100%", q.span)
-        return None
-    if unit == "count" and count is not None and total != count:
-        sink.error("E0403", f"the quota on `{field.name}` sums to {total:g} records, but `count` is {count}", q.span)
-        return None
-    return ir.Quota(field=field.name, values=tuple(values), shares=tuple(shares), unit=cast(ir.QuotaUnit, unit))
 
 
 def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -> list[ir.NoiseRule]:
@@ -211,7 +150,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
             ok = False
             continue
         quota_fields[q.field.value] = q
-        res = _quota(ctx, q, schema, count)
+        res = check_quota(ctx, q, schema, count)
         ok = ok and res is not None
         if res is not None:
             quotas.append(res)
@@ -255,6 +194,12 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
             if not seeds.rows:
                 sink.error("E0405", f"seed set `{seeds.name}` has no rows to draw examples from", ex.seeds.span)
                 ok = False
+            elif len(seeds.rows) < ex.n.value:
+                rows = f"{len(seeds.rows)} row{'s' if len(seeds.rows) != 1 else ''}"
+                sink.error("E0405", f"`examples {ex.n.value}` asks for {ex.n.value} different rows, but seed set "
+                           f"`{seeds.name}` has {rows}", ex.n.span,
+                           help=f"ask for at most {len(seeds.rows)}, or add rows to the seed file")
+                ok = False
             examples = ir.Examples(n=ex.n.value, seeds=seeds.name, matching=tuple(matching))
         else:
             ok = False
@@ -292,6 +237,11 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         if good and group(t) not in ("bool", "any"):
             sink.error("E0601", f"a check must be true or false, not {describe(t)}",
                        c.span, help="compare it, e.g. `len(body) > 40`")
+            good = False
+        never = never_passes(ctx, expr, schema) if good else None
+        if never is not None:
+            written = " ".join(c.expr.span.source.text[c.expr.span.start:c.expr.span.end].split())
+            sink.error("E0404", f"`check {written}` can never pass: {never[0]}", c.span, help=never[1])
             good = False
         ok = ok and good
         checks.append(expr)
@@ -358,11 +308,12 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
 
     if not ok or count is None or model is None:
         return None
-    return ir.Generate(id=ident, schema_name=schema.name, count=count, model=model, quotas=tuple(quotas),
+    block = ir.Generate(id=ident, schema_name=schema.name, count=count, model=model, quotas=tuple(quotas),
                        examples=examples, prompt=prompt, noise=tuple(noise), checks=tuple(checks),
                        dedup=tuple(dedups), judge=judge,
                        allow=tuple(f for f in ir.PLAUSIBILITY_FILTERS if f in allowed), steps=steps,
                        span=(g.alias or g.schema).span)
+    return block if check_request_sizes(ctx, block, schema) else None
 
 
 def check_generates(ctx: Context) -> None:
