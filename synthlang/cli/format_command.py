@@ -1,4 +1,10 @@
-"""`synthc fmt [--check] [--diff] PATH...`: specs in their canonical layout (syntax/format.py)."""
+"""`synthc fmt [--check] [--diff] PATH...`: specs in their canonical layout (syntax/format.py).
+
+The canonical form is also one encoding: UTF-8 without a byte order mark, lines ending in LF.
+A spec that starts with a BOM is read as `synthc check` reads it (the BOM ignored) and written
+without it, as a spec with CRLF line ends is written with LF: so `fmt --check` passes on a file
+only when its bytes are the canonical ones, and a file keeps no invisible first character that
+some tools show and others do not."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from pathlib import Path
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error
 
 MAX_SPEC_BYTES = 16 * 2**20
+BOM = "\ufeff"
 SKIP = {"node_modules", "out", "__pycache__"}   # folders a search does not enter (and hidden ones)
 
 
@@ -48,12 +55,13 @@ def cmd_fmt(args) -> int:
             error(f"cannot read {path}: {exc}")
             broken += 1
             continue
+        body = text.removeprefix(BOM)  # ignored, as `check` ignores it, and not written back
         sink = DiagnosticSink()
-        if parse_source(SourceFile(str(path), text), sink) is None:
+        if parse_source(SourceFile(str(path), body), sink) is None:
             print(render_all_text(sink.items), file=sys.stderr)
             broken += 1
             continue
-        formatted = format_text(text)
+        formatted = format_text(body)
         if formatted == text:
             continue
         changed += 1
