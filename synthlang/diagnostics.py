@@ -21,9 +21,9 @@ class Severity(str, Enum):
 # Every code the compiler can emit, with a one-line summary (docs/diagnostics.md lists them).
 CODES: dict[str, str] = {
     "E0001": "syntax error",
-    "E0002": "malformed token (unterminated string or regex, stray character)",
+    "E0002": "malformed token (unterminated string or regex, stray character, named by its code point)",
     "E0003": "unreadable source file",
-    "E0004": "number out of range",
+    "E0004": "number out of range (an integer past 64 bits, a regex repetition count past 4,294,967,294)",
     "E0005": "spec too large",
     "E0101": "unknown name",
     "E0102": "duplicate name",
@@ -33,22 +33,22 @@ CODES: dict[str, str] = {
     "E0106": "unknown setting",
     "E0107": "invalid setting value",
     "E0201": "constraint does not fit the field's type",
-    "E0202": "empty or inverted range",
+    "E0202": "empty or inverted range, or bounds past what a run allows",
     "E0203": "invalid regular expression",
     "E0204": "regex matches cannot meet the length bounds",
     "E0205": "sampler does not fit the field's type",
     "E0206": "weights do not match the options",
     "E0207": "picked value does not fit the field's type",
     "E0208": "invalid `mentions`",
-    "E0209": "invalid derived field",
-    "E0210": "recursive record type",
+    "E0209": "invalid derived field (a type mismatch, fields derived from each other)",
+    "E0210": "recursive record type, or types nested more than 100 levels deep",
     "E0301": "seed file missing or unreadable",
     "E0302": "seed row breaks the schema",
     "E0401": "quota on a field that cannot carry one",
     "E0402": "quota values do not match the field's options",
     "E0403": "quota shares do not add up",
-    "E0404": "infeasible quota cell",
-    "E0405": "few-shot examples impossible",
+    "E0404": "a check or quota cell that no record can pass",
+    "E0405": "few-shot examples impossible (no rows, fewer rows than asked, none for a cell)",
     "E0501": "prompt template syntax error",
     "E0502": "undefined name in prompt template",
     "E0503": "invalid step (a field written by no step or by two, a condition or template using a later step)",
@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
     "W0003": "quota overrides the field's sampler",
     "W0004": "seed column not in the schema",
     "W0005": "mention fit cannot be proven at compile time",
+    "W0006": "mixed real rows lack a sampled field (written as null)",
 }
 
 
@@ -136,16 +137,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-# C0 and C1 control characters (ESC, CSI, BEL, ...): text from a spec or a seed file must never
-# reach a terminal as an escape sequence
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 control characters (ESC, CSI, BEL, ...) and the bidirectional controls that reorder
+# what a terminal shows: text from a spec or a seed file must never reach a terminal as either
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _C1 = re.compile(r"[\x7f-\x9f]")
 SHOWN_LINE = 160  # characters of a source line shown around a caret
 
 
 def printable(text: str) -> str:
-    """Text safe for a terminal: control characters become visible escapes like \\x1b."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Text safe for a terminal: control characters become visible escapes like \\x1b, and
+    bidirectional controls like \\u202e."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                        text)
 
 
 def _caret_block(span: Span, label: str = "") -> list[str]:
