@@ -3,7 +3,6 @@ pass (memory stays flat with the dataset's size): the numbers the card and the p
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from ..evaluate.data import EvalInputError, iter_rows
 from ..plan.layout import output_files
 from ..plan.model import Plan
 from .diversity import NEAR, distinct_n, histogram, near_duplicate_rate, nearest_seed_similarity, summary
+from .inputs import read_evaluation, read_manifest, read_plan
 from .warnings import what_looks_wrong
 
 
@@ -55,13 +55,13 @@ def collect(out_dir: Path) -> ReportData:
     from array import array
 
     plan_path, manifest_path = out_dir / "plan.json", out_dir / "manifest.json"
-    if not plan_path.is_file() or not manifest_path.is_file():
+    if not plan_path.exists() or not manifest_path.exists():
         raise EvalInputError(f"{out_dir} holds no finished run (plan.json and manifest.json are written by "
                              "`synthc run`)")
-    plan = Plan.from_json(plan_path.read_text(encoding="utf-8"))
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    plan = read_plan(plan_path)
+    manifest = read_manifest(manifest_path)
     eval_path = out_dir / "eval.json"
-    evaluation = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else None
+    evaluation = read_evaluation(eval_path) if eval_path.exists() else None
     blocks = []
     for block in plan.blocks:
         schema = plan.schemas[block.schema_name]
