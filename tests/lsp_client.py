@@ -28,14 +28,26 @@ class LspClient:
         self.notifications: queue.Queue = queue.Queue()
         self.seen: list[dict] = []
         self._lock = threading.Lock()
+        self.stderr: list[bytes] = []
         threading.Thread(target=self._read, daemon=True).start()
+        # drained so that a server logging a lot (tracebacks of refused messages) never blocks on a full pipe
+        threading.Thread(target=self._read_stderr, daemon=True).start()
 
     # the wire --------------------------------------------------------------------------------------
     def _send(self, message: dict) -> None:
         body = json.dumps(message).encode("utf-8")
+        self.send_bytes(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def send_bytes(self, data: bytes) -> None:
+        """Writes raw bytes to the server, framed or not (what a broken or hostile client sends)."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.proc.stdin.write(data)
         self.proc.stdin.flush()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
 
     def _read(self) -> None:
         out = self.proc.stdout
@@ -67,13 +79,21 @@ class LspClient:
     def request(self, method: str, params: Any, timeout: float = 60) -> Any:
         self._next += 1
         ident = self._next
-        with self._lock:
-            box = self._responses.setdefault(ident, queue.Queue())
         self._send({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
-        message = box.get(timeout=timeout)
+        message = self.response(ident, timeout)
         if "error" in message:
             raise LspError(message["error"])
         return message.get("result")
+
+    def response(self, ident: Any, timeout: float = 60) -> dict:
+        """The whole response message with this id (None for the server's replies to what it could not
+        read), as it came; TimeoutError if none came in time."""
+        with self._lock:
+            box = self._responses.setdefault(ident, queue.Queue())
+        try:
+            return box.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no response to {ident!r} in {timeout} s") from None
 
     def notify(self, method: str, params: Any) -> None:
         self._send({"jsonrpc": "2.0", "method": method, "params": params})

@@ -19,7 +19,10 @@ from ..sema.load_modules import MAX_SPEC_BYTES
 from ..source import SourceFile, Span
 from .index import Index
 
-SYNTAX_CODES = frozenset({"E0001", "E0002"})
+# what reading and parsing a file says (E00xx: syntax, malformed tokens, NUL bytes, numbers out
+# of range, size) is about the text as the user has it, even inside a declaration emptied for
+# it; the family is named, not its members, so that a code the parser gains is not dropped
+TEXT_CODE_PREFIX = "E00"
 _IMPORT = re.compile(r'^\s*import\s+"([^"\n]+)"', re.M)
 
 
@@ -57,7 +60,7 @@ def analyse(entry: Path, overlay: dict[Path, str]) -> Analysis:
         sources[_resolve_shown(ctx.root, module.source.path)] = module.source
     kept: list[Diagnostic] = []
     for d in result.diagnostics:
-        if d.span is not None and d.code not in SYNTAX_CODES and any(
+        if d.span is not None and not d.code.startswith(TEXT_CODE_PREFIX) and any(
                 s.path == d.span.path and s.start <= d.span.start < s.end for s in ctx.skipped):
             continue  # said about a declaration emptied for its syntax error, not about the user's text
         kept.append(d)

@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from .. import __version__
 from ..diagnostics import Diagnostic, DiagnosticSink, Severity
+from ..files import read_bytes
+from ..sema.load_modules import MAX_SPEC_BYTES
 from ..source import SourceFile, Span
 from ..syntax.format import format_text
 from ..syntax.parser import get_parser, parse_source
 from . import completion, hover, navigate, symbols
 from .analysis import Analysis, analyse, entry_for
+from .dispatch import serve
+from .framing import FrameReader
 from .positions import offset, position, to_range
 
 DEBOUNCE_S = 0.15
@@ -35,6 +44,30 @@ class SynthServer(LanguageServer):
         self.analyses: dict[Path, tuple[int, Analysis]] = {}  # entry -> (generation, analysis)
         self.published: dict[Path, set[Path]] = {}            # entry -> files it sent diagnostics for
         self.pending: dict[Path, asyncio.TimerHandle] = {}
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serves the client over stdio until it exits or closes the stream. pygls's own loop, but
+        reading through framing.py and dispatch.py, which keep a broken or hostile client from
+        ending the server or leaving a request of its unanswered."""
+        self._stop_event = threading.Event()   # set by pygls's shutdown()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        stream = stdin or sys.stdin.buffer
+        # read1, not read: a buffered read(n) waits for all n bytes, and a message may be shorter;
+        # an unbuffered stream's read(n) already returns what has come
+        frames = FrameReader(getattr(stream, "read1", None) or stream.read)
+        try:
+            asyncio.run(serve(self._stop_event, frames, self.protocol, self.thread_pool, self.warn))
+        except BrokenPipeError:
+            log.error("the client closed the connection")
+        except (KeyboardInterrupt, SystemExit):   # SystemExit: pygls's handler of `exit`
+            pass
+        finally:
+            self.shutdown()
+
+    def warn(self, message: str) -> None:
+        """Tells the client's log (the editor's output panel for the server) and stderr."""
+        log.warning("%s", message)
+        self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
 
     # buffers and checks ------------------------------------------------------------------------
     @property
@@ -142,6 +175,24 @@ def _path(uri: str) -> Path | None:
     return Path(fs).resolve() if fs else None
 
 
+def _text(ls: SynthServer, uri: str) -> str | None:
+    """A document's text as the editor has it: its open buffer, else its file on disk read as the
+    compiler reads one; None when there is neither (no such file, not UTF-8)."""
+    doc = ls.workspace.text_documents.get(unquote(uri))   # pygls keeps open buffers by unquoted URI
+    if doc is not None:
+        return doc.source
+    path = _path(uri)
+    if path is None:
+        return None
+    # not pygls's reading of a document not open: that reads anything the client names, a FIFO
+    # (stalling the server for good) or a file of any size; this one reads regular files within
+    # the spec size limit
+    try:
+        return read_bytes(path, MAX_SPEC_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 server = SynthServer()
 
 
@@ -230,10 +281,10 @@ def on_references(ls: SynthServer, params: types.ReferenceParams) -> list[types.
                 types.CompletionOptions(trigger_characters=[".", "~", ":", "{", '"', " "]))
 def on_completion(ls: SynthServer, params: types.CompletionParams) -> types.CompletionList:
     path = _path(params.text_document.uri)
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    if path is None or path.suffix != ".synth":
+    source = _text(ls, params.text_document.uri) if path is not None and path.suffix == ".synth" else None
+    if path is None or source is None:
         return types.CompletionList(is_incomplete=False, items=[])
-    text = doc.source.replace("\r\n", "\n")
+    text = source.replace("\r\n", "\n")
     try:
         analysis: Analysis | None = ls.analysis(path)
     except Exception:
@@ -266,14 +317,14 @@ def on_symbols(ls: SynthServer, params: types.DocumentSymbolParams) -> list[type
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
 def on_formatting(ls: SynthServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    text = doc.source
-    if not doc.uri.endswith(".synth") or parse_source(SourceFile(doc.uri, text), DiagnosticSink()) is None:
-        return None  # a file with a syntax error is left as it is
+    uri = params.text_document.uri
+    text = _text(ls, uri) if uri.endswith(".synth") else None
+    if text is None or parse_source(SourceFile(uri, text), DiagnosticSink()) is None:
+        return None  # no text to format, or a syntax error in it: left as it is
     formatted = format_text(text)
     if formatted == text:
         return []
-    end = position(SourceFile(doc.uri, text), len(text), ls.encoding)
+    end = position(SourceFile(uri, text), len(text), ls.encoding)
     return [types.TextEdit(range=types.Range(start=FILE_START.start, end=end),
                            new_text=formatted)]
 
