@@ -24,6 +24,19 @@ class UnsafePath(OSError):
     """A path that would read or write outside what the user allowed, or is not a plain file."""
 
 
+def path_text_problem(text: str) -> str | None:
+    """Why a path the user or a spec gave cannot name an output, or None: a control character
+    (ESC, a newline, NUL, ...) or a bidirectional override (U+202E, ...) would be created as a
+    folder name and then printed, rewriting the user's terminal or hiding what is written where."""
+    import unicodedata
+
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            name = unicodedata.name(ch, "a control character")
+            return f"the path holds U+{ord(ch):04X} ({name.lower()}), which cannot be shown as written"
+    return None
+
+
 def is_regular_file(path: Path) -> bool:
     """True for an existing regular file (after symlinks); never raises."""
     try:

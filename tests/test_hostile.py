@@ -476,6 +476,19 @@ def test_nested_json_and_surrogates_in_a_test_file_are_clear_errors(tree):
     assert proc.returncode == 1 and "test.jsonl:2" in proc.stderr
 
 
+def test_a_test_row_whose_label_is_not_a_value_is_a_clear_error(tree):
+    spec_dir, _ = tree
+    (spec_dir / "seeds.jsonl").write_text("".join(json.dumps({"q": q, "b": "hello"}) + "\n" for q in "ab" * 5))
+    (spec_dir / "test.jsonl").write_text('{"q": "a", "b": "hi"}\n{"q": "zzz", "b": "ho"}\n')
+    spec = spec_dir / "e.synth"
+    spec.write_text('seeds s from "seeds.jsonl" as T\nschema T { q: "a" | "b"\n b: str(1..10) }\n'
+                    "generate T { count 4\n quota q { a: 50%, b: 50% } }\n"
+                    'evaluate q { text b\n test "test.jsonl" }\n')
+    assert synthc("run", spec, "--fake-engine").returncode == 0
+    proc = synthc("eval", spec)
+    assert proc.returncode == 1 and "test.jsonl: row 2 has q 'zzz', which is not a value of `q` (a, b)" in proc.stderr
+
+
 # ---- plans are checked before they run ------------------------------------------------------------
 
 @pytest.fixture
@@ -748,3 +761,110 @@ def test_a_block_failing_the_same_way_before_any_request_stops_early(tree, templ
     assert reason in proc.stderr
     manifest = json.loads((spec_dir / "out/j/manifest.json").read_text())
     assert not manifest["complete"] and manifest["blocks"]["T"]["attempts"] == 5
+
+
+@pytest.mark.parametrize("out", [".", "data", "data/sub/.."])
+def test_run_out_over_the_spec_folder_or_its_seeds_is_refused(tree, out):
+    spec_dir, _ = tree
+    (spec_dir / "data").mkdir()
+    (spec_dir / "data/seeds.jsonl").write_text('{"b": "fine"}\n')
+    (spec_dir / "README.md").write_text("the team's own notes")
+    spec = spec_dir / "s.synth"
+    spec.write_text('seeds s from "data/seeds.jsonl" as T\n' + MINIMAL)
+    before = snapshot(spec_dir)
+    proc = synthc("run", spec, "--fake-engine", "--out", out, cwd=spec_dir)
+    assert proc.returncode == 1 and "cannot write the dataset" in proc.stderr, proc.stderr[-800:]
+    assert snapshot(spec_dir) == before
+
+
+def test_run_out_into_a_folder_of_the_users_keeps_its_readme(tree):
+    spec_dir, _ = tree
+    (spec_dir / "docs").mkdir()
+    (spec_dir / "docs/README.md").write_text("the team's own notes")
+    (spec_dir / "s.synth").write_text(MINIMAL)
+    proc = synthc("run", "s.synth", "--fake-engine", "--out", "docs", cwd=spec_dir)
+    assert proc.returncode == 1 and "holds a README.md that synthc did not write" in proc.stderr
+    assert (spec_dir / "docs/README.md").read_text() == "the team's own notes"
+    # a folder synthc wrote before is written again, its card replaced
+    assert synthc("run", "s.synth", "--fake-engine", "--out", "new", cwd=spec_dir).returncode == 0
+    assert synthc("run", "s.synth", "--fake-engine", "--out", "new", cwd=spec_dir).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["out\x1b[2J", "out\nnetwork: fake", "out\u202etxt.exe"])
+def test_output_names_that_would_drive_the_terminal_are_refused(tree, name):
+    spec_dir, _ = tree
+    (spec_dir / "s.synth").write_text(MINIMAL)
+    before = snapshot(spec_dir)
+    proc = synthc("run", "s.synth", "--fake-engine", "--out", name, cwd=spec_dir)
+    assert proc.returncode == 1 and "cannot be shown as written" in proc.stderr, proc.stderr[-800:]
+    compiled = synthc("compile", "s.synth", "-o", name + ".json", cwd=spec_dir)
+    assert compiled.returncode == 2 and "cannot be shown as written" in compiled.stderr
+    for raw in ("\x1b", "\n network", "\u202e"):
+        assert raw not in proc.stderr and raw not in compiled.stderr
+    assert snapshot(spec_dir) == before
+
+
+def test_compile_never_overwrites_the_spec_or_a_special_file(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text(MINIMAL)
+    same = synthc("compile", spec, "-o", spec)
+    assert same.returncode == 2 and "the spec reads this file" in same.stderr and spec.read_text() == MINIMAL
+    os.mkfifo(spec_dir / "fifo")
+    for target in ("/dev/full", "/dev/null", spec_dir / "fifo", spec_dir):
+        proc = synthc("compile", spec, "-o", target)
+        assert proc.returncode == 2 and "is not a regular file" in proc.stderr, (target, proc.stderr)
+    assert Path("/dev/full").is_char_device() and (spec_dir / "fifo").is_fifo()
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "synthlang.cli", "compile", str(spec)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    assert proc.returncode != 0 and "No space left" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_spec_output_name_that_would_drive_the_terminal_is_located(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text(MINIMAL + 'output "out/\u202etxt.exe" { format jsonl }\n')
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0901", 3)] and "U+202E" in proc.stdout, proc.stdout
+
+
+def test_a_nested_star_regex_sampler_draws_bounded_values_and_finishes(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text("schema T { code: str(/((((((((((a*)*)*)*)*)*)*)*)*)*)/) ~ regex\n b: str(1..10) }\n"
+                    'generate T { count 3\n prompt "{{ code }}" }\n')
+    proc = synthc("run", spec, "--fake-engine", timeout=60)
+    assert proc.returncode == 0 and proc.seconds < 30, proc.stderr[-800:]
+    rows = [json.loads(line) for line in (spec_dir / "out/s/train.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(set(r["code"]) <= {"a"} and len(r["code"]) <= 10_000 for r in rows)
+
+
+def test_mix_rows_missing_a_sampled_field_are_a_warning_at_check(tree):
+    spec_dir, _ = tree
+    (spec_dir / "seeds.jsonl").write_text('{"b": "fine", "p": 2}\n{"b": "also fine"}\n' * 5)
+    spec = spec_dir / "s.synth"
+    spec.write_text('seeds s from "seeds.jsonl" as T\nschema T { b: str(1..10)  p: int(1..5) ~ uniform }\n'
+                    'generate T { count 20 }\noutput "out/x" { format jsonl  mix s 20% }\n')
+    proc = check_json(spec)
+    assert proc.returncode == 0 and codes_at(proc) == [("W0006", 4)], proc.stdout
+    assert "5 of 10 rows of `seeds.jsonl` into the dataset without `p`" in json.loads(proc.stdout)[0]["message"]
+    spec.write_text(spec.read_text().replace("int(1..5) ~", "int(1..5)? ~"))
+    assert codes_at(check_json(spec)) == []
+
+
+def test_date_format_noise_on_a_mentioned_date_rewrites_the_text_and_its_span(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text('schema T { when: date(2024-01-01..2024-12-31) ~ uniform\n'
+                    '  note: str(20..200) mentions when }\n'
+                    'generate T { count 6\n noise when { date_format ["%d/%m/%Y"] 100% } }\n')
+    proc = synthc("run", spec, "--fake-engine")
+    assert proc.returncode == 0, proc.stderr[-800:]
+    rows = [json.loads(line) for line in (spec_dir / "out/s/train.jsonl").read_text().splitlines()]
+    assert len(rows) == 6
+    for r in rows:
+        meta = json.loads(r["_meta"]) if isinstance(r["_meta"], str) else r["_meta"]
+        (span,) = meta["spans"]["note"]
+        assert r["note"][span["start"]:span["end"]] == r["when"], (r["note"], r["when"], span)
+        assert "/" in r["when"] and meta["truth"]["when"] not in r["note"]

@@ -4,11 +4,12 @@ engine failed, 70 an internal error."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Callable
 
-from .common import EXIT_INTERNAL, EXIT_OK, Parser, allow_endpoint_arguments, cache_arguments, parse_size
+from .common import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, Parser, allow_endpoint_arguments, cache_arguments, parse_size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,19 +114,41 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's own flush at exit does not fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return command(args.command)(args)
+        code = command(args.command)(args)
+        sys.stdout.flush()  # a full disk or a closed pipe is found here, not at exit where it is lost
+        return code
     except KeyboardInterrupt:
         print("synthc: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+            _drop_stdout()
+            print(f"synthc: error: cannot write the output: {exc.strerror}", file=sys.stderr)
+            return EXIT_ERRORS
+        return _internal_error(exc)
     except Exception as exc:  # noqa: BLE001 - a bug must still not show a user a traceback
-        from ..diagnostics import printable
+        return _internal_error(exc)
 
-        print(f"synthc: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
-              "This is a bug in synthc; please report it with the spec that triggered it.", file=sys.stderr)
-        return EXIT_INTERNAL
+
+def _internal_error(exc: Exception) -> int:
+    from ..diagnostics import printable
+
+    print(f"synthc: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
+          "This is a bug in synthc; please report it with the spec that triggered it.", file=sys.stderr)
+    return EXIT_INTERNAL
 

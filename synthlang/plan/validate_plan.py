@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from .. import ir
 from ..endpoints import model_problems
+from ..files import path_text_problem
 from ..regexes import compile_error
 from .json_schema import MENTION_GAP_CLASS
 from .model import PLAN_SCHEMA_VERSION, Block, Plan, SampledField
@@ -25,7 +26,8 @@ def _relative_path_problem(what: str, path: str) -> str | None:
     p = PurePosixPath(path)
     if not path or "\0" in path or "\\" in path or p.is_absolute() or ".." in p.parts:
         return f"{what} `{path}` must be a relative path inside the plan's folder, without `..`"
-    return None
+    problem = path_text_problem(path)
+    return f"{what}: {problem}" if problem else None
 
 
 def _patterns(t: ir.Type) -> Iterator[str]:

@@ -11,7 +11,9 @@ its batch."""
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..files import ensure_dir, write_text_atomic
+from ..files import UnsafePath, ensure_dir, write_text_atomic
 from ..plan.model import Block, Plan
 from ..values import ValueError_, check_record
 from .acceptance import accept
@@ -249,6 +251,30 @@ def replay(plan: Plan, entries: Iterable[dict], path: Path, states: dict[str, Bl
     return n
 
 
+def output_folder_problem(out: Path, spec_dir: Path | None, reads: Iterable[Path]) -> str | None:
+    """Why the run must not write into `out`, or None: its name cannot be printed as written; it
+    is the spec's own folder or holds a file the dataset is made from (the split files, plan,
+    manifest and dataset card would overwrite them); or it is a folder of the user's (one with a
+    README.md and no run of synthc in it), whose README.md the dataset card would replace."""
+    from ..files import path_text_problem
+
+    problem = path_text_problem(str(out))
+    if problem:
+        return f"the output folder: {problem}"
+    resolved = Path(os.path.realpath(out))
+    if spec_dir is not None and resolved == Path(os.path.realpath(spec_dir)):
+        return "the output folder cannot be the spec's own folder; choose e.g. --out out/my_dataset"
+    for read in reads:
+        real = Path(os.path.realpath(read))
+        if real == resolved or resolved in real.parents:
+            return f"the output folder {out} holds {read}, which the dataset is made from; choose another folder"
+    card = resolved / "README.md"
+    if card.exists() and not card.is_symlink() and not (resolved / RUN_DIR).exists():
+        return (f"the output folder {out} holds a README.md that synthc did not write (the dataset card would "
+                "replace it); choose an empty or new folder")
+    return None
+
+
 def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str | None:
     """What is wrong with an accepted record read back from the journal, or None: its values
     (before noise) must fit the block's schema, with nothing else beside `_meta`, and its quota
@@ -276,7 +302,11 @@ def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str |
 
 
 def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunReport:
-    """Run a plan on `pool`: by default this process, or Ray when options.ray is set."""
+    """Run a plan on `pool`: by default this process, or Ray when options.ray is set. Raises
+    UnsafePath, before anything is written, for an output folder the run must not write into."""
+    problem = output_folder_problem(options.out_dir, options.spec_dir, options.reads)
+    if problem:
+        raise UnsafePath(errno.EPERM, problem)
     if pool is None:
         if options.ray is not None:
             from .distributed import RayPool

@@ -16,6 +16,8 @@ from .cache import DEFAULT_MAX_BYTES
 class RunOptions:
     out_dir: Path
     root: Path | None = None                 # nothing is written outside this tree (default: out_dir)
+    spec_dir: Path | None = None             # the spec's (or plan's) folder: never the output folder
+    reads: tuple[Path, ...] = ()             # the files the dataset comes from: never under the output folder
     fresh: bool = False
     max_attempts: int | None = None          # per cell; default max(50, 20 x its count)
     retries: int = 3                         # per request, on engine errors

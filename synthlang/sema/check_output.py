@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import ir
 from ..diagnostics import Note, did_you_mean
-from ..files import is_regular_file
+from ..files import is_regular_file, path_text_problem
 from ..source import Span
 from ..syntax import ast
 from .context import Context
@@ -27,6 +27,10 @@ def default_output(name: str) -> str:
 def _output_folder(ctx: Context, text: str, span: Span | None) -> Path | None:
     """The output folder, resolved and confined like every path, and kept off every file the
     spec reads: generated files must never overwrite the spec, an import, a seed or test file."""
+    unshowable = path_text_problem(text)
+    if unshowable:
+        ctx.sink.error("E0901", f"the output folder's name: {unshowable}", span)
+        return None
     path = ctx.resolve_path(text, span, "E0901", "output")
     if path is None:
         return None
