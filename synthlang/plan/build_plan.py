@@ -150,6 +150,7 @@ def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
         ctx.sink.error("E0901", f"`mix {seeds.name}` adds {seeds.schema_name} rows, but no generate block "
                        f"makes {seeds.schema_name} records", ctx.output_ast.path.span if ctx.output_ast else None)
         return
+    _check_mix_rows(ctx, seeds)
     index = train_index(out)
     train = split_sizes(out, synth)[index] if index is not None else 0
     need = mix_rows(out, synth)
@@ -158,6 +159,21 @@ def _check_mix(ctx: Context, blocks: list[ir.Generate]) -> None:
                        f"synthetic train rows, but `{seeds.name}` has {len(seeds.rows)}",
                        ctx.output_ast.path.span if ctx.output_ast else None,
                        help="lower the share, or add seed rows")
+
+
+def _check_mix_rows(ctx: Context, seeds: ir.SeedSet) -> None:
+    """Rows `mix` puts into the dataset lack a sampled field (a generation attribute real rows
+    seldom have): each is written with null there, though the schema does not say optional."""
+    schema = ctx.schemas.get(seeds.schema_name)
+    sampled = [f.name for f in schema.fields if f.source == "sampled" and not f.optional] if schema else []
+    lacking = {name: sum(row.get(name) is None for row in seeds.rows) for name in sampled}
+    for name, n in lacking.items():
+        if n:
+            ctx.sink.warning("W0006", f"`mix {seeds.name}` puts {n} of {len(seeds.rows)} rows of `{seeds.path}` into "
+                             f"the dataset without `{name}`; those rows hold null for it",
+                             ctx.output_ast.path.span if ctx.output_ast else None,
+                             help=f"give the rows a `{name}`, or make it optional (a `?` after its type) "
+                                  "to say that real rows may lack it")
 
 
 def build_plan(ctx: Context) -> Plan | None:
