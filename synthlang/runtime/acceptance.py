@@ -23,7 +23,9 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
     deduper.add(record)
     schema = plan.schemas[block.schema_name]
     top_spans = {k: v for k, v in spans.items() if "." not in k}
-    applied, truth = apply_noise(block.noise, record, schema, top_spans, sub_rng(seed, "noise"), plan.schemas.get)
+    mentions = {mc.path[0]: mc.values for mc in block.mentions if len(mc.path) == 1}
+    applied, truth = apply_noise(block.noise, record, schema, top_spans, sub_rng(seed, "noise"), plan.schemas.get,
+                                 mentions)
     spans.update(top_spans)
     meta: dict = {
         "id": record_id(block.id, block.cells[at.cell].key, at.attempt), "source": "synthetic",

@@ -100,10 +100,39 @@ def _apply_outside_spans(text: str, spans: list[tuple[int, int]], fn, rng) -> tu
     return out, new_spans
 
 
+def _rewrite_mentions(record: dict, spans: dict, mentions: dict[str, tuple[str, ...]], name: str, surface: str,
+                      schema: ir.Schema, schemas) -> dict | None:
+    """The texts that mention field `name`, with each mention rewritten to `surface` and their
+    spans moved, as {text field: (text, spans)}; None when a rewritten text would break its own
+    constraints (then the value keeps its form, so text and value never disagree)."""
+    out: dict = {}
+    for text_field, names in mentions.items():
+        if name not in names or text_field not in spans or not isinstance(record.get(text_field), str):
+            continue
+        text, moved, shift = record[text_field], [], 0
+        for mentioned, (start, end) in zip(names, spans[text_field]):
+            start, end = start + shift, end + shift
+            if mentioned == name:
+                text = text[:start] + surface + text[end:]
+                shift += len(surface) - (end - start)
+                end = start + len(surface)
+            moved.append((start, end))
+        field = schema.field(text_field)
+        try:
+            check_value(field.type, text, schemas) if field is not None else None
+        except ValueError_:
+            return None
+        out[text_field] = (text, moved)
+    return out
+
+
 def apply_noise(rules: tuple[ir.NoiseRule, ...], record: dict, schema: ir.Schema, spans: dict,
-                rng: random.Random, schemas) -> tuple[list[dict], dict]:
+                rng: random.Random, schemas, mentions: dict[str, tuple[str, ...]] | None = None
+                ) -> tuple[list[dict], dict]:
     """Mutates record (and spans, field -> list of (start, end)). Returns (applied, truth):
-    the rules applied and the normalised values of fields whose surface changed form."""
+    the rules applied and the normalised values of fields whose surface changed form.
+    `mentions`: text field -> the fields it mentions, in order; a date given another format is
+    written in that format where a text mentions it too, with the spans moved."""
     applied: list[dict] = []
     truth: dict = {}
     for rule in rules:
@@ -128,8 +157,15 @@ def apply_noise(rules: tuple[ir.NoiseRule, ...], record: dict, schema: ir.Schema
             applied.append({"field": rule.field, "rule": rule.rule})
         elif rule.rule == "date_format":
             fmt = rng.choice(rule.formats)
+            surface = date.fromisoformat(value).strftime(fmt)
+            texts = _rewrite_mentions(record, spans, mentions or {}, rule.field, surface, schema, schemas)
+            if texts is None:
+                continue
             truth.setdefault(rule.field, value)
-            record[rule.field] = date.fromisoformat(value).strftime(fmt)
+            record[rule.field] = surface
+            for text_field, (text, moved) in texts.items():
+                record[text_field] = text
+                spans[text_field] = moved
             applied.append({"field": rule.field, "rule": "date_format", "format": fmt})
         elif rule.rule == "drop":
             truth.setdefault(rule.field, value)
