@@ -46,7 +46,14 @@ def evaluate_classification(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir
         raise EvalInputError(f"no generate block makes records with a `{ev.label}` field")
     schema = plan.schemas[block.schema_name]
     classes = [_label(v) for v in ir.options_of(schema.require(ev.label).type) or ()]
-    test_x, test_y = _pairs(read_rows(spec_dir / ev.test), ev.text, ev.label)
+    test_rows = read_rows(spec_dir / ev.test)
+    for number, row in enumerate(test_rows, start=1):
+        value = row.get(ev.label)
+        if classes and value is not None and _label(value) not in classes:
+            # scored, it would count as an error of every classifier, and no training row has it
+            raise EvalInputError(f"{ev.test}: row {number} has {ev.label} {_label(value)!r}, which is not a value "
+                                 f"of `{ev.label}` ({', '.join(classes)})")
+    test_x, test_y = _pairs(test_rows, ev.text, ev.label)
     if not test_x:
         raise EvalInputError(f"{ev.test} has no rows with both `{ev.text}` and `{ev.label}`")
     real_x, real_y = _pairs(real_rows(plan, block.schema_name), ev.text, ev.label)
