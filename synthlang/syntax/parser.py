@@ -707,8 +707,11 @@ def _report_token(parser: Lark, source: SourceFile, exc: UnexpectedToken, sink: 
                    source.span(word.start_pos or 0, word.end_pos or 0), help=hint)
         return
     unclosed = unclosed_brace(source, stack, start, at_end)
+    # at the end of the file the brace is the fix only where a `}` could come next: after
+    # `count` the number is missing first
+    brace_fix = unclosed[1] if unclosed and (not at_end or "RBRACE" in exc.expected) else None
     help: str | None = (keyword_suggestion(parser, str(tok), exc.expected) or operator_hint(source, tok, exc.expected)
-            or (unclosed[1] if unclosed else None)
+            or brace_fix
             or (f"expected {_expected_text(expected)}" if expected else None))
     message = "unexpected end of file" if at_end else f"unexpected {_token_text(tok)}"
     sink.error("E0001", message, source.span(start, end), help=help, notes=[unclosed[0]] if unclosed else [])
