@@ -11,6 +11,7 @@ from ..syntax import ast
 from .context import Context
 
 DEFAULT_MODEL = "embedded"
+MAX_COUNT_SETTING = 10_000_000  # max_tokens, concurrency, n_ctx, threads: what a plan may hold
 ENGINES, BACKENDS, SCHEMA_FORMATS = ir.ENGINES, ir.BACKENDS, ir.SCHEMA_FORMATS
 
 # key -> (kinds of literal accepted, description)
@@ -85,8 +86,8 @@ def check_settings(ctx: Context) -> None:
                         ctx.sink.error("E0107", "`top_p` must lie in (0, 1]", span)
                         continue
                 case "max_tokens" | "concurrency" | "n_ctx" | "threads":
-                    if not 0 < value <= 10_000_000:
-                        ctx.sink.error("E0107", f"`{key}` must be a positive integer", span)
+                    if not 0 < value <= MAX_COUNT_SETTING:
+                        ctx.sink.error("E0107", f"`{key}` must be a whole number from 1 to {MAX_COUNT_SETTING:,}", span)
                         continue
                 case "gpu_memory_utilization":
                     if not 0 < value <= 1:
