@@ -14,11 +14,7 @@ from ..evaluate.data import EvalInputError
 from ..files import read_bytes
 from ..plan.model import Plan
 from ..plan.validate_plan import validate_plan
-from ..values import MAX_STORED_DEPTH, load_json
-
-# the size limit of a plan file (MAX_PLAN_BYTES of the CLI, which this layer does not import): a
-# run's manifest and evaluation, which grow with its cells and test rows, are read with it too
-MAX_RUN_FILE_BYTES = 512 * 2**20
+from ..values import MAX_STORED_BYTES, MAX_STORED_DEPTH, load_json
 
 # a shape check: what is wrong with a value at a path ("blocks.T.cells[0]"), or None
 Shape = Callable[[Any, str], "str | None"]
@@ -64,7 +60,7 @@ def _read_checked(path: Path, shape: Shape, what: str) -> dict[str, Any]:
 def _read_text(path: Path) -> str:
     """The file's text; EvalInputError when it cannot be read, is too large or is not UTF-8."""
     try:
-        return read_bytes(path, MAX_RUN_FILE_BYTES).decode("utf-8")
+        return read_bytes(path, MAX_STORED_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise EvalInputError(f"{path} is not UTF-8 text") from None
     except OSError as exc:

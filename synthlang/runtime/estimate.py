@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import read_bytes
 from ..plan.model import Block, Plan
+from ..values import MAX_STORED_BYTES, MAX_STORED_DEPTH, load_json
 from .acceptance import accept
 from .attempts import Attempts
 from .cache import identity_key
@@ -203,11 +205,21 @@ def _previous_records(journal: Path) -> dict[str, set[str]]:
 
 
 def _last_manifest(out: Path) -> dict[str, dict]:
+    """The last run's blocks that have an acceptance rate; {} when the manifest is missing or
+    damaged (the estimate goes on without it)."""
     try:
-        manifest = json.loads((out / "manifest.json").read_text())
-        return dict(manifest.get("blocks", {}))
-    except (OSError, ValueError, AttributeError):
+        text = read_bytes(out / "manifest.json", MAX_STORED_BYTES).decode("utf-8")
+        manifest = load_json(text, max_depth=MAX_STORED_DEPTH, nan=True)
+    except (OSError, ValueError):
         return {}
+    blocks = manifest.get("blocks") if isinstance(manifest, dict) else None
+    if not isinstance(blocks, dict):
+        return {}
+    return {k: v for k, v in blocks.items() if isinstance(v, dict) and _is_rate(v.get("acceptance_rate"))}
+
+
+def _is_rate(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
 
 
 def render_text(e: PlanEstimate) -> str:
