@@ -4,6 +4,8 @@ options of the commands that run one (run, plan, preview)."""
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -48,7 +50,33 @@ def allow_endpoint(text: str) -> str:
     return text.strip()
 
 
+MAX_COUNT = 10_000_000   # the largest count a command line takes (attempts, threads, records)
+
+
+def count(text: str) -> int:
+    """A whole number from 1 to MAX_COUNT, for argparse: `--batch 0`, `--threads -3` or
+    `--max-attempts 0` would each be a run that cannot progress or a value an engine rejects."""
+    digits = text.strip()  # ASCII digits only: int() also reads `1_0` and `٣`
+    value = int(digits) if re.fullmatch(r"\+?[0-9]{1,9}", digits) else None
+    if value is None or not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"not a whole number from 1 to {MAX_COUNT:,}: {text!r}")
+    return value
+
+
+def days(text: str) -> float:
+    """A finite, non-negative number of days, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}")
+    return value
+
+
 def parse_size(text: str) -> int:
+    """A size in bytes from `500M`, `2G`, `1.5GiB`, `4096`, for argparse; refuses what is not a
+    finite size up to 1 PiB (`1e999` is infinity)."""
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
@@ -56,8 +84,8 @@ def parse_size(text: str) -> int:
         value = float(number) * units[unit]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    if not math.isfinite(value) or not 0 <= value <= 1 << 50:
+        raise argparse.ArgumentTypeError(f"not a size from 0 to 1P: {text!r} (e.g. 500M, 2G)")
     return int(value)
 
 

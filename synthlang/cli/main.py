@@ -9,7 +9,17 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from .common import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, Parser, allow_endpoint_arguments, cache_arguments, parse_size
+from .common import (
+    EXIT_ERRORS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    Parser,
+    allow_endpoint_arguments,
+    cache_arguments,
+    count,
+    days,
+    parse_size,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,20 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("spec", help="a .synth spec or a plan .json")
     r.add_argument("--out", help="output folder (default: the spec's `output` path)")
     r.add_argument("--fresh", action="store_true", help="discard an earlier run in the output folder")
-    r.add_argument("--batch", type=int, default=None,
+    r.add_argument("--batch", type=count, default=None,
                    help="sequences decoded together on llama.cpp (default: from the model's context and the "
                         "memory, at most 16), requests in flight on vLLM (default 64) and on a server "
                         "(default: 2 x its concurrency)")
-    r.add_argument("--max-attempts", type=int, default=None,
+    r.add_argument("--max-attempts", type=count, default=None,
                    help="attempts per quota cell before giving up (default: max(50, 20 x its count))")
-    r.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    r.add_argument("--threads", type=count, default=None, help="engine threads (default: all cores)")
     r.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     r.add_argument("--fake-engine", action="store_true",
                    help="replace every model with a fake engine that writes random schema-valid values "
                         "(tests the pipeline, not the model)")
     r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="spread the attempts over a Ray cluster (a local one without ADDRESS)")
-    r.add_argument("--workers", type=int, default=None, help="Ray workers, one engine each (default: the CPUs)")
+    r.add_argument("--workers", type=count, default=None, help="Ray workers, one engine each (default: the CPUs)")
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
     cache_arguments(r)
@@ -58,17 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(sends nothing to an engine)")
     pl.add_argument("spec", help="a .synth spec or a plan .json")
     pl.add_argument("--out", help="output folder (default: the spec's `output` path)")
-    pl.add_argument("--max-attempts", type=int, default=None, help="as for `run`")
+    pl.add_argument("--max-attempts", type=count, default=None, help="as for `run`")
     pl.add_argument("--format", choices=("text", "json"), default="text")
     pl.add_argument("--fake-engine", action="store_true", help="as for `run` (its results are cached apart)")
     cache_arguments(pl, run=False)
     pr = sub.add_parser("preview", help="generate a few records per block and show them (the run reuses them)")
     pr.add_argument("spec", help="a .synth spec or a plan .json")
-    pr.add_argument("-n", type=int, default=5, help="records per block, spread over its quota cells (default 5)")
+    pr.add_argument("-n", type=count, default=5, help="records per block, spread over its quota cells (default 5)")
     pr.add_argument("--block", action="append", help="only this block (repeatable)")
     pr.add_argument("--out", help="output folder whose cache is used (default: the spec's `output` path)")
-    pr.add_argument("--max-attempts", type=int, default=None, help="as for `run`")
-    pr.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    pr.add_argument("--max-attempts", type=count, default=None, help="as for `run`")
+    pr.add_argument("--threads", type=count, default=None, help="engine threads (default: all cores)")
     pr.add_argument("--fake-engine", action="store_true", help="as for `run`")
     pr.add_argument("--format", choices=("text", "json"), default="text",
                     help="a table per block, or the records as JSON lines")
@@ -84,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prune":
             cp.add_argument("--max-size", type=parse_size, default=None, metavar="SIZE",
                             help="keep at most this much (K, M, G suffixes)")
-            cp.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+            cp.add_argument("--older-than", type=days, default=None, metavar="DAYS",
                             help="drop entries unused for this many days")
             cp.add_argument("--all", action="store_true", help="drop every entry")
     e = sub.add_parser("eval", help="measure what the synthetic data contributes (the spec's evaluate blocks)")
@@ -128,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = command(args.command)(args)
-        sys.stdout.flush()  # a full disk or a closed pipe is found here, not at exit where it is lost
+        if not sys.stdout.closed:  # the language server's exit closes it
+            sys.stdout.flush()  # a full disk or a closed pipe is found here, not at exit where it is lost
         return code
     except KeyboardInterrupt:
         print("synthc: interrupted", file=sys.stderr)
