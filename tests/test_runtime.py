@@ -246,3 +246,19 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
     assert manifest["blocks"]["Address"]["requests_sent"] == 0 and manifest["blocks"]["Address"]["requests_reused"] > 0
     for split in ("train.jsonl", "test.jsonl"):
         assert (tmp_path / "out" / split).read_text() == (tmp_path / "ref" / split).read_text()
+
+
+@pytest.mark.parametrize("fields", [
+    "a: int = n * 2\n b: int = a + 1\n c: int = b + a",
+    "c: int = b + a\n b: int = a + 1\n a: int = n * 2",
+])
+def test_derived_fields_are_evaluated_after_the_fields_they_read(tmp_path, fields):
+    spec = tmp_path / "d.synth"
+    spec.write_text(f"schema T {{ n: int(1..5) ~ uniform\n {fields}\n t: str(1..10) }}\ngenerate T {{ count 4 }}\n")
+    result = compile(spec)
+    assert result.ok, result.diagnostics
+    report = run_plan(result.plan, RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: FakeEngine()))
+    rows = [json.loads(line) for line in (report.out_dir / "train.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    for r in rows:
+        assert (r["a"], r["b"], r["c"]) == (2 * r["n"], 2 * r["n"] + 1, 4 * r["n"] + 1)

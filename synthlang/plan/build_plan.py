@@ -43,6 +43,31 @@ def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: lis
                   in_list or isinstance(f.type, ir.ListType), span_for_errors)
 
 
+def _evaluation_order(derived: list[DerivedField]) -> tuple[DerivedField, ...]:
+    """Derived fields in an order that evaluates each after what it reads: fields of nested
+    records before their parents (a parent's expression may read them), and within one record
+    each after the sibling fields it names (check refuses cycles, E0209); otherwise as declared."""
+    def refs(e: ir.Expr) -> set[str]:
+        found, stack = set(), [e]
+        while stack:
+            node = stack.pop()
+            if node.op == "ref" and node.path:
+                found.add(node.path[0])
+            stack.extend(node.args)
+        return found
+
+    ordered: list[DerivedField] = []
+    for depth in sorted({len(d.path) for d in derived}, reverse=True):
+        level = [d for d in derived if len(d.path) == depth]
+        while level:
+            waiting = {d.path for d in level}
+            ready = next((d for d in level
+                          if not any(d.path[:-1] + (r,) in waiting - {d.path} for r in refs(d.expr))), level[0])
+            ordered.append(ready)
+            level.remove(ready)
+    return tuple(ordered)
+
+
 def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict[str, Any], int]]) -> None:
     seed_keys: dict[tuple[str, ...], set[Any]] = {}  # matching fields -> their values in seed rows
     for key, n in cells:
@@ -98,7 +123,7 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     return Block(id=g.id, schema_name=g.schema_name, count=g.count, model=lead, json_schema=json_schema,
                  max_tokens=max_tokens, quota_fields=quota_fields,
                  cells=tuple(Cell(key=k, count=n) for k, n in cells),
-                 sampled=tuple(sampled), derived=tuple(reversed(derived)), mentions=tuple(mentions),
+                 sampled=tuple(sampled), derived=_evaluation_order(derived), mentions=tuple(mentions),
                  examples=g.examples, prompt=g.prompt, checks=g.checks, judge=g.judge,
                  judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow,
                  steps=steps)
