@@ -232,7 +232,7 @@ def _make_env():
     env.globals["range"] = _range
     env.globals["lipsum"] = _lipsum(env.globals["lipsum"])
     for name in ("center", "indent", "wordwrap", "truncate", "batch", "slice", "replace", "join"):
-        env.filters[name] = _capped(env.filters[name], _FILTER_SIZES.get(name))
+        env.filters[name] = _capped(env.filters[name], _FILTER_SIZES.get(name), text=name in _TEXT_FILTERS)
     env.filters["format"] = _format_filter(env.filters["format"])
     return env
 
@@ -289,7 +289,12 @@ def _lipsum(generate):
     return lipsum
 
 
-def _capped(filter_func, size=None):
+# filters of text, given a number or a list: its text, as `{{ n|center(9) }}` reads, instead
+# of an AttributeError from inside Jinja
+_TEXT_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate"})
+
+
+def _capped(filter_func, size=None, text: bool = False):
     """The filter with its width arguments capped and, where it can grow a string, the result
     sized before it is built. functools.wraps keeps Jinja's pass_environment / pass_context
     marks, so the filters that take the environment still get it."""
@@ -300,6 +305,8 @@ def _capped(filter_func, size=None):
     @functools.wraps(filter_func)
     def wrapper(*all_args, **kwargs):
         first, (value, *args) = all_args[:int(passes)], all_args[int(passes):]
+        if text and not isinstance(value, str):
+            value = str(value)
         for a in list(args) + list(kwargs.values()):
             if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_WIDTH:
                 raise TemplateLimit(f"a filter argument of {a} is over the limit of {MAX_WIDTH:,}")
