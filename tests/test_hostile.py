@@ -456,6 +456,7 @@ def test_integer_arithmetic_past_64_bits_is_an_evaluation_error(tree):
                         f"generate T {{ count 2 }}\noutput \"out/p\" {{ format {fmt} }}\n")
         proc = synthc("run", spec, "--fake-engine", "--max-attempts", "3", "--fresh")
         assert proc.returncode == 1 and "top rejection reasons: derived: v (3)" in proc.stderr, proc.stderr[-800:]
+        assert "more attempts would fail the same way" in proc.stderr and "--max-attempts" not in proc.stderr
     from synthlang.expr import EvalError, evaluate
     from synthlang.ir import Expr
     big = Expr(op="lit", value=9223372036854775807)
@@ -868,3 +869,20 @@ def test_date_format_noise_on_a_mentioned_date_rewrites_the_text_and_its_span(tr
         (span,) = meta["spans"]["note"]
         assert r["note"][span["start"]:span["end"]] == r["when"], (r["note"], r["when"], span)
         assert "/" in r["when"] and meta["truth"]["when"] not in r["note"]
+
+
+@pytest.mark.parametrize("args, word", [
+    (["run", "--batch", "0"], "--batch"), (["run", "--threads", "-3"], "--threads"),
+    (["run", "--max-attempts", "0"], "--max-attempts"), (["run", "--max-attempts", "\u0663"], "--max-attempts"),
+    (["run", "--workers", "1_0"], "--workers"), (["run", "--cache-max-size", "1e999"], "--cache-max-size"),
+    (["run", "--cache-max-size", "nan"], "--cache-max-size"), (["preview", "-n", "0"], "-n"),
+    (["plan", "--max-attempts", "99999999999"], "--max-attempts"),
+    (["cache", "prune", "--max-size", "1e999"], "--max-size"), (["cache", "prune", "--older-than", "inf"], "--older-than"),
+])
+def test_cli_numbers_outside_their_range_are_usage_errors(tree, args, word):
+    spec_dir, _ = tree
+    (spec_dir / "s.synth").write_text(MINIMAL)
+    proc = synthc(*args, "s.synth", "--fake-engine" if args[0] == "run" else "--no-cache", cwd=spec_dir) \
+        if args[0] != "cache" else synthc(*args, "s.synth", cwd=spec_dir)
+    assert proc.returncode == 2 and f"argument {word}" in proc.stderr, proc.stderr[-500:]
+    assert not (spec_dir / "out").exists()

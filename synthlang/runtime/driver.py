@@ -45,6 +45,8 @@ CACHE_DIR = "cache"         # the result cache's default folder, in RUN_DIR
 # of the same plan fail the same way, and each can cost a render's whole time limit.
 SAME_FAILURE_STOP = 5
 _BEFORE_REQUEST = ("prompt:", "sampling:", "mentions_do_not_fit")
+# rejections decided by the spec and the values drawn, not by what a model wrote
+_SAME_EVERY_TIME = (*_BEFORE_REQUEST, "derived:")
 
 
 class CellFailed(Exception):
@@ -197,10 +199,17 @@ class Driver:
         cell = block.cells[ci]
         shown = ", ".join(f"{k}={v}" for k, v in cell.key.items()) or "(the whole block)"
         rate = st.accepted[ci] / st.attempts[ci] if st.attempts[ci] else 0.0
-        top = ", ".join(f"{why} ({n})" for why, n in st.cell_rejections[ci].most_common(3)) or "none"
+        reasons = st.cell_rejections[ci].most_common()
+        top = ", ".join(f"{why} ({n})" for why, n in reasons[:3]) or "none"
+        if st.accepted[ci] == 0 and len(reasons) == 1 and reasons[0][0].startswith(_SAME_EVERY_TIME):
+            # one reason for every attempt, of a kind a spec decides (a derived field that cannot
+            # be computed, a template, a sampler): more attempts fail the same way
+            advice = "every attempt failed for this one reason; fix the spec, more attempts would fail the same way."
+        else:
+            advice = "What was made is kept; rerun with a larger --max-attempts to go on."
         return (f"block {block.id}: cell {shown} holds {st.accepted[ci]} of {cell.count} records after "
                 f"{st.attempts[ci]} attempts (the budget is {budget}); pass rate {rate:.1%}; top rejection "
-                f"reasons: {top}. What was made is kept; rerun with a larger --max-attempts to go on.")
+                f"reasons: {top}. {advice}")
 
     @staticmethod
     def _accepted_records(journal: Journal, block_id: str) -> Iterator[dict]:
