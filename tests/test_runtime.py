@@ -262,3 +262,26 @@ def test_derived_fields_are_evaluated_after_the_fields_they_read(tmp_path, field
     assert len(rows) == 4
     for r in rows:
         assert (r["a"], r["b"], r["c"]) == (2 * r["n"], 2 * r["n"] + 1, 4 * r["n"] + 1)
+
+
+def test_the_run_lock_is_held_until_the_last_output_is_written(tmp_path, monkeypatch):
+    """A second run of the folder while the first writes its split files, plan.json and
+    manifest.json is refused, so the two can never leave files from different runs."""
+    from synthlang.runtime import driver
+    from synthlang.runtime.journal import Journal, RunBusy
+
+    spec = tmp_path / "s.synth"
+    spec.write_text('schema T { b: str(1..10) }\ngenerate T { count 2 }\n')
+    plan = compile(spec).plan
+    seen = []
+    real_manifest = driver.Driver._write_manifest
+
+    def second_run_while_writing(self, *args, **kwargs):
+        with pytest.raises(RunBusy):
+            Journal(self.opt.out_dir / driver.RUN_DIR / driver.JOURNAL, plan.hash, plan.dataset.name)
+        seen.append(True)
+        return real_manifest(self, *args, **kwargs)
+
+    monkeypatch.setattr(driver.Driver, "_write_manifest", second_run_while_writing)
+    run_plan(plan, RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: FakeEngine()))
+    assert seen == [True]

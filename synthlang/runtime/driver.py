@@ -106,6 +106,8 @@ class Driver:
         self.restarted = journal.restarted
         states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
         dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}
+        # the journal's lock is held until the last output is in place: a second run of this
+        # folder cannot interleave its plan.json or manifest.json with this run's
         try:
             resumed = replay(self.plan, journal.entries(), journal.path, states, dedupers)
             try:
@@ -114,11 +116,11 @@ class Driver:
             except CellFailed:
                 self._write_manifest(states, complete=False, resumed=resumed, files=[])
                 raise
+            files = self._write_outputs(journal, states)
+            write_text_atomic(out / "plan.json", self.plan.to_json())
+            manifest = self._write_manifest(states, complete=True, resumed=resumed, files=files)
         finally:
             journal.close()
-        files = self._write_outputs(journal, states)
-        write_text_atomic(out / "plan.json", self.plan.to_json())
-        manifest = self._write_manifest(states, complete=True, resumed=resumed, files=files)
         return RunReport(out, manifest, files)
 
     def _run_block(self, block: Block, st: BlockState, deduper: Deduper, journal: Journal) -> None:
