@@ -101,6 +101,7 @@ def test_client_errors_are_not_retried_and_give_a_reason():
     finally:
         server.shutdown()
     assert result.text is None and "HTTP 400" in result.error and len(script.bodies) == 1
+    assert (result.error_kind, result.reason) == ("deterministic", "request_refused")  # never asked again
 
 
 def test_gives_up_after_bounded_retries_and_a_dead_server_ends_the_run():
@@ -110,6 +111,7 @@ def test_gives_up_after_bounded_retries_and_a_dead_server_ends_the_run():
         eng = engine(server, max_retries=2)
         first = eng.generate([request()])[0]
         assert first.error.startswith("gave up after 3 tries") and len(script.bodies) == 3
+        assert first.error_kind == "exhausted"  # the run does not retry what the engine retried
         eng.generate([request()])
         with pytest.raises(EngineDead):
             eng.generate([request()])

@@ -187,6 +187,44 @@ def test_engine_errors_are_retried_and_a_dead_engine_resumes(tmp_path):
     assert resumed.manifest["blocks"]["Pair"]["rejections"].get("engine_error", 0) == 0
 
 
+class CuttingEngine(FakeEngine):
+    """Every other request comes back cut at max_tokens (deterministic) or as a dropped connection
+    that succeeds when asked again (transient); counts what it is sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: Counter = Counter()
+
+    def generate(self, requests):
+        from synthlang.engines.base import deterministic
+
+        out = []
+        for r in requests:
+            self.sent[r.seed] += 1
+            if r.seed % 2:
+                out.append(deterministic("output cut at max_tokens", "max_tokens", tokens=r.max_tokens))
+            elif self.sent[r.seed] == 1:
+                out.append(GenerationResult(None, error="ConnectionResetError: reset by peer"))
+            else:
+                out += super().generate([r])
+        return out
+
+
+def test_a_deterministic_engine_error_is_not_retried_and_is_named(tmp_path):
+    spec = tmp_path / "s.synth"
+    spec.write_text('schema T { b: str(1..10) }\ngenerate T { count 6 }\n')
+    engine = CuttingEngine()
+    report = run_plan(compile(spec).plan, RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: engine,
+                                                     probe=False))
+    block = report.manifest["blocks"]["T"]
+    assert block["accepted"] == 6 and block["rejections"].get("max_tokens", 0) >= 1, block
+    assert "engine_error" not in block["rejections"]
+    odd = [n for seed, n in engine.sent.items() if seed % 2]
+    even = [n for seed, n in engine.sent.items() if not seed % 2]
+    assert odd and all(n == 1 for n in odd)          # cut at max_tokens: asked once
+    assert even and all(n == 2 for n in even)        # a dropped connection: asked again, once
+
+
 def test_output_folder_of_another_dataset_is_refused(tmp_path):
     spec = copy_spec(tmp_path, "specs/self_instruct/instructions.synth")
     run(spec, tmp_path / "out")

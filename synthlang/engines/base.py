@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
+
+ErrorKind = Literal["transient", "deterministic", "exhausted"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,18 @@ class GenerationResult:
     error: str | None = None
     seconds: float = 0.0
     logprobs: list[TokenChoices] | None = None  # per generated token, when the request asked for them
+    # what an error means for asking again: "transient" (a dropped connection, an overloaded
+    # server: the same request may succeed), "deterministic" (the same request and seed fail
+    # the same way: output cut at max_tokens, a prompt past the context, a refused schema, a
+    # malformed reply) or "exhausted" (transient, but the engine already retried it to its limit)
+    error_kind: ErrorKind = "transient"
+    reason: str | None = None       # a deterministic error's name in the manifest (`max_tokens`)
+
+
+def deterministic(error: str, reason: str, tokens: int = 0, seconds: float = 0.0) -> GenerationResult:
+    """A failed result that asking again cannot change, named `reason` among rejections."""
+    return GenerationResult(None, tokens=tokens, error=error, seconds=seconds, error_kind="deterministic",
+                            reason=reason)
 
 
 class EngineDead(Exception):

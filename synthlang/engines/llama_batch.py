@@ -50,6 +50,7 @@ class Job:
 class Done:
     tokens: list[int] = field(default_factory=list)
     error: str | None = None
+    reason: str | None = None           # set when the error is deterministic (see GenerationResult)
     seconds: float = 0.0                # this job's share of the decoding steps it took part in
     prompt_reused: int = 0              # prompt tokens served from the slot's cache
     # per generated token, when the job asked: the k most likely allowed tokens and their
@@ -141,12 +142,13 @@ class BatchDecoder:
             index = queue.popleft()
             job = jobs[index]
             if not job.prompt:
-                results[index] = Done(error="empty prompt")
+                results[index] = Done(error="empty prompt", reason="request_refused")
                 continue
             if len(job.prompt) + job.max_tokens > self.ctx_per_slot:
                 results[index] = Done(error=f"the prompt ({len(job.prompt)} tokens) and max_tokens "
                                             f"({job.max_tokens}) exceed the context of {self.ctx_per_slot} "
-                                            "tokens per sequence; raise the model's n_ctx")
+                                            "tokens per sequence; raise the model's n_ctx",
+                                      reason="context_exceeded")
                 continue
             # the lowest free slot: llama.cpp evaluates a run of neighbouring sequences in one
             # pass, scattered ones in several

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ir
-from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult, merge_pieces
+from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult, deterministic, merge_pieces
 from .embedded import embedded_model_path, is_embedded
 from .gguf_weights import batched_weights
 from .grammars import Grammars, LLGuidanceGrammars, OutlinesCoreGrammars
@@ -141,7 +141,7 @@ class LlamaCppEngine:
         results = []
         for i, job in enumerate(jobs):
             if job is None:
-                results.append(GenerationResult(None, error=failed[i], seconds=0.0))
+                results.append(deterministic(failed[i], "request_refused"))
             else:
                 results.append(self._result(next(done), job))
         if not runnable:
@@ -155,11 +155,13 @@ class LlamaCppEngine:
 
     def _result(self, done: Done, job: Job) -> GenerationResult:
         if done.error is not None:
+            if done.reason is not None:
+                return deterministic(done.error, done.reason, tokens=len(done.tokens), seconds=done.seconds)
             return GenerationResult(None, tokens=len(done.tokens), error=done.error, seconds=done.seconds)
         text = self.llm.detokenize(done.tokens).decode("utf-8", errors="replace")
         if job.matcher is not None and not text:
-            return GenerationResult(None, error="empty output: the engine could not apply the constraint",
-                                    seconds=done.seconds)
+            return deterministic("empty output: the engine could not apply the constraint", "constraint_failed",
+                                 seconds=done.seconds)
         logprobs = None
         if job.logprobs:
             logprobs = [(self._piece(t), merge_pieces((self._piece(i), lp) for i, lp in top))

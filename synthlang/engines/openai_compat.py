@@ -26,7 +26,15 @@ from typing import Any
 from .. import ir
 from ..endpoints import key_consent_problem, model_problems
 from ..values import load_json
-from .base import EngineDead, EngineOptions, GenerationRequest, GenerationResult, TokenChoices, merge_pieces
+from .base import (
+    EngineDead,
+    EngineOptions,
+    GenerationRequest,
+    GenerationResult,
+    TokenChoices,
+    deterministic,
+    merge_pieces,
+)
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_REPLY_BYTES = 64 * 2**20    # a long completion with 20 likely tokens per step stays far below
@@ -225,23 +233,23 @@ class OpenAICompatEngine:
             try:
                 reply = self._post(body, bool(r.logprobs))
                 if reply.finish_reason == "length":
-                    return GenerationResult(None, tokens=reply.tokens, error="output cut at max_tokens",
-                                            seconds=time.perf_counter() - start)
+                    return deterministic("output cut at max_tokens", "max_tokens", tokens=reply.tokens,
+                                         seconds=time.perf_counter() - start)
                 return GenerationResult(reply.text, tokens=reply.tokens, seconds=time.perf_counter() - start,
                                         logprobs=reply.logprobs)
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}: {_error_detail(exc)}"
-                if exc.code not in RETRY_STATUS:
-                    return GenerationResult(None, error=last, seconds=time.perf_counter() - start)
+                if exc.code not in RETRY_STATUS:  # 400, 401, 404, ...: the server refuses this request
+                    return deterministic(last, "request_refused", seconds=time.perf_counter() - start)
                 wait = _retry_after(exc)
             except MalformedReply as exc:  # asking again gets the same reply: not retried
-                return GenerationResult(None, error=f"{MALFORMED}: {exc}", seconds=time.perf_counter() - start)
+                return deterministic(f"{MALFORMED}: {exc}", "malformed_reply", seconds=time.perf_counter() - start)
             except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, a bad status line
                 last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             if attempt < self.max_retries:
                 time.sleep(wait if wait is not None else self.backoff * (2 ** attempt) * (0.5 + rng.random()))
         return GenerationResult(None, error=f"gave up after {self.max_retries + 1} tries: {last}",
-                                seconds=time.perf_counter() - start)
+                                seconds=time.perf_counter() - start, error_kind="exhausted")
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         results = list(self.pool.map(self._one, requests))

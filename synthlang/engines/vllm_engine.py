@@ -17,7 +17,16 @@ from functools import lru_cache
 from typing import Any
 
 from .. import ir
-from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult, TokenChoices, merge_pieces
+from .base import (
+    ALL,
+    EngineDead,
+    EngineOptions,
+    GenerationRequest,
+    GenerationResult,
+    TokenChoices,
+    deterministic,
+    merge_pieces,
+)
 from .prepare_vllm import resolve_vllm_model
 
 COMPACT_JSON_BACKENDS = ("xgrammar", "guidance")  # the backends vLLM's disable_any_whitespace covers
@@ -112,8 +121,8 @@ class VLLMEngine:
         for r, out in zip(requests, outputs):
             comp = out.outputs[0]
             if comp.finish_reason == "length" and self.options.constrained:
-                results.append(GenerationResult(None, tokens=len(comp.token_ids), error="output cut at max_tokens",
-                                                seconds=seconds))
+                results.append(deterministic("output cut at max_tokens", "max_tokens", tokens=len(comp.token_ids),
+                                             seconds=seconds))
             else:
                 results.append(GenerationResult(comp.text, tokens=len(comp.token_ids), seconds=seconds,
                                                 logprobs=_token_choices(comp) if r.logprobs else None))

@@ -133,7 +133,9 @@ class Attempts:
         start = time.perf_counter()
         sent = engine.generate([requests[i] for i in todo])
         for _ in range(self.opt.retries):
-            failed = [j for j, r in enumerate(sent) if r.error is not None]
+            # only a transient error may go another way; a deterministic one comes back the same
+            # for the same request and seed, and an exhausted one was retried by the engine
+            failed = [j for j, r in enumerate(sent) if r.error is not None and r.error_kind == "transient"]
             if not failed:
                 break
             again = engine.generate([requests[todo[j]] for j in failed])
@@ -285,7 +287,7 @@ class Attempts:
             return Candidate(at, ok=False, why=why, err=err, score=score, tokens=tokens, seconds=seconds)
 
         if result.error is not None:
-            return reject("engine_error", result.error[:300])
+            return reject(result.reason or "engine_error", result.error[:300])
         schema = self.plan.schemas[block.schema_name]
         try:
             written = json.loads(result.text or "")

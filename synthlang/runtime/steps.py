@@ -335,7 +335,7 @@ def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, resu
     if keep_parts:
         rec.parts.append((request.json_schema, "\n".join(m["content"] for m in request.messages)))
     if result.error is not None:
-        rec.done = _reject(rec, "engine_error", result.error[:300], step=k)
+        rec.done = _reject(rec, result.reason or "engine_error", result.error[:300], step=k)
         return
     try:
         written = json.loads(result.text or "")
