@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 import sys
 import types
 import typing
@@ -31,6 +32,15 @@ else:
     from typing_extensions import dataclass_transform
 
 _MISSING: Any = object()
+
+
+def _hashable(value: Any) -> Any:
+    """A value as something hash() takes: a dict, list or set (a cell's key, a JSON Schema) as
+    its canonical JSON text, so a record hashes whatever plain data it holds and equal records
+    hash equal."""
+    if not isinstance(value, (dict, list, set)):
+        return value
+    return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
 _R = TypeVar("_R", bound="Record")
 _N = TypeVar("_N", bound="Node")
 
@@ -163,7 +173,7 @@ class Record:
         return type(other) is type(self) and other.__dict__ == self.__dict__
 
     def __hash__(self) -> int:
-        return hash((type(self), *self.__dict__.values()))
+        return hash((type(self), *map(_hashable, self.__dict__.values())))
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={self.__dict__[n]!r}" for n in self._fields if n not in self._excluded)

@@ -134,3 +134,11 @@ def test_syntax_tree_nodes_take_positional_values():
     with pytest.raises(TypeError, match="given `value` twice"):
         ast.Name("x", value="y", span=source)
     assert ast.Module(source=source).decls == ()
+
+
+def test_records_holding_dicts_and_lists_hash_and_equal_ones_hash_equal():
+    from synthlang.plan.model import Cell
+
+    a, b = Cell(key={"intent": "billing", "n": [1, 2]}, count=3), Cell(key={"n": [1, 2], "intent": "billing"}, count=3)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert hash(Cell(key={"intent": "login"}, count=3)) != hash(a)
