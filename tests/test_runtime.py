@@ -323,3 +323,24 @@ def test_the_run_lock_is_held_until_the_last_output_is_written(tmp_path, monkeyp
     monkeypatch.setattr(driver.Driver, "_write_manifest", second_run_while_writing)
     run_plan(plan, RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: FakeEngine()))
     assert seen == [True]
+
+
+def test_a_wave_without_a_result_for_its_first_attempt_stops_instead_of_spinning(tmp_path):
+    """The driver's guard: if a pool ever answers a wave with nothing but pending attempts,
+    asking again would get the same, so the run stops with the block and cell named."""
+    from synthlang.runtime.entries import PENDING, Attempt, Candidate
+    from synthlang.runtime.pool import LocalPool
+
+    class Stuck(LocalPool):
+        def run(self, block_id, work):
+            return [[Candidate(Attempt(block_id, ci, a), ok=False, why=PENDING) for a in attempts]
+                    for ci, attempts in work]
+
+    spec = tmp_path / "s.synth"
+    spec.write_text('schema T { b: str(1..10) }\ngenerate T { count 2 }\n')
+    plan = compile(spec).plan
+    options = RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: FakeEngine())
+    start = time.perf_counter()
+    with pytest.raises(CellFailed, match=r"block T: cell \(the whole block\): a wave of attempts 0\.\. came back"):
+        run_plan(plan, options, pool=Stuck(plan, options))
+    assert time.perf_counter() - start < 10

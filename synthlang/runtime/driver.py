@@ -136,6 +136,11 @@ class Driver:
                     if st.attempts[ci] >= budget:
                         raise CellFailed(self._cell_failure(block, ci, st, budget))
                     queue = self._wave(block, ci, st, ahead)
+                    if not queue or queue[0].why == PENDING:
+                        # asking for the same wave again would get the same: stop, never spin
+                        raise CellFailed(f"block {block.id}: cell {self._shown(block, ci)}: a wave of attempts "
+                                         f"{st.next_attempt[ci]}.. came back without a result for its first "
+                                         "attempt, so the run cannot progress; what was made is kept")
                 entries = []
                 while queue and st.accepted[ci] < cell.count:
                     candidate = queue.popleft()
@@ -197,9 +202,13 @@ class Driver:
             ahead[cj] = deque(candidates)
         return deque(made[0])
 
+    @staticmethod
+    def _shown(block: Block, ci: int) -> str:
+        return ", ".join(f"{k}={v}" for k, v in block.cells[ci].key.items()) or "(the whole block)"
+
     def _cell_failure(self, block: Block, ci: int, st: BlockState, budget: int) -> str:
         cell = block.cells[ci]
-        shown = ", ".join(f"{k}={v}" for k, v in cell.key.items()) or "(the whole block)"
+        shown = self._shown(block, ci)
         rate = st.accepted[ci] / st.attempts[ci] if st.attempts[ci] else 0.0
         reasons = st.cell_rejections[ci].most_common()
         top = ", ".join(f"{why} ({n})" for why, n in reasons[:3]) or "none"
