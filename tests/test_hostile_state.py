@@ -145,6 +145,44 @@ def test_cache_prune_all_removes_a_copy_set_aside(ran):
     assert entries_of(cache_file(out)) == 0
 
 
+_OPEN_AT = """
+import sys, time
+from pathlib import Path
+from synthlang.engines.base import GenerationResult
+from synthlang.runtime.cache import ResultCache
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+cache = ResultCache(Path(sys.argv[1]))
+cache.put_many([(sys.argv[3], GenerationResult("text", tokens=1, seconds=0.1))])
+cache.close()
+"""
+
+
+def test_runs_sharing_a_damaged_cache_set_it_aside_once(tmp_path):
+    # each finds the damage; one moves the file, and none moves the new cache another started
+    import subprocess
+    import sys
+    import time
+
+    from synthlang.runtime.cache import ResultCache
+
+    for round_ in range(4):
+        folder = tmp_path / f"cache{round_}"
+        folder.mkdir()
+        damaged = os.urandom(8192)
+        (folder / "results.sqlite").write_bytes(damaged)
+        start = str(time.time() + 1.0)
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(folder), start, f"k{i}"],
+                                  stderr=subprocess.PIPE, text=True) for i in range(3)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errors
+        assert (folder / "results.sqlite.damaged").read_bytes() == damaged
+        cache = ResultCache.open_existing(folder)
+        assert cache is not None and sorted(cache.get_many(["k0", "k1", "k2"])) == ["k0", "k1", "k2"]
+        cache.close()
+
+
 # ---- a bad cache entry is a miss ------------------------------------------------------------------
 
 @pytest.mark.parametrize("change", [
