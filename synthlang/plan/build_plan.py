@@ -11,12 +11,10 @@ from ..sema.context import Context
 from ..source import Span
 from ..values import match_key
 from .allocate_quota import allocate_quota
+from .check_request_sizes import TOKEN_MARGIN, check_request_sizes
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .layout import mix_rows, split_sizes, train_index
 from .model import JUDGE_SCHEMA, Block, Cell, DerivedField, MentionConstraint, Plan, PlanStep, SampledField
-
-# JSON punctuation and escapes can make a value longer than its characters; this margin covers them.
-TOKEN_MARGIN = 16
 
 
 def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: list[SampledField],
@@ -203,6 +201,8 @@ def _check_mix_rows(ctx: Context, seeds: ir.SeedSet) -> None:
 
 def build_plan(ctx: Context) -> Plan | None:
     _check_mix(ctx, ctx.blocks)
+    for g in ctx.blocks:
+        check_request_sizes(ctx, g, ctx.schemas[g.schema_name])
     if ctx.sink.has_errors:
         # blocks that checked clean still get their quota cells checked, so one run of
         # `synthc check` reports those too; nothing else is built from a spec with errors

@@ -11,7 +11,6 @@ from .. import ir
 from ..diagnostics import Note, did_you_mean
 from ..syntax import ast
 from .check_feasible import never_passes
-from .check_limits import check_request_sizes
 from .check_prompt import check_prompt, default_prompt
 from .check_quotas import check_quota
 from .check_settings import DEFAULT_MODEL
@@ -313,7 +312,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
                        dedup=tuple(dedups), judge=judge,
                        allow=tuple(f for f in ir.PLAUSIBILITY_FILTERS if f in allowed), steps=steps,
                        span=(g.alias or g.schema).span)
-    return block if check_request_sizes(ctx, block, schema) else None
+    return block
 
 
 def check_generates(ctx: Context) -> None:

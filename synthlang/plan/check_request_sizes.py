@@ -1,7 +1,7 @@
 """check_request_sizes: every request a block makes fits the limit a plan is run under.
 
 The plan asks the engine for as many tokens as the longest JSON text its bounds allow (one token
-per character, plus a margin: plan/build_plan.py), and `synthc run plan.json` refuses a plan
+per character, plus TOKEN_MARGIN), and `synthc run plan.json` refuses a plan
 asking for more than validate_plan.MAX_TOKENS. `str(1..100000000)` on a model-written field
 would compile to such a plan, or run for hours before failing; it is refused here, at the
 bound that causes it, with the limit named."""
@@ -9,12 +9,13 @@ bound that causes it, with the limit named."""
 from __future__ import annotations
 
 from .. import ir
-from ..plan.build_plan import TOKEN_MARGIN
-from ..plan.json_schema import SchemaBuilder
-from ..plan.validate_plan import MAX_TOKENS
+from ..sema.context import Context
 from ..source import Span
-from .context import Context
+from .json_schema import SchemaBuilder
+from .validate_plan import MAX_TOKENS
 
+# JSON punctuation and escapes can make a value longer than its characters; this margin covers them.
+TOKEN_MARGIN = 16
 MAX_VALUE_CHARS = MAX_TOKENS - TOKEN_MARGIN  # the longest JSON text one request may ask for
 
 
