@@ -39,8 +39,8 @@ def _no_constant(name: str) -> Any:
 # manifest and evaluation): records nest as deep as their schema, far less than this; a value
 # nested deeper would run the recursive walks over it (checks, json.dumps, the writers) out of stack
 MAX_STORED_DEPTH = 256
-# the largest file synthc writes and reads back whole: a plan, which embeds its seed rows (the
-# CLI's MAX_PLAN_BYTES), and a run's manifest and evaluation, which grow with its cells and test rows
+# the largest file synthc writes and reads back whole: a plan, which embeds its seed rows, and a
+# run's manifest and evaluation, which grow with its cells and test rows
 MAX_STORED_BYTES = 512 * 2**20
 
 

@@ -343,10 +343,3 @@ def test_report_of_a_good_run_still_works(ran):
     proc = synthc("report", out)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "manifest.json").read_text()) == manifest
-
-
-def test_a_run_s_files_are_read_back_with_the_cli_s_plan_limit():
-    from synthlang.cli.common import MAX_PLAN_BYTES
-    from synthlang.values import MAX_STORED_BYTES
-
-    assert MAX_STORED_BYTES == MAX_PLAN_BYTES

@@ -315,7 +315,7 @@ def test_the_run_lock_is_held_until_the_last_output_is_written(tmp_path, monkeyp
     real_manifest = driver.Driver._write_manifest
 
     def second_run_while_writing(self, *args, **kwargs):
-        with pytest.raises(RunBusy):
+        with pytest.raises(RunBusy, match=rf"another synthc run \(process {os.getpid()}\) is writing to"):
             Journal(self.opt.out_dir / driver.RUN_DIR / driver.JOURNAL, plan.hash, plan.dataset.name)
         seen.append(True)
         return real_manifest(self, *args, **kwargs)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import NoReturn
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERNAL = 0, 1, 2, 3, 70
-MAX_PLAN_BYTES = 512 * 2**20  # plans embed their seed rows
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a short message
@@ -153,9 +152,10 @@ def load_plan(arg: str, fmt: str):
         from ..files import read_bytes
         from ..plan.model import Plan
         from ..plan.validate_plan import validate_plan
+        from ..values import MAX_STORED_BYTES
 
         try:
-            plan = Plan.from_json(read_bytes(path, MAX_PLAN_BYTES).decode("utf-8"))
+            plan = Plan.from_json(read_bytes(path, MAX_STORED_BYTES).decode("utf-8"))
         except (ValueError, OSError, RecursionError) as exc:
             error(f"{path} is not a valid plan: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
             return None

@@ -31,8 +31,9 @@ class JournalMismatch(Exception):
 
 
 class RunBusy(Exception):
-    def __init__(self, folder: Path):
-        super().__init__(f"another synthc run is writing to {folder}; wait for it to end, or choose another "
+    def __init__(self, folder: Path, holder: str = ""):
+        who = f" (process {holder})" if holder else ""
+        super().__init__(f"another synthc run{who} is writing to {folder}; wait for it to end, or choose another "
                          "output folder")
 
 
@@ -223,8 +224,13 @@ def _hold_lock(path: Path):
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
+        holder = fh.read(32).decode("ascii", "replace").strip()  # the pid the holder wrote
         fh.close()
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise RunBusy(path.parent.parent) from None
+            raise RunBusy(path.parent.parent, holder if holder.isdigit() else "") from None
         raise
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n".encode())
+    fh.flush()
     return fh
