@@ -1,0 +1,406 @@
+"""A fault campaign on the fake engine and on a local OpenAI-compatible server: each case injects
+faults into `synthc run` (SIGKILL at random points, torn and garbled journal lines, a damaged
+result cache, two runs at once, a prune during a run, edits between runs, a server that fails,
+answers garbage or dies) and ends in a clean resume, then compares the dataset with what an
+uninterrupted run makes: no record lost, none duplicated, nothing hung.
+
+    python tests/fault_campaign.py [--kills N] [--seed S]
+
+prints the figures; tests/test_faults.py runs a small campaign in CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "tests/runtime_specs/two_blocks.synth"
+SPLITS = ("Ticket.train.jsonl", "Ticket.test.jsonl", "Review.train.jsonl", "Review.test.jsonl")
+HANG = 180  # seconds a command may take before it counts as hung
+
+
+@dataclass
+class Figures:
+    cases: int = 0
+    faults: int = 0
+    resumes: int = 0
+    records_compared: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    hung: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"cases {self.cases}, faults injected {self.faults}, resumes {self.resumes}, records compared "
+                f"{self.records_compared}, lost {self.lost}, duplicated {self.duplicated}, hung {self.hung}, "
+                f"failed cases {len(self.failures)}")
+
+
+def synthc(*args, env: dict | None = None, figures: Figures | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run([sys.executable, "-m", "synthlang.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=HANG, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired as exc:
+        if figures is not None:
+            figures.hung += 1
+        return subprocess.CompletedProcess(exc.cmd, 124, "", f"hung: {exc}")
+
+
+def start(*args, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "synthlang.cli", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+
+
+def records(out: Path, names=SPLITS) -> dict[str, list[str]]:
+    """Each split file's lines, the records of the dataset as a user reads them."""
+    return {n: (out / n).read_text().splitlines() if (out / n).exists() else [] for n in names}
+
+
+def compare(case: str, out: Path, ref: Path, figures: Figures, names=SPLITS) -> None:
+    """The dataset in `out` against the uninterrupted run's in `ref`, record by record."""
+    got, want = records(out, names), records(ref, names)
+    problems = []
+    for name in names:
+        figures.records_compared += len(want[name])
+        lost = len(set(want[name]) - set(got[name]))
+        dup = len(got[name]) - len(set(got[name]))
+        figures.lost += lost
+        figures.duplicated += dup
+        if got[name] != want[name]:
+            problems.append(f"{name}: {len(got[name])} records, {lost} lost, {dup} duplicated, "
+                            f"{'same' if set(got[name]) == set(want[name]) else 'different'} set")
+    if problems:
+        figures.failures.append(f"{case}: " + "; ".join(problems))
+
+
+def finish(spec: Path, out: Path, figures: Figures, env: dict | None = None, *extra) -> subprocess.CompletedProcess:
+    """Run to the end (resume), counting the resume."""
+    figures.resumes += 1
+    return synthc("run", spec, "--out", out, "--fake-engine", "--progress", "log", *extra, env=env, figures=figures)
+
+
+def case(figures: Figures, name: str, ok: bool, detail: str = "") -> None:
+    figures.cases += 1
+    if not ok:
+        figures.failures.append(f"{name}: {detail}")
+
+
+# ---- the cases --------------------------------------------------------------------------------
+
+def kills(work: Path, ref: Path, figures: Figures, n: int, rng: random.Random, wall: float) -> None:
+    """SIGKILL at random points of a run, the end (outputs, manifest, cache) included, each
+    followed by a resume that is killed again, until the run finishes."""
+    env = {"SYNTHLANG_FAKE_DELAY": "0.02"}
+    for i in range(n):
+        out = work / f"kill{i}"
+        killed = 0
+        for _ in range(3):
+            proc = start("run", SPEC, "--out", out, "--fake-engine", "--batch", "3", env=env)
+            time.sleep(rng.uniform(0.3, wall * 1.1))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+            proc.wait(timeout=60)
+        figures.faults += killed
+        done = finish(SPEC, out, figures, env, "--batch", "3")
+        case(figures, f"kill {i}", done.returncode == 0, done.stderr[-300:])
+        compare(f"kill {i} ({killed} kills)", out, ref, figures)
+
+
+def damaged_state(work: Path, ref: Path, figures: Figures) -> None:
+    """A journal whose last line is torn, one garbled in the middle, a result cache of junk."""
+    env = {"SYNTHLANG_FAKE_DELAY": "0.02"}
+    # torn last line: a kill mid-write; the run cuts it off and resumes
+    out = work / "torn"
+    finish(SPEC, out, figures, env)
+    journal = out / ".synth/journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:17])
+    figures.faults += 1
+    done = finish(SPEC, out, figures, env)
+    case(figures, "torn journal line", done.returncode == 0, done.stderr[-300:])
+    compare("torn journal line", out, ref, figures)
+    # a garbled line in the middle: refused with a message naming --fresh, then --fresh remakes it
+    lines = journal.read_text().splitlines(keepends=True)
+    lines[len(lines) // 2] = '{"b": "Ticket", "garbage\n'
+    journal.write_text("".join(lines))
+    figures.faults += 1
+    refused = synthc("run", SPEC, "--out", out, "--fake-engine", figures=figures)
+    case(figures, "garbled journal line", refused.returncode == 1 and "--fresh" in refused.stderr,
+         f"exit {refused.returncode}: {refused.stderr[-300:]}")
+    done = finish(SPEC, out, figures, env, "--fresh")
+    case(figures, "garbled journal, --fresh", done.returncode == 0, done.stderr[-300:])
+    compare("garbled journal, --fresh", out, ref, figures)
+    # a result cache of junk bytes, and the journal gone: the run sets the cache aside and remakes
+    cache = out / ".synth/cache/results.sqlite"
+    cache.write_bytes(os.urandom(4096))
+    journal.unlink()
+    figures.faults += 1
+    done = finish(SPEC, out, figures, env)
+    case(figures, "damaged cache", done.returncode == 0, done.stderr[-300:])
+    compare("damaged cache", out, ref, figures)
+
+
+def neighbours(work: Path, ref: Path, figures: Figures) -> None:
+    """Two runs of one folder started at once; a run while the cache is pruned."""
+    env = {"SYNTHLANG_FAKE_DELAY": "0.02"}
+    out = work / "two"
+    first, second = (start("run", SPEC, "--out", out, "--fake-engine", env=env) for _ in range(2))
+    codes = [p.wait(timeout=HANG) for p in (first, second)]
+    errors = [p.stderr.read() for p in (first, second)]
+    figures.faults += 1
+    busy = [e for c, e in zip(codes, errors) if c != 0]
+    case(figures, "two runs at once", 0 in codes and all("another synthc run" in e for e in busy),
+         f"exits {codes}: {[e[-200:] for e in errors]}")
+    done = finish(SPEC, out, figures, env)
+    case(figures, "two runs at once, resumed", done.returncode == 0, done.stderr[-300:])
+    compare("two runs at once", out, ref, figures)
+    out = work / "prune"
+    proc = start("run", SPEC, "--out", out, "--fake-engine", env=env)
+    time.sleep(1.0)
+    pruned = synthc("cache", "prune", "--all", "--cache", out / ".synth/cache", figures=figures)
+    proc.wait(timeout=HANG)
+    figures.faults += 1
+    case(figures, "prune during a run", pruned.returncode in (0, 1) and "Traceback" not in pruned.stderr,
+         pruned.stderr[-300:])
+    done = finish(SPEC, out, figures, env)
+    case(figures, "prune during a run, resumed", done.returncode == 0, done.stderr[-300:])
+    compare("prune during a run", out, ref, figures)
+
+
+EDITS = {
+    "count": ("count 12", "count 15"),
+    "quota": ("billing: 50%, outage: 25%, login: 25%", "billing: 25%, outage: 50%, login: 25%"),
+    "prompt": ("Write one support ticket", "Write one short support ticket"),
+    "split": ("split train 70%, test 30%", "split train 80%, test 20%"),
+    "noise": ("  dedup body near 0.9\n", "  dedup body near 0.9\n  noise subject { lowercase 50% }\n"),
+    "check": ("check len(body) > len(subject)", "check len(body) > len(subject) + 5"),
+}
+
+
+def edits(work: Path, figures: Figures, names: tuple[str, ...] = tuple(EDITS)) -> None:
+    """The spec edited between runs: the resumed folder must hold what a fresh run of the edited
+    spec makes, in another folder with no cache."""
+    for name in names:
+        old, new = EDITS[name]
+        spec = work / f"edit_{name}.synth"
+        text = SPEC.read_text()
+        assert old in text, name
+        spec.write_text(text)
+        out, fresh = work / f"edit_{name}", work / f"edit_{name}_fresh"
+        finish(spec, out, figures)
+        spec.write_text(text.replace(old, new))
+        figures.faults += 1
+        done = finish(spec, out, figures)
+        clean = synthc("run", spec, "--out", fresh, "--fake-engine", "--no-cache", figures=figures)
+        case(figures, f"edit {name}", done.returncode == 0 and clean.returncode == 0,
+             (done.stderr + clean.stderr)[-300:])
+        compare(f"edit {name}", out, fresh, figures)
+    # candidates N raised after a run: the record's cached candidates and the new one combine
+    spec = work / "cands.synth"
+    cands = ('schema P { topic: "a" | "b" ~ uniform  chosen: str(5..80)  rejected: str(5..80) }\n'
+             'generate P { count 6\n  candidates chosen, rejected from N """Answer about {{ topic }}."""'
+             ' ranked by judge """Rate it."""\n}\noutput "out" { format jsonl }\n')
+    spec.write_text(cands.replace("from N", "from 2"))
+    out, fresh = work / "cands", work / "cands_fresh"
+    finish(spec, out, figures)
+    spec.write_text(cands.replace("from N", "from 3"))
+    figures.faults += 1
+    done = finish(spec, out, figures)
+    clean = synthc("run", spec, "--out", fresh, "--fake-engine", "--no-cache", figures=figures)
+    case(figures, "edit candidates N", done.returncode == 0 and clean.returncode == 0,
+         (done.stderr + clean.stderr)[-300:])
+    compare("edit candidates N", out, fresh, figures, names=("train.jsonl",))
+
+
+# ---- a local OpenAI-compatible server that fails on purpose -----------------------------------
+
+def _fake_answer(body: dict) -> str:
+    """What the fake engine writes for this chat-completions request: valid for its schema and a
+    function of the request alone, as a constrained model at a fixed seed is."""
+    from synthlang.engines.base import GenerationRequest
+    from synthlang.engines.fake import FakeEngine
+
+    schema = body["response_format"]["json_schema"]["schema"]
+    request = GenerationRequest(messages=tuple(body["messages"]), json_schema=schema,
+                                max_tokens=int(body.get("max_tokens", 256)), seed=int(body.get("seed", 0)),
+                                temperature=1.0, top_p=1.0)
+    return FakeEngine().generate([request])[0].text or ""
+
+
+class Server:
+    """Answers chat completions as the fake engine would, constraints enforced, so the data
+    depends on the requests only; `fault(n, seed)` decides what the n-th request gets."""
+
+    def __init__(self, fault):
+        self.fault, self.n, self.lock = fault, 0, threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.n += 1
+                    n = outer.n
+                seed = int(body.get("seed", 0))
+                text = _fake_answer(body)
+                kind = outer.fault(n, seed)
+                if kind in (500, 429, 503):
+                    self._send(kind, {"error": "try again"}, {"Retry-After": "0"})
+                elif kind == "truncated":
+                    self._send(200, None, raw=b'{"choices": [{"message": {"content": "{\\"b\\"')
+                elif kind == "huge":
+                    self._send(200, None, raw=b'{"x": "' + b"a" * (70 << 20) + b'"}')
+                else:
+                    self._send(200, {"choices": [{"message": {"role": "assistant", "content": text},
+                                                  "finish_reason": "stop"}],
+                                     "usage": {"completion_tokens": len(text) // 4}})
+
+            def _send(self, code, data, headers=None, raw=None):
+                payload = raw if raw is not None else json.dumps(data).encode()
+                try:
+                    self.send_response(code)
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def server_spec(folder: Path, url: str) -> Path:
+    spec = folder / "served.synth"
+    spec.write_text(f'model m {{ engine openai  name "m"  endpoint "{url}" }}\n'
+                    'schema T { b: str(3..40) }\ngenerate T { count 12  using m }\noutput "out" { format jsonl }\n')
+    return spec
+
+
+def served(work: Path, figures: Figures) -> None:
+    """Server faults: 5xx and 429 bursts (retried: the data equals a healthy server's), a server
+    that dies mid-run (exit 3, then a resume on a new one), truncated JSON and a body far larger
+    than asked (each attempt rejected: the count still holds, nothing duplicated)."""
+    healthy = Server(lambda n, seed: "ok")
+    ref_dir = work / "served_ref"
+    ref_dir.mkdir()
+    ref = synthc("run", server_spec(ref_dir, healthy.url), "--no-cache", figures=figures)
+    healthy.stop()
+    case(figures, "server healthy", ref.returncode == 0, ref.stderr[-300:])
+    names = ("out/train.jsonl",)
+    for fault, name in ((lambda n, seed: 500 if n % 3 == 0 else 429 if n % 5 == 0 else "ok", "5xx and 429"),):
+        srv = Server(fault)
+        folder = work / "served_5xx"
+        folder.mkdir()
+        done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures)
+        figures.faults += srv.n // 3
+        srv.stop()
+        case(figures, f"server {name}", done.returncode == 0, done.stderr[-300:])
+        compare(f"server {name}", folder, ref_dir, figures, names=names)
+    # a server that dies after 6 requests; the run stops, then resumes on a new one
+    folder = work / "served_dies"
+    folder.mkdir()
+    dying = Server(lambda n, seed: "ok")
+    spec = server_spec(folder, dying.url)
+
+    def kill_when_busy():
+        while dying.n < 6:
+            time.sleep(0.01)
+        dying.stop()
+
+    killer = threading.Thread(target=kill_when_busy, daemon=True)
+    killer.start()
+    first = synthc("run", spec, "--no-cache", figures=figures)
+    killer.join(timeout=10)
+    figures.faults += 1
+    case(figures, "server dies", first.returncode in (0, 3), f"exit {first.returncode}: {first.stderr[-300:]}")
+    again = Server(lambda n, seed: "ok")
+    spec = server_spec(folder, again.url)
+    figures.resumes += 1
+    done = synthc("run", spec, "--no-cache", figures=figures)
+    again.stop()
+    case(figures, "server dies, resumed", done.returncode == 0, done.stderr[-300:])
+    # the endpoint changed, so the resume keeps its records and makes the rest on the new server
+    rows = records(folder, names)["out/train.jsonl"]
+    case(figures, "server dies, count", len(rows) == 12 and len(set(rows)) == 12, f"{len(rows)} rows")
+    figures.records_compared += len(rows)
+    figures.duplicated += len(rows) - len(set(rows))
+    for kind in ("truncated", "huge"):
+        srv = Server(lambda n, seed, kind=kind: kind if n % 4 == 2 else "ok")
+        folder = work / f"served_{kind}"
+        folder.mkdir()
+        done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures)
+        figures.faults += srv.n // 4
+        srv.stop()
+        rows = records(folder, names)["out/train.jsonl"]
+        manifest = json.loads((folder / "out/manifest.json").read_text()) if (folder / "out/manifest.json").exists() \
+            else {}
+        rejected = manifest.get("blocks", {}).get("T", {}).get("rejections", {})
+        case(figures, f"server {kind} reply", done.returncode == 0 and len(rows) == 12 and len(set(rows)) == 12
+             and any(k.startswith("malformed_reply") for k in rejected), f"exit {done.returncode}, {len(rows)} rows, "
+             f"{rejected}, {done.stderr[-300:]}")
+        figures.records_compared += len(rows)
+        figures.duplicated += len(rows) - len(set(rows))
+
+
+def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tuple(EDITS)) -> Figures:
+    figures = Figures()
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        ref = work / "ref"
+        started = time.perf_counter()
+        base = synthc("run", SPEC, "--out", ref, "--fake-engine", "--batch", "3",
+                      env={"SYNTHLANG_FAKE_DELAY": "0.02"}, figures=figures)
+        wall = time.perf_counter() - started
+        if base.returncode != 0:
+            figures.failures.append(f"reference run: {base.stderr[-300:]}")
+            return figures
+        kills(work, ref, figures, kills_n, rng, wall)
+        damaged_state(work, ref, figures)
+        neighbours(work, ref, figures)
+        edits(work, figures, edit_names)
+        served(work, figures)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    figures = campaign(args.kills, args.seed)
+    print(figures.line() + f" ({time.perf_counter() - started:.0f} s)")
+    for failure in figures.failures:
+        print("  failed:", failure)
+    return 1 if figures.failures or figures.lost or figures.duplicated or figures.hung else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
