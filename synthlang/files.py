@@ -37,6 +37,28 @@ def path_text_problem(text: str) -> str | None:
     return None
 
 
+MODEL_PATH_ENV = "SYNTHC_MODEL_PATH"  # folders of model files the user lets specs name
+
+
+def model_file(name: str, spec_dir: Path, environ=os.environ) -> tuple[Path | None, str | None]:
+    """The .gguf file a spec's model `name` means, relative to the spec's folder, and None; or
+    None and why it cannot be used. Like every file a spec reads it lies in the spec's folder
+    tree, or in a folder the user (not the spec) listed in $SYNTHC_MODEL_PATH (os.pathsep
+    between folders), symlinks resolved; and it is a regular file."""
+    if "\0" in name or not name.strip():
+        return None, "the model path is empty or holds a NUL character"
+    path = Path(os.path.realpath(spec_dir / os.path.expanduser(name)))
+    allowed = [spec_dir, *(Path(p).expanduser() for p in environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if p)]
+    if not any(inside(path, folder) for folder in allowed):
+        return None, (f"`{name}` lies outside the spec's folder tree; a spec reads only below its folder, "
+                      f"or below a folder you list in ${MODEL_PATH_ENV}")
+    if path.suffix.lower() != ".gguf":
+        return None, f"`{name}` is neither the embedded model nor a .gguf file"
+    if not is_regular_file(path):
+        return None, f"the model file `{name}` is missing, or not a regular file"
+    return path, None
+
+
 def is_regular_file(path: Path) -> bool:
     """True for an existing regular file (after symlinks); never raises."""
     try:

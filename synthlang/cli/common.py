@@ -185,7 +185,8 @@ def run_options(args, plan, base: Path):
     batch = max(1, batch) if batch else None
     reads = (base / plan.source, *(base / s.path for s in plan.seeds.values()), *(base / e.test for e in plan.evaluate))
     options = RunOptions(out_dir=out_dir, root=out_dir if args.out else base, max_attempts=args.max_attempts,
-                         engine_options=EngineOptions(threads=getattr(args, "threads", None), batch=batch),
+                         engine_options=EngineOptions(threads=getattr(args, "threads", None), batch=batch,
+                                                      spec_dir=base),
                          cache_dir=cache_dir_for(args, out_dir), spec_dir=base, reads=reads)
     if getattr(args, "cache_max_size", None) is not None:
         options.cache_max_bytes = args.cache_max_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 ErrorKind = Literal["transient", "deterministic", "exhausted"]
@@ -94,4 +95,5 @@ class EngineOptions:
     threads: int | None = None
     batch: int | None = None        # sequences decoded together (llama.cpp); None: from memory and context
     key_endpoints: tuple[str, ...] = ()  # servers the user lets an API key go to (--allow-endpoint)
+    spec_dir: Path | None = None    # the spec's (or plan's) folder: local model files are relative to it
     extra: dict = field(default_factory=dict)

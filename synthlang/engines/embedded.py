@@ -11,17 +11,12 @@ from pathlib import Path
 from ..files import user_cache_dir
 from .base import EngineDead
 
-EMBEDDED_NAMES = ("smollm2-135m-instruct", "embedded", "smollm2")
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def cache_dir() -> Path:
     """Where model files derived from installed ones are kept (made once, reused by every run)."""
     return user_cache_dir() / "models"
-
-
-def is_embedded(name: str) -> bool:
-    return name.lower() in EMBEDDED_NAMES
 
 
 def embedded_model_path() -> Path:

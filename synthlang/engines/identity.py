@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import ir
+from ..ir import is_embedded
 from .base import EngineOptions
-from .embedded import embedded_model_path, is_embedded
+from .embedded import embedded_model_path
 
 IDENTITY_VERSION = 1    # raised when an engine's decoding changes what it writes for a request
 
@@ -39,7 +40,7 @@ def _folder_digest(folder: Path, file_digest: Callable[[Path], str]) -> str:
     return h.hexdigest()
 
 
-def _weights(model: ir.Model, file_digest: Callable[[Path], str]) -> dict[str, str]:
+def _weights(model: ir.Model, file_digest: Callable[[Path], str], base: Path | None) -> dict[str, str]:
     """What the model's weights are: a digest when they are on this machine, else the name a
     server or a hub resolves (then the cache trusts that name to mean the same weights)."""
     name = model.model
@@ -49,6 +50,8 @@ def _weights(model: ir.Model, file_digest: Callable[[Path], str]) -> dict[str, s
         # vLLM loads a folder converted from this file, deterministically
         return {"model_sha256": file_digest(embedded_model_path())}
     path = Path(name).expanduser()
+    if model.engine == "llamacpp":  # its model file is relative to the spec's folder (files.model_file)
+        path = (base or Path.cwd()) / path
     if path.is_file():
         return {"model_sha256": file_digest(path)}
     if path.is_dir():
@@ -67,7 +70,7 @@ def model_identity(model: ir.Model, options: EngineOptions, file_digest: Callabl
     packages = ENGINE_PACKAGES.get(model.engine, ()) + BACKEND_PACKAGES.get(backend, ())
     ident: dict[str, Any] = {
         "version": IDENTITY_VERSION, "engine": model.engine, "backend": backend,
-        **_weights(model, file_digest),
+        **_weights(model, file_digest, options.spec_dir),
         "packages": {p: v for p in packages if (v := package_version(p)) is not None},
     }
     if model.engine == "openai":

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import ir
+from ..files import model_file
+from ..ir import is_embedded
 from .base import ALL, EngineDead, EngineOptions, GenerationRequest, GenerationResult, deterministic, merge_pieces
-from .embedded import embedded_model_path, is_embedded
+from .embedded import embedded_model_path
 from .gguf_weights import batched_weights
 from .grammars import Grammars, LLGuidanceGrammars, OutlinesCoreGrammars
 from .llama_batch import BatchDecoder, Done, Job
@@ -25,13 +27,15 @@ KV_MEMORY_SHARE = 0.25    # of the memory available at start-up, at most, for th
 KV_MEMORY_CAP = 4 << 30
 
 
-def resolve_model_file(name: str) -> Path:
+def resolve_model_file(name: str, spec_dir: Path | None) -> Path:
+    """The GGUF file of `name`: the embedded model, or a file under the rules check applies
+    (files.model_file), relative to the spec's or plan's folder."""
     if is_embedded(name):
         return embedded_model_path()
-    path = Path(name).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
-        return path
-    raise EngineDead(f"llamacpp engine: `{name}` is neither the embedded model nor a .gguf file")
+    path, problem = model_file(name, spec_dir or Path.cwd())
+    if path is None:
+        raise EngineDead(f"llamacpp engine: {problem}")
+    return path
 
 
 def kv_bytes_per_token(C: Any, model_ptr: Any) -> int:
@@ -69,7 +73,7 @@ class LlamaCppEngine:
             raise EngineDead(f"llamacpp engine unavailable: {exc}") from exc
         self.name = f"llamacpp:{model.model}"
         self.options = options
-        path = batched_weights(C, resolve_model_file(model.model))
+        path = batched_weights(C, resolve_model_file(model.model, options.spec_dir))
         threads = options.threads or model.threads or os.cpu_count() or 1
         backend = ir.ENGINE_BACKENDS["llamacpp"].get(model.backend)
         if backend is None:  # the checker refuses it; a plan may still name it

@@ -8,8 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
+from ..ir import is_embedded
 from .base import EngineDead
-from .embedded import cache_dir, embedded_model_path, is_embedded
+from .embedded import cache_dir, embedded_model_path
 
 FOLDER = "smollm2-135m-instruct-hf"
 

@@ -7,6 +7,7 @@ from typing import Any
 from .. import ir
 from ..diagnostics import did_you_mean
 from ..endpoints import model_problems
+from ..files import MODEL_PATH_ENV, model_file
 from ..syntax import ast
 from .context import Context
 
@@ -126,4 +127,10 @@ def check_settings(ctx: Context) -> None:
         if "schema_format" in vals and engine != "openai":
             ctx.sink.error("E0107", f"`schema_format` is for engine openai; engine {engine} takes the schema directly",
                            vals["schema_format"][1])
+        if engine == "llamacpp" and "name" in vals and not ir.is_embedded(spec["model"]):
+            _, unusable = model_file(spec["model"], ctx.root)
+            if unusable:
+                ctx.sink.error("E0107", unusable, vals["name"][1],
+                               help=f"put the .gguf file below the spec's folder, or list its folder in "
+                                    f"${MODEL_PATH_ENV}")
         ctx.models[mname] = ir.Model(**spec)
