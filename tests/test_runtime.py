@@ -344,3 +344,19 @@ def test_a_wave_without_a_result_for_its_first_attempt_stops_instead_of_spinning
     with pytest.raises(CellFailed, match=r"block T: cell \(the whole block\): a wave of attempts 0\.\. came back"):
         run_plan(plan, options, pool=Stuck(plan, options))
     assert time.perf_counter() - start < 10
+
+
+def test_output_nested_past_any_schema_is_an_invalid_output_not_a_crash(tmp_path):
+    """A server that ignores the schema can answer 200,000 arrays deep; the attempt is rejected."""
+    class Deep(FakeEngine):
+        def generate(self, requests):
+            out = super().generate(requests)
+            return [GenerationResult("[" * 200_000 + "]" * 200_000, tokens=1) if r.seed % 3 == 0 else o
+                    for r, o in zip(requests, out)]
+
+    spec = tmp_path / "s.synth"
+    spec.write_text('schema T { b: str(1..10) }\ngenerate T { count 6 }\n')
+    report = run_plan(compile(spec).plan, RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: Deep(),
+                                                     probe=False))
+    block = report.manifest["blocks"]["T"]
+    assert block["accepted"] == 6 and block["rejections"].get("invalid_output", 0) >= 1, block

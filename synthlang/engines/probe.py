@@ -7,9 +7,9 @@ engine enforces beyond that is the capability check's business (engines.capabili
 
 from __future__ import annotations
 
-import json
 import re
 
+from ..values import MAX_STORED_DEPTH, load_json
 from .base import ConstraintNotEnforced, Engine, EngineDead, GenerationRequest
 
 PROBE_SCHEMA = {
@@ -28,8 +28,8 @@ def check_probe_output(text: str | None) -> str | None:
     if text is None:
         return "no output"
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = load_json(text, max_depth=MAX_STORED_DEPTH)
+    except ValueError:
         return f"output is not JSON: {text[:80]!r}"
     if not isinstance(data, dict) or set(data) != {"code", "pick"}:
         return f"wrong keys: {text[:80]!r}"

@@ -8,11 +8,11 @@ judge rates with the same digit are still told apart by how sure it was, and a t
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
 from ..engines.base import GenerationResult
+from ..values import MAX_STORED_DEPTH, load_json
 
 SCORES = ("1", "2", "3", "4", "5")
 _SCORE_AT = re.compile(r'"score"\s*:\s*([1-5])')
@@ -20,8 +20,8 @@ _SCORE_AT = re.compile(r'"score"\s*:\s*([1-5])')
 
 def judge_score(result: GenerationResult) -> int | None:
     try:
-        score = json.loads(result.text or "")["score"]
-    except (TypeError, KeyError, json.JSONDecodeError):
+        score = load_json(result.text or "", max_depth=MAX_STORED_DEPTH)["score"]
+    except (TypeError, KeyError, ValueError):
         return None
     return score if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 5 else None
 

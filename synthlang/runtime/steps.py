@@ -17,6 +17,7 @@ from ..engines.base import GenerationRequest, GenerationResult
 from ..expr import passes, to_source
 from ..plan.model import JUDGE_SCHEMA, Block, Plan, PlanStep
 from ..templates import render
+from ..values import MAX_STORED_DEPTH, load_json
 from .entries import PENDING, Attempt, Candidate
 from .prompts import SYSTEM, format_note, judge_messages
 from .scores import SCORES, graded_score
@@ -338,8 +339,8 @@ def _take(rec: _Record, step: PlanStep, k: int, request: GenerationRequest, resu
         rec.done = _reject(rec, result.reason or "engine_error", result.error[:300], step=k)
         return
     try:
-        written = json.loads(result.text or "")
-    except json.JSONDecodeError:
+        written = load_json(result.text or "", max_depth=MAX_STORED_DEPTH)  # a server may ignore the schema
+    except ValueError:
         written = None
     if not isinstance(written, dict) or set(written) != set(step.json_schema["properties"]):
         rec.done = _reject(rec, "invalid_output", (result.text or "")[:300], step=k)
