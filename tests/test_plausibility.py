@@ -328,7 +328,10 @@ def test_text_that_is_not_english_prose_or_one_long_identifier_is_junk():
     dotted = "System.Runtime.Serialization.SerializationMessageFormatException"
     assert verdict(record(subject=dotted)).reason == "junk: subject"
     glued = "System.Runtime.Serialization.Serialization.MessageFormatException:ProductName:"
-    assert verdict(record(subject=glued)).reason == "junk: subject"
+    assert p.junk(glued, ctx())
+    # 78 characters in a cap of 80, ending on a colon: whichever filter sees it first rejects it
+    assert verdict(record(subject=glued)).reason in ("junk: subject", "truncated: subject")
+    assert verdict(record(subject="A" + "b" * 77 + ":")).reason == "truncated: subject"  # no word is that long
     assert verdict(record(subject="Crash: System.IO.FileNotFoundException at login")).reason is None
     assert verdict(record(subject="Invoice for support.example.com")).reason is None
     terse = "Dashboard blank after login since Monday morning; colleagues in both offices see the same page."

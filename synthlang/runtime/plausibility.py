@@ -95,6 +95,7 @@ LONG_IDENTIFIER = re.compile(r"(?=(?:[A-Za-z0-9_.:]*[A-Z]){4})[A-Za-z][A-Za-z0-9
 # ... or five snake_case words and more (`on_page_add_currency_conversion_action_data`); four
 # make a tag (`Password_reset_link_expired`)
 LONG_SNAKE = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+){4,}")
+LONGEST_WORD = 24       # characters; a token longer than this is no word of prose
 ECHO_WORDS = 8          # this many words in a row from the prompt is an echo
 NEAR_CAP = 20           # a value within 1/NEAR_CAP of its cap (2 characters at least) may have
                         # been cut there: no longer token fitted
@@ -332,7 +333,11 @@ def _truncated(value: str, schema: dict) -> bool:
     if dangles(value, WEAK_ENDINGS) and SENTENCE_END.search(value) and not ENDS_SENTENCE.search(value.rstrip()):
         return True   # prose of sentences that stops on `in`, `on`, `is` ... without ending the last one
     hi = schema.get("maxLength")
-    if hi is None or (len(value) < hi and " " not in value.strip()):  # one word short of its cap is whole
+    # one word short of its cap is whole (`networking` in a cap of 10); one longer than any word
+    # that fills the cap's last two characters without ending a sentence was cut, whatever it is
+    # (a 78-character identifier in a cap of 80)
+    if hi is None or (" " not in value.strip() and len(value) < hi
+                      and (len(value) < hi - 2 or len(value) <= LONGEST_WORD)):
         return False
     return _hit_room(len(value), hi, value)
 
