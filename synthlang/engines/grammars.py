@@ -136,10 +136,11 @@ class OutlinesCoreGrammars:
 
     def _compile(self, schema: dict) -> Any:
         from outlines_core import Index
-        from outlines_core.json_schema import build_regex_from_schema
 
-        # an empty whitespace pattern: compact JSON, no free whitespace to fill until max_tokens
-        return Index(build_regex_from_schema(json.dumps(schema), ""), self.vocabulary)
+        from .json_regex import json_regex
+
+        # compact JSON (no free whitespace to fill until max_tokens), numbers within their bounds
+        return Index(json_regex(schema), self.vocabulary)
 
     def matcher(self, schema: dict) -> Matcher:
         from outlines_core import Guide

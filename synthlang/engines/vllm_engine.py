@@ -7,7 +7,8 @@ llguidance (`guidance`), which enforces every keyword a plan emits.
 JSON is kept compact whatever the backend (free whitespace lets a small model write newlines
 until max_tokens): xgrammar and guidance through vLLM's `disable_any_whitespace`; vLLM refuses
 that option for Outlines, so for Outlines the record's schema is turned into a regex here, by
-outlines_core itself, with an empty whitespace pattern, and sent as a regex constraint."""
+outlines_core itself, with an empty whitespace pattern and the numeric bounds it drops written
+in (json_regex.py), and sent as a regex constraint."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .base import (
     deterministic,
     merge_pieces,
 )
+from .json_regex import json_regex
 from .prepare_vllm import resolve_vllm_model
 
 COMPACT_JSON_BACKENDS = ("xgrammar", "guidance")  # the backends vLLM's disable_any_whitespace covers
@@ -34,10 +36,9 @@ COMPACT_JSON_BACKENDS = ("xgrammar", "guidance")  # the backends vLLM's disable_
 
 @lru_cache(maxsize=64)
 def _compact_json_regex(schema_json: str) -> str:
-    """Outlines' own regex for the schema, with no whitespace between JSON tokens."""
-    from outlines_core.json_schema import build_regex_from_schema
-
-    return build_regex_from_schema(schema_json, whitespace_pattern="")
+    """Outlines' own regex for the schema, with no whitespace between JSON tokens and numbers
+    within their bounds (json_regex)."""
+    return json_regex(json.loads(schema_json))
 
 
 def _token_choices(comp: Any) -> list[TokenChoices] | None:
