@@ -40,6 +40,7 @@ class Figures:
     duplicated: int = 0
     hung: int = 0
     failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (f"cases {self.cases}, faults injected {self.faults}, resumes {self.resumes}, records compared "
@@ -177,6 +178,32 @@ def neighbours(work: Path, ref: Path, figures: Figures) -> None:
     done = finish(SPEC, out, figures, env)
     case(figures, "prune during a run, resumed", done.returncode == 0, done.stderr[-300:])
     compare("prune during a run", out, ref, figures)
+
+
+def disk_full(work: Path, ref: Path, figures: Figures) -> None:
+    """The disk filling up during the cache, the journal and the outputs: a small tmpfs (root
+    only; skipped, and said so, where it cannot be mounted), refused with a clear error, then
+    grown and resumed."""
+    mount = work / "tmpfs"
+    mount.mkdir()
+    for size in ("16k", "64k", "160k", "400k"):
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True).returncode != 0:
+            figures.skipped.append("disk full: cannot mount a tmpfs here")
+            return
+        try:
+            out = mount / "out"
+            full = synthc("run", SPEC, "--out", out, "--fake-engine", figures=figures)
+            figures.faults += 1
+            said = "No space left" in full.stderr or "full disk" in full.stderr
+            case(figures, f"disk full at {size}", full.returncode == 1 and said,
+                 f"exit {full.returncode}: {full.stderr[-300:]}")
+            subprocess.run(["mount", "-o", "remount,size=50m", str(mount)], check=True)
+            done = finish(SPEC, out, figures)
+            case(figures, f"disk full at {size}, resumed", done.returncode == 0, done.stderr[-300:])
+            compare(f"disk full at {size}", out, ref, figures)
+        finally:
+            subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 EDITS = {
@@ -384,6 +411,7 @@ def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tup
         kills(work, ref, figures, kills_n, rng, wall)
         damaged_state(work, ref, figures)
         neighbours(work, ref, figures)
+        disk_full(work, ref, figures)
         edits(work, figures, edit_names)
         served(work, figures)
     return figures
@@ -399,6 +427,8 @@ def main() -> int:
     print(figures.line() + f" ({time.perf_counter() - started:.0f} s)")
     for failure in figures.failures:
         print("  failed:", failure)
+    for skipped in figures.skipped:
+        print("  not run:", skipped)
     return 1 if figures.failures or figures.lost or figures.duplicated or figures.hung else 0
 
 

@@ -5,6 +5,7 @@ loses nothing the journal holds; never an internal error (exit 70)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -343,3 +344,25 @@ def test_report_of_a_good_run_still_works(ran):
     proc = synthc("report", out)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "manifest.json").read_text()) == manifest
+
+
+@pytest.mark.parametrize("message, code", [("database or disk is full", errno.ENOSPC), ("disk I/O error", errno.EIO)])
+def test_a_full_disk_under_the_cache_is_an_os_error_naming_it(tmp_path, message, code):
+    """The run stops with `cannot write the dataset: ...` (exit 1, resumable), never exit 70."""
+    from synthlang.engines.base import GenerationResult
+    from synthlang.runtime.cache import ResultCache
+
+    (tmp_path / "cache").mkdir()
+    cache = ResultCache(tmp_path / "cache")
+
+    class Full:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise sqlite3.OperationalError(message)
+            return fail
+
+    cache.db = Full()
+    with pytest.raises(OSError) as caught:
+        cache.put_many([("k", GenerationResult("{}", tokens=1))])
+    assert caught.value.errno == code and "cannot write the result cache" in str(caught.value)
+    assert caught.value.filename == str(tmp_path / "cache" / "results.sqlite")

@@ -45,6 +45,7 @@ BUSY_TIMEOUT_MS = 60_000
 _ROW_OVERHEAD = 96              # bytes per entry besides its key and text, roughly what SQLite stores
 MAX_CHOICES_CHARS = 64 * 2**20  # one result's token choices, as an engine reply holding them is bounded
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
 
 _SCHEMA = """
 create table if not exists results (
@@ -92,6 +93,23 @@ class CacheDamaged(Exception):
         self.path, self.reason, self.inode = path, reason, inode
 
 
+def _write_failed(code: int, path: Path) -> OSError:
+    why = os.strerror(code) + (" (a full disk shows so too)" if code == errno.EIO else "")
+    return OSError(code, f"{why}: cannot write the result cache", str(path))
+
+
+def _disk_trouble(exc: BaseException) -> int | None:
+    """ENOSPC for SQLite's "database or disk is full", EIO for its "disk I/O error" (how a
+    full disk shows while the write-ahead log grows); None otherwise."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else None
+    if primary == _SQLITE_FULL or "database or disk is full" in str(exc):
+        return errno.ENOSPC
+    if primary == _SQLITE_IOERR or "disk I/O error" in str(exc):
+        return errno.EIO
+    return None
+
+
 def is_damage(exc: BaseException) -> bool:
     """True for SQLite's "file is not a database" and "database disk image is malformed";
     false for a locked or read-only database, a full disk and every other failure."""
@@ -130,6 +148,9 @@ class ResultCache:
         try:
             self.db = self._connect()
         except sqlite3.DatabaseError as exc:
+            full = _disk_trouble(exc)
+            if full is not None:
+                raise _write_failed(full, self.path) from None
             if not is_damage(exc):
                 raise
             if readonly or not recover:
@@ -178,7 +199,12 @@ class ResultCache:
             return None
 
     def _found_damage(self, exc: sqlite3.DatabaseError) -> None:
-        """Damage found while the cache is in use (re-raises any other error): see _recover."""
+        """Damage found while the cache is in use: see _recover. A full disk or a failed write is
+        an OSError naming the cache (the run stops, resumably, as for the journal); any other
+        error is re-raised."""
+        full = _disk_trouble(exc)
+        if full is not None:
+            raise _write_failed(full, self.path) from None
         if not is_damage(exc):
             raise exc
         self._recover(str(exc))
