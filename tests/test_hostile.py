@@ -602,6 +602,47 @@ def test_a_hand_edited_journal_record_is_checked_like_a_generated_one(tree):
         assert "zzz" not in (spec_dir / "out/s/train.jsonl").read_text()
 
 
+def _journal_edit(spec_dir: Path, change) -> subprocess.CompletedProcess:
+    """The journal of a finished 2-record run, changed, then the run again."""
+    spec = spec_dir / "s.synth"
+    spec.write_text(MINIMAL)
+    assert synthc("run", spec, "--fake-engine", "--fresh").returncode == 0
+    journal = spec_dir / "out/s/.synth/journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(change(lines)) + "\n")
+    return synthc("run", spec, "--fake-engine")
+
+
+def _first_ok(lines):
+    return next(i for i, line in enumerate(lines) if '"ok":true' in line)
+
+
+def _edited(lines, edit):
+    i = _first_ok(lines)
+    entry = json.loads(lines[i])
+    edit(entry)
+    return lines[:i] + [json.dumps(entry)] + lines[i + 1:]
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda ls: ls + [ls[_first_ok(ls)]], "journaled twice"),
+    (lambda ls: _edited(ls, lambda e: e.update(a=-1)), "out of range"),
+    (lambda ls: _edited(ls, lambda e: e.update(a=10**30)), "out of range"),
+    (lambda ls: ls + [json.dumps({**json.loads(ls[_first_ok(ls)]), "a": 50})], "holds more records than its 2"),
+    (lambda ls: _edited(ls, lambda e: e["rec"]["_meta"].update(id="T-9")), "`_meta.id` 'T-9'"),
+    (lambda ls: _edited(ls, lambda e: e["rec"]["_meta"].update(source="real")), "`_meta.source` 'real'"),
+    (lambda ls: _edited(ls, lambda e: e["rec"]["_meta"].update({"\x1b[2J": 1})), "a `_meta` key synthc does not write"),
+])
+def test_a_journal_cannot_duplicate_or_forge_records(tree, change, reason):
+    spec_dir, _ = tree
+    before = (spec_dir / "out/s/train.jsonl").read_text() if (spec_dir / "out/s/train.jsonl").exists() else None
+    proc = _journal_edit(spec_dir, change)
+    assert proc.returncode == 1 and reason in proc.stderr and "--fresh" in proc.stderr, proc.stderr[-800:]
+    assert "\x1b" not in proc.stderr
+    rows = (spec_dir / "out/s/train.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and len(set(rows)) == 2 and before in (None, "\n".join(rows) + "\n")
+
+
 def test_deeply_nested_plan_json_is_refused(tree):
     spec_dir, _ = tree
     (spec_dir / "p.json").write_text("[" * 200_000)
@@ -909,3 +950,13 @@ def test_a_llamacpp_model_file_is_read_under_the_spec_rules(tree, name, words):
     if name == "../victim/evil.gguf":
         allowed = synthc("check", spec, env={"SYNTHC_MODEL_PATH": str(victim)})
         assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize("threshold", ["0.97", "0.99", "1.0"])
+def test_a_near_dedup_threshold_close_to_1_runs(tree, threshold):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text(MINIMAL.replace("count 2", f"count 2\n dedup b near {threshold}"))
+    for command in (["run", spec, "--fake-engine"], ["plan", spec]):
+        proc = synthc(*command)
+        assert proc.returncode == 0, proc.stderr[-800:]

@@ -33,7 +33,14 @@ class FieldDeduper:
             self.seen: set[bytes] = set()
         else:
             from datasketch import MinHashLSH
-            self.lsh = MinHashLSH(threshold=rule.threshold, num_perm=NUM_PERM)
+
+            try:
+                self.lsh = MinHashLSH(threshold=rule.threshold, num_perm=NUM_PERM)
+            except ValueError:
+                # past about 0.96 datasketch's own choice leaves one band; 8 bands of 8 rows still
+                # make a pair that similar a candidate (1 - (1 - 0.97**8)**8 > 0.9999), and every
+                # candidate is checked against the threshold exactly
+                self.lsh = MinHashLSH(threshold=rule.threshold, num_perm=NUM_PERM, params=(8, NUM_PERM // 8))
             self.hashes: dict[str, Any] = {}
 
     def _minhash(self, text: str):

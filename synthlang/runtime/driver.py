@@ -33,6 +33,7 @@ from .noise import restore_truth
 from .options import RunOptions
 from .pool import LocalPool, Pool
 from .progress import Progress
+from .seeding import record_id
 from .sinks import write_block
 
 RUN_DIR = ".synth"
@@ -252,6 +253,7 @@ def replay(plan: Plan, entries: Iterable[dict], path: Path, states: dict[str, Bl
     many entries it held. A journaled record is checked as a generated one was before it was
     written: a hand-edited journal cannot put a record that breaks its schema into the dataset."""
     n = 0
+    seen: set[tuple[str, int, int]] = set()
     for raw in entries:
         e = JournalEntry.from_json(raw)
         st = states.get(e.at.block)
@@ -262,7 +264,16 @@ def replay(plan: Plan, entries: Iterable[dict], path: Path, states: dict[str, Bl
         if not 0 <= ci < len(st.accepted):
             raise JournalCorrupt(f"{path}: an entry names cell {ci} of block {e.at.block}, which has "
                                  f"{len(st.accepted)}")
-        problem = journaled_record_problem(plan, plan.block(e.at.block), e) if e.ok else None
+        # each attempt is journaled once, and a cell never holds more records than its count
+        if not 0 <= e.at.attempt < MAX_ATTEMPT or (e.at.block, ci, e.at.attempt) in seen:
+            raise JournalCorrupt(f"{path}: attempt {e.at.attempt} of block {e.at.block}, cell {ci} is out of "
+                                 "range or journaled twice")
+        seen.add((e.at.block, ci, e.at.attempt))
+        block = plan.block(e.at.block)
+        if e.ok and st.accepted[ci] >= block.cells[ci].count:
+            raise JournalCorrupt(f"{path}: cell {ci} of block {e.at.block} holds more records than its "
+                                 f"{block.cells[ci].count}")
+        problem = journaled_record_problem(plan, block, e) if e.ok else None
         if problem is not None:
             raise JournalCorrupt(f"{path}: the record of block {e.at.block}, attempt {e.at.attempt} {problem}")
         st.count(e)
@@ -295,6 +306,12 @@ def output_folder_problem(out: Path, spec_dir: Path | None, reads: Iterable[Path
     return None
 
 
+# the keys of a generated record's _meta (acceptance.py and steps.py write them)
+META_KEYS = frozenset({"id", "source", "block", "cell", "attempt", "seed", "model", "noise", "spans", "truth",
+                       "judge", "trimmed", "steps", "candidates"})
+MAX_ATTEMPT = 10**12  # attempt numbers of one cell; a cell's budget is far below
+
+
 def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str | None:
     """What is wrong with an accepted record read back from the journal, or None: its values
     (before noise) must fit the block's schema, with nothing else beside `_meta`, and its quota
@@ -318,6 +335,15 @@ def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str |
     for name, value in block.cells[e.at.cell].key.items():
         if values.get(name) != value and truth.get(name, values.get(name)) != value:
             return f"has {name} = {values.get(name)!r}, not its cell's {value!r}"
+    cell = block.cells[e.at.cell].key
+    expected = {"id": record_id(block.id, cell, e.at.attempt), "source": "synthetic", "block": block.id,
+                "cell": cell, "attempt": e.at.attempt}
+    wrong = next((k for k, v in expected.items() if meta.get(k) != v), None)
+    if wrong is not None:
+        return f"has `_meta.{wrong}` {meta.get(wrong)!r}, not {expected[wrong]!r}"
+    unknown = sorted(set(meta) - META_KEYS)
+    if unknown:
+        return f"has a `_meta` key synthc does not write: {unknown[0]!r}"
     return None
 
 
