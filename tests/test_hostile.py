@@ -960,3 +960,24 @@ def test_a_near_dedup_threshold_close_to_1_runs(tree, threshold):
     for command in (["run", spec, "--fake-engine"], ["plan", spec]):
         proc = synthc(*command)
         assert proc.returncode == 0, proc.stderr[-800:]
+
+
+def test_diff_in_a_repository_with_links_and_odd_revisions(tree):
+    spec_dir, victim = tree
+    repo = spec_dir
+    (repo / "sub").mkdir()
+    (repo / "sub/s.synth").write_text(MINIMAL)
+    os.symlink("/etc/hostname", repo / "sub/abs")                   # a link to an absolute path
+    os.symlink(str(victim / "keep.txt"), repo / "sub/out.synth")     # a link out of the repository
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "."], ["commit", "-qm", "spec"]):
+        subprocess.run([*git, *step], check=True)
+    before = snapshot(victim)
+    assert synthc("diff", "HEAD:sub/s.synth", "sub/s.synth", cwd=repo).returncode == 0
+    link = synthc("diff", "HEAD:sub/out.synth", "sub/s.synth", cwd=repo)
+    assert link.returncode == 2 and "sub/out.synth is not in HEAD" in link.stderr
+    unknown = synthc("diff", "nope:sub/s.synth", "sub/s.synth", cwd=repo)
+    assert unknown.returncode == 2 and "no commit `nope` in this repository" in unknown.stderr
+    long = synthc("diff", "a" * 100_000 + ":sub/s.synth", "sub/s.synth", cwd=repo)
+    assert long.returncode == 2 and len(long.stderr) < 1000
+    assert snapshot(victim) == before

@@ -17,9 +17,17 @@ def _from_git(arg: str, work: Path):
     try:
         spec = extract_revision(arg, work)
     except RevisionError as exc:
-        error(f"cannot read {arg} from git: {exc}")
+        shown = arg if len(arg) <= 200 else arg[:200] + "..."
+        error(f"cannot read {shown} from git: {exc}")
         return None
     return load_plan(str(spec), "text")
+
+
+def _exists(arg: str) -> bool:
+    try:
+        return Path(arg).exists()
+    except (OSError, ValueError):  # a name too long for the file system is no file
+        return False
 
 
 def cmd_diff(args) -> int:
@@ -28,7 +36,7 @@ def cmd_diff(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         plans = []
         for arg in (args.old, args.new):
-            from_git = ":" in arg and not Path(arg).exists()
+            from_git = ":" in arg and not _exists(arg)
             loaded = _from_git(arg, Path(tmp)) if from_git else load_plan(arg, "text")
             if loaded is None:  # the reason is printed
                 return EXIT_USAGE

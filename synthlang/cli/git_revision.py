@@ -32,12 +32,22 @@ def _git(*args: str, operands: tuple[str, ...] = (), paths: tuple[str, ...] = ()
         raise RevisionError((exc.stderr or b"").decode(errors="replace").strip() or str(exc)) from None
 
 
+def _no_links(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """Regular files and folders only, as tarfile's `data` filter keeps them; links are left
+    out (one to an absolute path or out of the tree would stop the whole extraction), so a spec
+    that is itself a link is `not in` the revision."""
+    if member.issym() or member.islnk():
+        return None
+    return tarfile.data_filter(member, path)
+
+
 def split_revision(arg: str) -> tuple[str, PurePosixPath]:
     """REV and the path relative to the repository's root, from `REV:path`; RevisionError for a
     revision that could be read as an option or a path that leaves the repository."""
     rev, _, rel = arg.partition(":")
-    if not _REVISION.fullmatch(rev):
-        raise RevisionError(f"not a git revision: {rev!r} (write REV:path, e.g. HEAD:specs/x.synth)")
+    if len(rev) > 1000 or not _REVISION.fullmatch(rev):
+        shown = rev if len(rev) <= 100 else rev[:100] + "..."
+        raise RevisionError(f"not a git revision: {shown!r} (write REV:path, e.g. HEAD:specs/x.synth)")
     path = PurePosixPath(rel)
     if not rel or path.is_absolute() or ".." in path.parts or "\\" in rel:
         raise RevisionError(f"{rel!r} in {arg!r} must be a path relative to the repository's root, "
@@ -49,7 +59,10 @@ def extract_revision(arg: str, work: Path) -> Path:
     """The spec file of `REV:path` inside `work`, with its folder extracted as it was at REV."""
     rev, rel = split_revision(arg)
     root = _git("rev-parse", "--show-toplevel").decode(errors="replace").strip()
-    commit = _git("-C", root, "rev-parse", "--verify", "--quiet", operands=(f"{rev}^{{commit}}",))
+    try:
+        commit = _git("-C", root, "rev-parse", "--verify", "--quiet", operands=(f"{rev}^{{commit}}",))
+    except RevisionError:
+        raise RevisionError(f"no commit `{rev}` in this repository") from None
     commit_id = commit.decode().strip()
     if not re.fullmatch(r"[0-9a-f]{40,64}", commit_id):
         raise RevisionError(f"not a commit: {rev}")
@@ -60,8 +73,11 @@ def extract_revision(arg: str, work: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     tar_path = work / f"{commit_id}.tar"
     tar_path.write_bytes(archive)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(target, filter="data")
+    try:
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(target, filter=_no_links)
+    except (tarfile.TarError, OSError) as exc:
+        raise RevisionError(f"cannot unpack {rel.parent} at {rev}: {exc}") from None
     spec = target / rel
     if not spec.is_file():
         raise RevisionError(f"{rel} is not in {rev}")
