@@ -180,9 +180,11 @@ def open_update(path: Path):
 
 
 def open_read(path: Path):
-    """A text handle for reading a file this program wrote; refuses a symlink at path."""
+    """A text handle for reading a file this program wrote; refuses a symlink at path. Bytes
+    that are not UTF-8 (a damaged file) read as lone surrogates, which no JSON value synthc
+    accepts holds, so a reader reports them as damage instead of raising UnicodeDecodeError."""
     fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    return os.fdopen(fd, "r", encoding="utf-8")
+    return os.fdopen(fd, "r", encoding="utf-8", errors="surrogateescape")
 
 
 def temp_name(path: Path) -> Path:

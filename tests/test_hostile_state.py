@@ -366,3 +366,17 @@ def test_a_full_disk_under_the_cache_is_an_os_error_naming_it(tmp_path, message,
         cache.put_many([("k", GenerationResult("{}", tokens=1))])
     assert caught.value.errno == code and "cannot write the result cache" in str(caught.value)
     assert caught.value.filename == str(tmp_path / "cache" / "results.sqlite")
+
+
+@pytest.mark.parametrize("garbage", [b'{"b":"T","c":0,"a":9,"ok":false,"why":"\xff"}\n', b"\xff\xfe\n"])
+def test_a_journal_line_that_is_not_utf8_is_damage_naming_fresh(tmp_path, garbage):
+    spec = tmp_path / "s.synth"
+    spec.write_text('schema T { b: str(1..10) }\ngenerate T { count 2 }\n')
+    assert synthc("run", spec, "--fake-engine").returncode == 0
+    journal = tmp_path / "out/s/.synth/journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:2]) + garbage + b"".join(lines[2:]))
+    for command in (("run", spec, "--fake-engine"), ("plan", spec)):
+        proc = synthc(*command)
+        assert proc.returncode == 1 and "is not a journal entry" in proc.stderr and "--fresh" in proc.stderr, \
+            (command, proc.stderr[-600:])
