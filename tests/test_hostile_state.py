@@ -364,7 +364,7 @@ def test_a_full_disk_under_the_cache_is_an_os_error_naming_it(tmp_path, message,
     cache.db = Full()
     with pytest.raises(OSError) as caught:
         cache.put_many([("k", GenerationResult("{}", tokens=1))])
-    assert caught.value.errno == code and "cannot write the result cache" in str(caught.value)
+    assert caught.value.errno == code and "cannot open or write the result cache" in str(caught.value)
     assert caught.value.filename == str(tmp_path / "cache" / "results.sqlite")
 
 

@@ -46,6 +46,7 @@ _ROW_OVERHEAD = 96              # bytes per entry besides its key and text, roug
 MAX_CHOICES_CHARS = 64 * 2**20  # one result's token choices, as an engine reply holding them is bounded
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 _SQLITE_IOERR, _SQLITE_FULL = 10, 13
+_SQLITE_READONLY, _SQLITE_CANTOPEN = 8, 14
 
 _SCHEMA = """
 create table if not exists results (
@@ -95,18 +96,21 @@ class CacheDamaged(Exception):
 
 def _write_failed(code: int, path: Path) -> OSError:
     why = os.strerror(code) + (" (a full disk shows so too)" if code == errno.EIO else "")
-    return OSError(code, f"{why}: cannot write the result cache", str(path))
+    return OSError(code, f"{why}: cannot open or write the result cache", str(path))
 
 
 def _disk_trouble(exc: BaseException) -> int | None:
     """ENOSPC for SQLite's "database or disk is full", EIO for its "disk I/O error" (how a
-    full disk shows while the write-ahead log grows); None otherwise."""
+    full disk shows while the write-ahead log grows), EACCES for a file it cannot open or
+    write; None otherwise."""
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if code is not None else None
     if primary == _SQLITE_FULL or "database or disk is full" in str(exc):
         return errno.ENOSPC
     if primary == _SQLITE_IOERR or "disk I/O error" in str(exc):
         return errno.EIO
+    if primary in (_SQLITE_CANTOPEN, _SQLITE_READONLY) or "unable to open database file" in str(exc):
+        return errno.EACCES  # a folder it may not write (`--cache /proc`), or a read-only file
     return None
 
 
