@@ -118,14 +118,63 @@ def _refuse_long(size: int, what: str) -> None:
 
 
 def _str_len(value: Any) -> int:
-    return len(value) if isinstance(value, str) else len(str(value)) if isinstance(value, (int, float)) else 0
+    return _text_size(value)
+
+
+def _text_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
+    """At least the length of str(value) or its JSON, found without building it: a list of a
+    hundred thousand copies of a long string is counted, not printed. Stops counting once past
+    `limit`, so it costs at most about `limit` steps."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v) + 2
+        elif isinstance(v, bool) or v is None:
+            total += 5
+        elif isinstance(v, int):
+            total += v.bit_length() * 3 // 10 + 2
+        elif isinstance(v, (list, tuple, set, frozenset, dict)):
+            total += 2 + 2 * len(v)
+            if total <= limit:
+                stack.extend(list(v.items()) if isinstance(v, dict) else v)
+        else:
+            total += 24
+    return total
+
+
+def _refuse_text(value: Any, what: str) -> None:
+    """Refuse to turn `value` into text when the text would be over the limit."""
+    if isinstance(value, str):
+        _refuse_long(len(value), what)
+    else:
+        _refuse_long(_text_size(value), what)
 
 
 def _concat(parts) -> str:
     """`a ~ b ~ c`, sized before it is built."""
-    texts = [str(p) for p in parts]
-    _refuse_long(sum(map(len, texts)), "`~`")
-    return "".join(texts)
+    _refuse_long(sum(_text_size(p) if not isinstance(p, str) else len(p) for p in parts), "`~`")
+    return "".join(str(p) for p in parts)
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[a-zA-Z%]")
+
+
+def _percent_size(fmt: str, args: Any) -> int:
+    """At most how long `fmt % args` is: every conversion as wide as its width allows and as
+    long as the longest argument (a dict's values for `%(name)s`). Raises TemplateLimit for a
+    width past MAX_WIDTH or taken from an argument (`*`)."""
+    specs = _PERCENT_SPEC.findall(fmt)
+    widest = 0
+    for width, precision in specs:
+        for part in (width, precision):
+            if part == "*" or (part and int(part) > MAX_WIDTH):
+                raise TemplateLimit(f"a format width over {MAX_WIDTH:,}")
+        widest = max(widest, int(width or 0))
+    values = list(args.values()) if isinstance(args, dict) else list(args) if isinstance(args, (tuple, list)) \
+        else [args]
+    longest = max((_text_size(v) for v in values), default=0)
+    return len(fmt) + len(specs) * (widest + longest)
 
 
 def _estimate_str_method(obj: Any, args: tuple, kwargs: dict) -> int | None:
@@ -142,10 +191,9 @@ def _estimate_str_method(obj: Any, args: tuple, kwargs: dict) -> int | None:
         return _replaced_len(text, args[0], args[1], args[2] if len(args) > 2 else -1)
     if name == "join" and args:
         items = args[0]
-        if isinstance(items, (list, tuple)):
-            return sum(_str_len(i) for i in items) + len(text) * max(len(items) - 1, 0)
-    if name in ("format", "format_map"):
-        return len(text) + sum(_str_len(a) for a in list(args) + list(kwargs.values()))
+        if isinstance(items, (str, list, tuple)):
+            return sum(_text_size(i) for i in items) + len(text) * max(len(items) - 1, 0)
+        raise TemplateLimit("`.join()` takes a list or a string in a template")
     return None
 
 
@@ -191,13 +239,16 @@ def _make_env():
                     size = _size(seq)
                     if size is not None and isinstance(n, int) and size * n > MAX_SEQUENCE:
                         raise SecurityError(f"`*` would build a sequence of over {MAX_SEQUENCE:,} items")
+                    if size is not None and isinstance(n, int) and not isinstance(seq, str):
+                        _refuse_long(_text_size(seq) * max(n, 0), "`*`")  # [long_text] * 100000
             left_size, right_size = _size(left), _size(right)
-            if operator == "+" and left_size is not None and right_size is not None \
-                    and left_size + right_size > MAX_SEQUENCE:
-                raise SecurityError(f"`+` would build a sequence of over {MAX_SEQUENCE:,} items")
+            if operator == "+" and left_size is not None and right_size is not None:
+                if left_size + right_size > MAX_SEQUENCE:
+                    raise SecurityError(f"`+` would build a sequence of over {MAX_SEQUENCE:,} items")
+                if not isinstance(left, str):
+                    _refuse_long(_text_size(left) + _text_size(right), "`+`")
             if operator == "%" and isinstance(left, str):
-                args = right if isinstance(right, (tuple, list)) else (right,)
-                _refuse_long(len(left) + sum(_str_len(a) for a in args), "`%`")
+                _refuse_long(_percent_size(left, right), "`%`")
             return super().call_binop(context, operator, left, right)
 
         def bounded_concat(self, parts) -> str:
@@ -216,10 +267,14 @@ def _make_env():
             wrapped = super().wrap_str_format(value)  # str.format and format_map, sandboxed
             if wrapped is None:
                 return None
-            fmt = getattr(value, "__self__", "")
+            fmt = str(getattr(value, "__self__", ""))
 
             def checked(*args, **kwargs):
-                _check_format_spec(str(fmt))
+                fields = _check_format_spec(fmt)
+                values = list(args) + list(kwargs.values()) + [v for a in args if isinstance(a, dict)
+                                                               for v in a.values()]
+                longest = max((_text_size(v) for v in values), default=0)
+                _refuse_long(len(fmt) + fields * (MAX_WIDTH + longest), "`.format()`")
                 return wrapped(*args, **kwargs)
 
             return checked
@@ -231,10 +286,22 @@ def _make_env():
                          trim_blocks=True, lstrip_blocks=True, optimized=False)
     env.globals["range"] = _range
     env.globals["lipsum"] = _lipsum(env.globals["lipsum"])
-    for name in ("center", "indent", "wordwrap", "truncate", "batch", "slice", "replace", "join"):
-        env.filters[name] = _capped(env.filters[name], _FILTER_SIZES.get(name), text=name in _TEXT_FILTERS)
+    for name in ("center", "indent", "wordwrap", "truncate", "batch", "slice", "replace", "join", "string",
+                 "tojson", "pprint", "list"):
+        env.filters[name] = _capped(env.filters[name], _FILTER_SIZES.get(name, _text_size_of),
+                                    text=name in _TEXT_FILTERS)
     env.filters["format"] = _format_filter(env.filters["format"])
+    env.finalize = _finalize  # every {{ value }}: its text is sized before it is printed
     return env
+
+
+def _finalize(value: Any) -> Any:
+    _refuse_text(value, "printing a value")
+    return value
+
+
+def _text_size_of(value: Any, *args, **kwargs) -> int:
+    return _text_size(value)
 
 
 def _bounded_code_generator():
@@ -258,8 +325,15 @@ def _indent_len(value: Any, width: Any = 4, *args, **kwargs) -> int:
 
 
 def _join_len(value: Any, d: Any = "", attribute: Any = None) -> int:
-    items = value if isinstance(value, (list, tuple)) else []
-    return sum(_str_len(i) for i in items) + _str_len(d) * max(len(items) - 1, 0)
+    if not isinstance(value, (str, list, tuple, dict)):
+        raise TemplateLimit("`join` takes a list or a string in a template")
+    return sum(_text_size(i) for i in value) + _text_size(d) * max(len(value) - 1, 0)
+
+
+def _wordwrap_len(value: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None,
+                  *args, **kwargs) -> int:
+    text, joint = str(value), wrapstring if isinstance(wrapstring, str) else "\n"
+    return len(text) + (len(text) // max(width if isinstance(width, int) else 79, 1) + 1) * len(joint)
 
 
 def _replace_len(value: Any, old: Any = "", new: Any = "", count: Any = None) -> int:
@@ -267,7 +341,7 @@ def _replace_len(value: Any, old: Any = "", new: Any = "", count: Any = None) ->
 
 
 # The length a string-growing filter would return, estimated from its arguments before it runs.
-_FILTER_SIZES = {"indent": _indent_len, "join": _join_len, "replace": _replace_len}
+_FILTER_SIZES = {"indent": _indent_len, "join": _join_len, "replace": _replace_len, "wordwrap": _wordwrap_len}
 
 
 def _range(*args):
@@ -306,6 +380,7 @@ def _capped(filter_func, size=None, text: bool = False):
     def wrapper(*all_args, **kwargs):
         first, (value, *args) = all_args[:int(passes)], all_args[int(passes):]
         if text and not isinstance(value, str):
+            _refuse_text(value, f"`{filter_func.__name__}`")
             value = str(value)
         for a in list(args) + list(kwargs.values()):
             if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_WIDTH:
@@ -317,29 +392,35 @@ def _capped(filter_func, size=None, text: bool = False):
     return wrapper
 
 
-_PERCENT_WIDTH = re.compile(r"%[-+ #0]*(\*|\d+)(?:\.(\*|\d+))?")
 
 
 def _format_filter(filter_func):
+    """`|format`, which is `value % args` (or `% kwargs`): sized as `%` is."""
     def wrapper(value, *args, **kwargs):
-        for m in _PERCENT_WIDTH.finditer(str(value)):
-            for part in m.groups():
-                if part is not None and (part == "*" or int(part) > MAX_WIDTH):
-                    raise TemplateLimit(f"a format width over {MAX_WIDTH:,}")
+        _refuse_long(_percent_size(str(value), kwargs if kwargs else args), "`format`")
         return filter_func(value, *args, **kwargs)
 
     return wrapper
 
 
-def _check_format_spec(s: str) -> None:
+def _check_format_spec(s: str) -> int:
+    """How many replacement fields `s.format(...)` fills; TemplateLimit for a width past
+    MAX_WIDTH or one taken from an argument (`{:>{}}`), which no estimate can bound."""
     try:
         parts = list(string.Formatter().parse(s))
     except ValueError:
-        return  # str.format itself reports it
-    for _, _, spec, _ in parts:
+        return 0  # str.format itself reports it
+    fields = 0
+    for _, name, spec, _ in parts:
+        if name is None:
+            continue
+        fields += 1
+        if "{" in (spec or ""):
+            raise TemplateLimit("a format width taken from an argument is not allowed in a template")
         for number in re.findall(r"\d+", spec or ""):
             if int(number) > MAX_WIDTH:
                 raise TemplateLimit(f"a format width over {MAX_WIDTH:,}")
+    return fields
 
 
 @lru_cache(maxsize=1)

@@ -67,6 +67,13 @@ def tree(tmp_path):
     '{{ "a".ljust(10 ** 9)|length }}',
     '{{ ("%s" * 1000) % (("x" * 1000,) * 1000) }}',
     '{% set a = "\n" * 100000 %}{{ a|indent(10000)|length }}',
+    '{% set s = "x" * 100000 %}{{ (("%(a)s" * 20000) % {"a": s})|length }}',
+    '{% set s = "x" * 100000 %}{{ (("%(a)s" * 300)|format(a=s))|length }}',
+    '{% set s = "x" * 100000 %}{{ (s|join(s))|length }}',
+    '{% set s = "x" * 100000 %}{{ s.join(s)|length }}',
+    '{% set s = "x " * 50000 %}{{ (s|wordwrap(1, wrapstring="x" * 1000))|length }}',
+    '{% set s = "x" * 100000 %}{{ [s] * 100000 }}',
+    '{% set s = "x" * 1000 %}{{ ([s] * 150)|string|upper|length }}{{ ([s] * 150) ~ ([s] * 150) }}',
 ])
 def test_strings_a_template_builds_are_sized_before_they_are_built(tree, template):
     spec_dir, _ = tree
@@ -254,6 +261,8 @@ def test_constant_folding_in_a_template_does_not_run_at_check(tree):
     ('{{ "x"|center(1000000000) }}', "over the limit"),
     ('{{ "%0999999999d"|format(1) }}', "format width"),
     ('{{ "{:>999999999}".format(1) }}', "format width"),
+    ('{{ "%999999999s" % "x" }}', "format width"),
+    ('{{ "{:>{}}".format("x", 10 ** 9) }}', "format width taken from an argument"),
     ("{{ ''.__class__.__mro__ }}", "unsafe"),
 ])
 def test_templates_are_bounded_at_run_time(tree, template, reason):
