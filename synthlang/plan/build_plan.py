@@ -44,26 +44,44 @@ def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: lis
 def _evaluation_order(derived: list[DerivedField]) -> tuple[DerivedField, ...]:
     """Derived fields in an order that evaluates each after what it reads: fields of nested
     records before their parents (a parent's expression may read them), and within one record
-    each after the sibling fields it names (check refuses cycles, E0209); otherwise as declared."""
-    def refs(e: ir.Expr) -> set[str]:
-        found, stack = set(), [e]
-        while stack:
-            node = stack.pop()
-            if node.op == "ref" and node.path:
-                found.add(node.path[0])
-            stack.extend(node.args)
-        return found
+    each after the sibling fields it names (check refuses cycles, E0209); otherwise as declared.
+    Kahn's algorithm, ties by declaration order: linear in fields and references."""
+    import heapq
 
+    position = {d.path: i for i, d in enumerate(derived)}
+    readers: dict[int, list[int]] = {i: [] for i in range(len(derived))}
+    waits = [0] * len(derived)
+    for i, d in enumerate(derived):
+        for name in _refs(d.expr):
+            j = position.get(d.path[:-1] + (name,))
+            if j is not None and j != i:
+                readers[j].append(i)
+                waits[i] += 1
+    # deeper paths first, then declaration order
+    ready = [(-len(d.path), i) for i, d in enumerate(derived) if waits[i] == 0]
+    heapq.heapify(ready)
     ordered: list[DerivedField] = []
-    for depth in sorted({len(d.path) for d in derived}, reverse=True):
-        level = [d for d in derived if len(d.path) == depth]
-        while level:
-            waiting = {d.path for d in level}
-            ready = next((d for d in level
-                          if not any(d.path[:-1] + (r,) in waiting - {d.path} for r in refs(d.expr))), level[0])
-            ordered.append(ready)
-            level.remove(ready)
+    while ready:
+        _, i = heapq.heappop(ready)
+        ordered.append(derived[i])
+        for k in readers[i]:
+            waits[k] -= 1
+            if waits[k] == 0:
+                heapq.heappush(ready, (-len(derived[k].path), k))
+    placed = {d.path for d in ordered}
+    ordered += [d for d in derived if d.path not in placed]  # a cycle (refused at check) keeps its order
     return tuple(ordered)
+
+
+def _refs(e: ir.Expr) -> set[str]:
+    """The first names of the fields an expression reads."""
+    found, stack = set(), [e]
+    while stack:
+        node = stack.pop()
+        if node.op == "ref" and node.path:
+            found.add(node.path[0])
+        stack.extend(node.args)
+    return found
 
 
 def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict[str, Any], int]]) -> None:
