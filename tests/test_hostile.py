@@ -990,3 +990,13 @@ def test_diff_in_a_repository_with_links_and_odd_revisions(tree):
     long = synthc("diff", "a" * 100_000 + ":sub/s.synth", "sub/s.synth", cwd=repo)
     assert long.returncode == 2 and len(long.stderr) < 1000
     assert snapshot(victim) == before
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda r: r.update(b=None), "does not fit T: b: is null"),
+    (lambda r: r["_meta"].update(truth={"b": "fine"}), "`_meta.truth` for `b`, which no date_format or drop rule"),
+])
+def test_a_journal_record_is_checked_as_strictly_as_a_generated_one(tree, edit, reason):
+    spec_dir, _ = tree
+    proc = _journal_edit(spec_dir, lambda ls: _edited(ls, lambda e: edit(e["rec"])))
+    assert proc.returncode == 1 and reason in proc.stderr and "--fresh" in proc.stderr, proc.stderr[-800:]

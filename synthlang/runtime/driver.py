@@ -68,7 +68,8 @@ class SameFailures:
         if not self.live:
             return None
         why = entry.why or ""
-        if entry.ok or not why.startswith(_BEFORE_REQUEST):
+        # a later step's template fails after the first step's request was sent: not counted
+        if entry.ok or not why.startswith(_BEFORE_REQUEST) or (entry.step or 1) != 1 or entry.tokens:
             self.live = False
             return None
         self.run = self.run + 1 if why == self.reason else 1
@@ -157,8 +158,9 @@ class Driver:
                     if stop is not None:
                         journal.append(entries)
                         raise CellFailed(f"block {block.id}: its first {SAME_FAILURE_STOP} attempts all failed "
-                                         f"before a request with {stop}; stopped early, as every attempt of "
-                                         f"this plan fails the same way. Fix the spec and run again.")
+                                         f"before a request with {stop}; stopped early, as more attempts of "
+                                         f"this plan would most likely fail the same way. Fix the spec and run "
+                                         f"again.")
                 journal.append(entries)
                 cells_done = sum(1 for i, c in enumerate(block.cells) if st.accepted[i] >= c.count)
                 progress.update(cells_done, sum(st.accepted), sum(st.attempts), new_records)
@@ -328,8 +330,13 @@ def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str |
     truth = meta.get("truth", {})
     if not isinstance(truth, dict):
         return "has a malformed `_meta.truth`"
+    # only a field a `date_format` or `drop` rule changes has a normalised value in _meta.truth
+    normalised = {r.field for r in block.noise if r.rule in ("date_format", "drop")}
+    odd = sorted(set(truth) - normalised)
+    if odd:
+        return f"has `_meta.truth` for `{odd[0]}`, which no date_format or drop rule changes"
     try:
-        check_record(schema, restore_truth(values, meta), plan.schemas.get)
+        check_record(schema, restore_truth(values, meta), plan.schemas.get, require_generated=True)
     except ValueError_ as exc:
         return f"does not fit {schema.name}: {exc.path + ': ' if exc.path else ''}{exc.message}"
     for name, value in block.cells[e.at.cell].key.items():
