@@ -139,7 +139,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 # C0 and C1 control characters (ESC, CSI, BEL, ...) and the bidirectional controls that reorder
 # what a terminal shows: text from a spec or a seed file must never reach a terminal as either
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 _C1 = re.compile(r"[\x7f-\x9f]")
 SHOWN_LINE = 160  # characters of a source line shown around a caret
 

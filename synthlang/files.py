@@ -30,8 +30,12 @@ def path_text_problem(text: str) -> str | None:
     folder name and then printed, rewriting the user's terminal or hiding what is written where."""
     import unicodedata
 
+    from .diagnostics import BIDI_CONTROLS
+
     for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+        # control characters, line and paragraph separators and the bidirectional controls;
+        # other format characters (a zero-width non-joiner in a Persian word) are letters' kin
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS:
             name = unicodedata.name(ch, "a control character")
             return f"the path holds U+{ord(ch):04X} ({name.lower()}), which cannot be shown as written"
     return None

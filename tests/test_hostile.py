@@ -828,6 +828,28 @@ def test_run_out_over_the_spec_folder_or_its_seeds_is_refused(tree, out):
     assert snapshot(spec_dir) == before
 
 
+@pytest.mark.parametrize("name", ["train.jsonl", "manifest.json", "plan.json", "report.html"])
+def test_run_out_into_a_folder_of_the_users_keeps_its_files(tree, name):
+    spec_dir, _ = tree
+    (spec_dir / "data").mkdir()
+    (spec_dir / "data" / name).write_text("the team's own file")
+    (spec_dir / "s.synth").write_text(MINIMAL)
+    proc = synthc("run", "s.synth", "--fake-engine", "--out", "data", cwd=spec_dir)
+    assert proc.returncode == 1 and f"holds a {name} that synthc did not write" in proc.stderr, proc.stderr
+    assert (spec_dir / "data" / name).read_text() == "the team's own file"
+
+
+def test_an_earlier_run_s_folder_without_its_synth_folder_is_written_again(tree):
+    spec_dir, _ = tree
+    (spec_dir / "s.synth").write_text(MINIMAL)
+    assert synthc("run", "s.synth", "--fake-engine", "--out", "made", cwd=spec_dir).returncode == 0
+    import shutil
+
+    shutil.rmtree(spec_dir / "made/.synth")  # git-ignored, or cleaned
+    again = synthc("run", "s.synth", "--fake-engine", "--out", "made", cwd=spec_dir)
+    assert again.returncode == 0, again.stderr
+
+
 def test_run_out_into_a_folder_of_the_users_keeps_its_readme(tree):
     spec_dir, _ = tree
     (spec_dir / "docs").mkdir()

@@ -284,11 +284,13 @@ def replay(plan: Plan, entries: Iterable[dict], path: Path, states: dict[str, Bl
     return n
 
 
-def output_folder_problem(out: Path, spec_dir: Path | None, reads: Iterable[Path]) -> str | None:
+def output_folder_problem(out: Path, spec_dir: Path | None, reads: Iterable[Path],
+                          writes: Iterable[str] = ()) -> str | None:
     """Why the run must not write into `out`, or None: its name cannot be printed as written; it
     is the spec's own folder or holds a file the dataset is made from (the split files, plan,
-    manifest and dataset card would overwrite them); or it is a folder of the user's (one with a
-    README.md and no run of synthc in it), whose README.md the dataset card would replace."""
+    manifest and dataset card would overwrite them); or it is a folder of the user's: one that
+    holds a file named like one the run `writes` (or a README.md) and shows no run of synthc
+    (no .synth folder, no manifest synthc wrote)."""
     from ..files import path_text_problem
 
     problem = path_text_problem(str(out))
@@ -301,11 +303,27 @@ def output_folder_problem(out: Path, spec_dir: Path | None, reads: Iterable[Path
         real = Path(os.path.realpath(read))
         if real == resolved or resolved in real.parents:
             return f"the output folder {out} holds {read}, which the dataset is made from; choose another folder"
-    card = resolved / "README.md"
-    if card.exists() and not card.is_symlink() and not (resolved / RUN_DIR).exists():
-        return (f"the output folder {out} holds a README.md that synthc did not write (the dataset card would "
-                "replace it); choose an empty or new folder")
+    if (resolved / RUN_DIR).exists() or _written_by_synthc(resolved / "manifest.json"):
+        return None
+    for name in ("README.md", *writes):
+        found = resolved / name
+        if found.is_file() and not found.is_symlink():
+            return (f"the output folder {out} holds a {name} that synthc did not write (this run would replace "
+                    "it); choose an empty or new folder")
     return None
+
+
+def _written_by_synthc(manifest: Path) -> bool:
+    """True for a manifest.json a run wrote (a folder whose .synth was deleted or ignored)."""
+    from ..values import load_json
+
+    try:
+        if not manifest.is_file() or manifest.is_symlink() or manifest.stat().st_size > 64 << 20:
+            return False
+        data = load_json(manifest.read_text(encoding="utf-8"), max_depth=64, nan=True)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == "manifest" and "blocks" in data
 
 
 # the keys of a generated record's _meta (acceptance.py and steps.py write them)
@@ -357,7 +375,11 @@ def journaled_record_problem(plan: Plan, block: Block, e: JournalEntry) -> str |
 def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunReport:
     """Run a plan on `pool`: by default this process, or Ray when options.ray is set. Raises
     UnsafePath, before anything is written, for an output folder the run must not write into."""
-    problem = output_folder_problem(options.out_dir, options.spec_dir, options.reads)
+    from ..plan.layout import output_files
+
+    writes = ["manifest.json", "plan.json", "report.html"] + [
+        p.name for b in plan.blocks for p in output_files(plan, options.out_dir, b.id).values()]
+    problem = output_folder_problem(options.out_dir, options.spec_dir, options.reads, writes)
     if problem:
         raise UnsafePath(errno.EPERM, problem)
     if pool is None:
