@@ -6,9 +6,11 @@ names that become file names, paths, endpoints and keys, regexes, templates and 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import PurePosixPath
 
 from .. import ir
@@ -16,6 +18,7 @@ from ..endpoints import model_problems
 from ..files import path_text_problem
 from ..regexes import compile_error
 from .json_schema import MENTION_GAP_CLASS
+from .layout import mix_rows
 from .model import PLAN_SCHEMA_VERSION, Block, Plan, SampledField
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -162,21 +165,71 @@ def _value_problems(plan: Plan) -> list[str]:
             except ValueError_ as exc:
                 problems.append(f"seed set `{seeds.name}`, row {i}: {exc.path + ': ' if exc.path else ''}{exc.message}")
                 break
+    mix = plan.output.mix
+    if mix is not None and mix.seeds in plan.seeds and 0 <= mix.share < 100:
+        seeds = plan.seeds[mix.seeds]
+        for b in plan.blocks:
+            if b.schema_name == seeds.schema_name and mix_rows(plan.output, b.count) > len(seeds.rows):
+                problems.append(f"`mix` needs {mix_rows(plan.output, b.count)} real rows beside block {b.id}, but "
+                                f"`{seeds.name}` has {len(seeds.rows)}")
     for b in plan.blocks:
         if len(b.cells) > MAX_CELLS:
             problems.append(f"block {b.id}: {len(b.cells):,} quota cells; at most {MAX_CELLS:,} are allowed")
+        schema = plan.schemas.get(b.schema_name)
+        if schema is not None:
+            problems += [f"block {b.id}: {p}" for p in _block_field_problems(plan, b, schema)]
         for d in b.dedup:
             if d.threshold is not None and not 0 < d.threshold <= 1:
                 problems.append(f"block {b.id}: a similarity threshold lies in (0, 1]")
         for rule in b.noise:
             if not 0 <= rule.rate <= 1:
                 problems.append(f"block {b.id}: a noise rate lies in 0..1")
-        if b.examples is not None and b.examples.n < 0:
-            problems.append(f"block {b.id}: a negative number of examples")
         for sf in b.sampled:
             problem = _sampler_problem(sf)
             if problem:
                 problems.append(f"block {b.id}, sampled field {'.'.join(sf.path)}: {problem}")
+    return problems
+
+
+def _block_field_problems(plan: Plan, b: Block, schema: ir.Schema) -> list[str]:
+    """What a block says about its schema's fields that the compiler would have refused: quota
+    fields and cell keys, noise and dedup on fields that take them, examples and filters."""
+    from ..values import ValueError_, check_value
+
+    problems = []
+    names = {f.name for f in schema.fields}
+    if any(q not in names for q in b.quota_fields) or len(set(b.quota_fields)) != len(b.quota_fields):
+        problems.append("its quota fields are not distinct fields of its schema")
+        return problems
+    keys = set()
+    for c in b.cells:
+        if set(c.key) != set(b.quota_fields):
+            problems.append("a quota cell's key names other fields than the block's quota fields")
+            break
+        try:
+            for name, value in c.key.items():
+                check_value(schema.require(name).type, value, plan.schemas.get, name)
+        except ValueError_ as exc:
+            problems.append(f"a quota cell's key does not fit its field: {exc.path}: {exc.message}")
+            break
+        key = json.dumps(c.key, sort_keys=True)
+        if key in keys:
+            problems.append("two quota cells have the same key")
+            break
+        keys.add(key)
+    for rule in b.noise:
+        field = schema.field(rule.field)
+        t = field.type if field is not None else None
+        fits = t is not None and (isinstance(t, ir.StrType) if rule.rule in ir.TEXT_RULES
+                                  else isinstance(t, ir.DateType) if rule.rule == "date_format"
+                                  else field is not None and field.optional)
+        if not fits:
+            problems.append(f"noise `{rule.rule}` does not fit field `{rule.field}`")
+    problems += [f"dedup names no field `{d.field}`" for d in b.dedup if d.field not in names]
+    problems += [f"`allow {a}` names no plausibility filter" for a in b.allow if a not in ir.PLAUSIBILITY_FILTERS]
+    if b.examples is not None:
+        if not 0 < b.examples.n <= 100 or any(m not in names for m in b.examples.matching):
+            problems.append("its examples ask for 1 to 100 rows, matching fields of its schema")
     return problems
 
 
@@ -187,6 +240,13 @@ def _sampler_problem(sf: SampledField) -> str | None:
         return f"its range {t.min}..{t.max} is empty"
     if isinstance(t, ir.StrType) and t.min_len is not None and t.max_len is not None and t.min_len > t.max_len:
         return f"its length range {t.min_len}..{t.max_len} is empty"
+    if isinstance(t, ir.DateType):
+        try:
+            bounds = [date.fromisoformat(b) if b is not None else None for b in (t.min, t.max)]
+        except (TypeError, ValueError):
+            return f"its bounds {t.min}..{t.max} are not ISO dates"
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            return f"its range {t.min}..{t.max} is empty"
     if isinstance(s, ir.WeightsSampler):
         options = ir.options_of(t)
         if options is None or len(s.weights) != len(options):
