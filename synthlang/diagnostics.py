@@ -140,7 +140,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 # C0 and C1 control characters (ESC, CSI, BEL, ...) and the bidirectional controls that reorder
 # what a terminal shows: text from a spec or a seed file must never reach a terminal as either
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
+# and lone surrogates: a file name that is not UTF-8 holds them, and no terminal can be sent one
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}\\ud800-\\udfff]")
 _C1 = re.compile(r"[\x7f-\x9f]")
 SHOWN_LINE = 160  # characters of a source line shown around a caret
 

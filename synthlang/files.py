@@ -24,6 +24,12 @@ class UnsafePath(OSError):
     """A path that would read or write outside what the user allowed, or is not a plain file."""
 
 
+def readable_name(name: str) -> str:
+    """A file name as text every format can hold: bytes that are not UTF-8 (read as lone
+    surrogates) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def path_text_problem(text: str) -> str | None:
     """Why a path the user or a spec gave cannot name an output, or None: a control character
     (ESC, a newline, NUL, ...) or a bidirectional override (U+202E, ...) would be created as a

@@ -1034,3 +1034,24 @@ def test_a_journal_record_is_checked_as_strictly_as_a_generated_one(tree, edit, 
     spec_dir, _ = tree
     proc = _journal_edit(spec_dir, lambda ls: _edited(ls, lambda e: edit(e["rec"])))
     assert proc.returncode == 1 and reason in proc.stderr and "--fresh" in proc.stderr, proc.stderr[-800:]
+
+
+def test_text_from_a_journal_a_file_name_or_a_value_never_drives_the_terminal(tree):
+    spec_dir, _ = tree
+    name = "a\x1b[2J.synth"
+    spec = spec_dir / name
+    spec.write_text('schema T { q: "abc\u202edef" | "b" ~ uniform  b: str(1..10) }\ngenerate T { count 2 }\n')
+    outputs = [synthc("check", name, cwd=spec_dir), synthc("fmt", "--check", name, cwd=spec_dir),
+               synthc("plan", name, cwd=spec_dir)]
+    assert synthc("run", name, "--fake-engine", cwd=spec_dir).returncode == 0
+    journal = next(spec_dir.glob("out/*/.synth/journal.jsonl"))
+    with open(journal, "a") as fh:
+        fh.write(json.dumps({"b": "T", "c": 0, "a": 7, "ok": False, "why": "\x1b]0;pwned\x07\x1b[2Jjunk"}) + "\n")
+    outputs.append(synthc("run", name, "--fake-engine", cwd=spec_dir))
+    for proc in outputs:
+        for raw in ("\x1b", "\x07", "\u202e"):
+            assert raw not in proc.stdout + proc.stderr, (proc.args, proc.stdout[-300:], proc.stderr[-300:])
+    # a spec file name that is not UTF-8 compiles
+    odd = spec_dir / os.fsdecode(b"caf\xe9.synth")
+    odd.write_text(MINIMAL)
+    assert synthc("check", odd).returncode == 0

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import printable
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, emit_diagnostics, error, print_network, spec_path
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, emit_diagnostics, error, one_line, print_network, spec_path
 
 
 def cmd_check(args) -> int:
@@ -27,7 +27,7 @@ def cmd_check(args) -> int:
             emit_diagnostics(result, args.format)
             print_network(result.context.models.values())
             if not result.diagnostics:
-                print(f"{arg}: ok", file=sys.stderr)
+                print(one_line(f"{arg}: ok"), file=sys.stderr)
         worst = max(worst, EXIT_OK if result.ok else EXIT_ERRORS)
     if args.format == "json":
         print(render_all_json(found))

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..diagnostics import printable
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan
 
 
@@ -42,5 +43,5 @@ def cmd_diff(args) -> int:
                 return EXIT_USAGE
             plans.append(loaded[0])
     diff = diff_plans(plans[0], plans[1])
-    sys.stdout.write(diff.to_json() if args.format == "json" else render_text(diff))
+    sys.stdout.write(diff.to_json() if args.format == "json" else printable(render_text(diff)))
     return EXIT_ERRORS if diff.changes else EXIT_OK

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, one_line
 
 MAX_SPEC_BYTES = 16 * 2**20
 BOM = "\ufeff"
@@ -70,10 +70,10 @@ def cmd_fmt(args) -> int:
                                                        formatted.splitlines(keepends=True),
                                                        f"{path} (as written)", f"{path} (formatted)"))
         elif args.check:
-            print(f"would reformat {path}", file=sys.stderr)
+            print(one_line(f"would reformat {path}"), file=sys.stderr)
         else:
             write_text_atomic(path, formatted)
-            print(f"reformatted {path}", file=sys.stderr)
+            print(one_line(f"reformatted {path}"), file=sys.stderr)
     if broken:
         return EXIT_ERRORS
     if changed and (args.check or args.diff):

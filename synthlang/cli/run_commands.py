@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import sys
 
-from .common import EXIT_ENGINE, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, error, load_plan, print_network, run_options
+from ..diagnostics import printable
+from .common import (
+    EXIT_ENGINE,
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_USAGE,
+    error,
+    load_plan,
+    one_line,
+    print_network,
+    run_options,
+)
 
 
 def _network(plan, args) -> tuple[str, ...] | None:
@@ -81,15 +92,16 @@ def cmd_run(args) -> int:
               "engine wrote before reused from the cache", file=sys.stderr)
     for bid, b in m["blocks"].items():
         splits = ", ".join(f"{k} {v['rows']}" for k, v in b["splits"].items())
-        print(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
-              f"(acceptance {b['acceptance_rate']:.0%}); {splits}; engine requests: {b['requests_sent']} sent, "
-              f"{b['requests_reused']} reused from the cache", file=sys.stderr)
+        # reasons and names come from the journal, the plan and the engine: one escaped line each
+        print(one_line(f"{bid}: {b['accepted']} records from {b['attempts']} attempts "
+                       f"(acceptance {b['acceptance_rate']:.0%}); {splits}; engine requests: {b['requests_sent']} "
+                       f"sent, {b['requests_reused']} reused from the cache"), file=sys.stderr)
         if b["rejection_rates"]:
-            print("  rejected: " + ", ".join(f"{k} {v:.0%}" for k, v in b["rejection_rates"].items())
-                  + " of attempts" + (f"; {b['trimmed']} records had a value cut back to a sentence or word end"
-                                      if b["trimmed"] else ""), file=sys.stderr)
-    print(f"wrote {', '.join(m['files'])}, manifest.json, README.md (dataset card) and report.html "
-          f"to {report.out_dir}", file=sys.stderr)
+            print(one_line("  rejected: " + ", ".join(f"{k} {v:.0%}" for k, v in b["rejection_rates"].items())
+                           + " of attempts" + (f"; {b['trimmed']} records had a value cut back to a sentence or "
+                                               "word end" if b["trimmed"] else "")), file=sys.stderr)
+    print(one_line(f"wrote {', '.join(m['files'])}, manifest.json, README.md (dataset card) and report.html "
+                   f"to {report.out_dir}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -106,7 +118,7 @@ def cmd_plan(args) -> int:
     except (JournalMismatch, OSError) as exc:
         error(str(exc))
         return EXIT_ERRORS
-    sys.stdout.write(result.to_json() if args.format == "json" else render_text(result))
+    sys.stdout.write(result.to_json() if args.format == "json" else printable(render_text(result)))
     return EXIT_OK
 
 
@@ -142,13 +154,14 @@ def cmd_preview(args) -> int:
                 print(json.dumps(r, ensure_ascii=False))
         else:
             fields = [f.name for f in plan.schemas[block.schema_name].fields]
-            print(p.id)
-            print(render_table(fields, [[r.get(f) for f in fields] for r in p.records], width))
+            print(one_line(p.id))
+            print(printable(render_table(fields, [[r.get(f) for f in fields] for r in p.records], width)))
         rejected = ", ".join(f"{k} {v}" for k, v in p.rejections.most_common())
-        print(f"{p.id}: {len(p.records)} records from {p.attempts} attempts"
-              + (f"; rejected: {rejected}" if rejected else "")
-              + f"; engine requests: {p.requests_sent} sent, {p.requests_reused} reused from the cache"
-              + (f"; no record could be made for {'; '.join(p.unfilled)}" if p.unfilled else ""), file=sys.stderr)
+        print(one_line(f"{p.id}: {len(p.records)} records from {p.attempts} attempts"
+                       + (f"; rejected: {rejected}" if rejected else "")
+                       + f"; engine requests: {p.requests_sent} sent, {p.requests_reused} reused from the cache"
+                       + (f"; no record could be made for {'; '.join(p.unfilled)}" if p.unfilled else "")),
+              file=sys.stderr)
 
     options = run_options(args, plan, base)
     options.engine_options.key_endpoints = key_endpoints

@@ -26,7 +26,8 @@ def json_regex(schema: dict) -> str:
     regex = build_regex_from_schema(json.dumps(swapped), whitespace_pattern="")  # properties in their order
     for i, number in enumerate(ranges):
         placeholder = f'"{_PLACEHOLDER.format(i)}"'
-        assert placeholder in regex, "outlines_core wrote a constant differently"
+        if placeholder not in regex:  # never skip a bound silently
+            raise ValueError("outlines_core wrote a constant differently; the numeric bounds cannot be written in")
         regex = regex.replace(placeholder, f"({number})")
     return regex
 

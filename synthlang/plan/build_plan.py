@@ -7,6 +7,7 @@ from typing import Any
 from .. import __version__, ir
 from ..diagnostics import Note
 from ..expr import EvalError, Unknown, evaluate, to_source
+from ..files import readable_name
 from ..sema.context import Context
 from ..source import Span
 from ..values import match_key
@@ -236,7 +237,7 @@ def build_plan(ctx: Context) -> Plan | None:
                    | {t.model for b in blocks for s in b.steps for t in s.turns}
                    | {s.judge_model for b in blocks for s in b.steps if s.judge_model})
     assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
-    plan = Plan(synthlang_version=__version__, source=ctx.entry.name, dataset=ctx.dataset,
+    plan = Plan(synthlang_version=__version__, source=readable_name(ctx.entry.name), dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},
                 enums=dict(sorted(ctx.enums.items())), schemas=dict(sorted(ctx.schemas.items())),
                 seeds=dict(sorted(ctx.seeds.items())), blocks=tuple(blocks), output=ctx.output,

@@ -7,7 +7,7 @@ from typing import Any
 from .. import ir
 from ..diagnostics import did_you_mean
 from ..endpoints import model_problems
-from ..files import MODEL_PATH_ENV, model_file
+from ..files import MODEL_PATH_ENV, model_file, readable_name
 from ..syntax import ast
 from .context import Context
 
@@ -53,7 +53,7 @@ def _settings(ctx: Context, block: ast.SettingsBlock, allowed: dict[str, Any]) -
 
 
 def check_settings(ctx: Context) -> None:
-    name = ctx.entry.stem
+    name = readable_name(ctx.entry.stem)
     fields: dict[str, Any] = {"name": name}
     if ctx.dataset_ast is not None:
         vals = _settings(ctx, ctx.dataset_ast, DATASET_KEYS)
