@@ -1055,3 +1055,21 @@ def test_text_from_a_journal_a_file_name_or_a_value_never_drives_the_terminal(tr
     odd = spec_dir / os.fsdecode(b"caf\xe9.synth")
     odd.write_text(MINIMAL)
     assert synthc("check", odd).returncode == 0
+
+
+@pytest.mark.parametrize("shares, shown", [("a: 33.33333%, b: 66.66666%", "99.99999%"), ("a: 50.0001%, b: 50%", "100.0001%")])
+def test_a_quota_a_little_off_100_says_by_how_much(tree, shares, shown):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text(f'schema T {{ q: "a" | "b"  b: str(1..10) }}\ngenerate T {{ count 4\n quota q {{ {shares} }} }}\n')
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0403", 3)] and f"sums to {shown}, not 100%" in proc.stdout, proc.stdout
+
+
+def test_a_preference_format_naming_one_field_twice_is_refused(tree):
+    spec_dir, _ = tree
+    spec = spec_dir / "s.synth"
+    spec.write_text('schema P { c: str(5..80)  d: str(5..80) }\ngenerate P { count 2 }\n'
+                    'output "out/p" { format preference from c, c, d }\n')
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0901", 3)] and "names `c` twice" in proc.stdout, proc.stdout

@@ -211,6 +211,12 @@ def _format_fields(ctx: Context, it: ast.Format) -> bool:
         return False
     if not want:
         return True
+    names = [f.value for f in it.fields]
+    twice = next((f for i, f in enumerate(it.fields) if f.value in names[:i]), None)
+    if twice is not None:  # `from c, c, c` would write one value as prompt, chosen and rejected
+        sink.error("E0901", f"format `{name}` names `{twice.value}` twice; each of {', '.join(want)} is a field "
+                   "of its own", twice.span)
+        return False
     made = [ctx.schemas[g.schema.value] for g in ctx.generates_ast if g.schema.value in ctx.schemas]
     fields = []
     for f in it.fields:

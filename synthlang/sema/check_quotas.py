@@ -110,9 +110,17 @@ def check_quota(ctx: Context, q: ast.Quota, schema: ir.Schema, count: int | None
     unit = units.pop() if units else "percent"
     total = sum(shares)
     if unit == "percent" and not math.isclose(total, 100.0, abs_tol=1e-9):
-        sink.error("E0403", f"the quota on `{field.name}` sums to {total:g}%, not 100%", q.span)
+        # as many digits as it takes to show it is not 100 (99.99999%, not a rounded 100%)
+        shown = next((t for t in (_trimmed(f"{total:.{d}f}") for d in range(12)) if t != "100"), f"{total!r}")
+        sink.error("E0403", f"the quota on `{field.name}` sums to {shown}%, not 100%", q.span,
+                   help="make the shares add up to exactly 100%, e.g. by giving the last one what is left")
         return None
     if unit == "count" and count is not None and total != count:
         sink.error("E0403", f"the quota on `{field.name}` sums to {total:g} records, but `count` is {count}", q.span)
         return None
     return ir.Quota(field=field.name, values=tuple(values), shares=tuple(shares), unit=cast(ir.QuotaUnit, unit))
+
+
+def _trimmed(number: str) -> str:
+    """`99.990` as `99.99`, `100.0` as `100`; a whole number stays as it is."""
+    return number.rstrip("0").rstrip(".") if "." in number else number
