@@ -457,6 +457,15 @@ def test_csv_seed_cells_python_reads_loosely_are_located(tree, csv_text, line, w
     assert words in json.loads(proc.stdout)[0]["message"]
 
 
+def test_a_jsonl_seed_row_naming_a_key_twice_is_located(tree):
+    spec_dir, _ = tree
+    (spec_dir / "seeds.jsonl").write_text('{"b": "fine"}\n{"b": "' + "x" * 50 + '", "b": "hello"}\n')
+    spec = spec_dir / "s.synth"
+    spec.write_text('seeds s from "seeds.jsonl" as T\n' + MINIMAL)
+    proc = check_json(spec)
+    assert codes_at(proc) == [("E0302", 2)] and "names `b` twice" in proc.stdout, proc.stdout
+
+
 def test_integer_arithmetic_past_64_bits_is_an_evaluation_error(tree):
     spec_dir, _ = tree
     spec = spec_dir / "s.synth"

@@ -26,6 +26,10 @@ def _rows_jsonl(text: str) -> Iterator[tuple[int, Any, str | None]]:
             continue
         try:
             value = load_json(line)
+            twice = _key_twice(line) if isinstance(value, dict) else None
+            if twice is not None:  # json.loads keeps the last of two same-named keys, silently
+                yield line_no, None, f"the row names `{twice}` twice"
+                continue
         except json.JSONDecodeError as exc:
             yield line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
             continue
@@ -36,6 +40,20 @@ def _rows_jsonl(text: str) -> Iterator[tuple[int, Any, str | None]]:
             yield line_no, None, "a row must be a JSON object"
             continue
         yield line_no, value, None
+
+
+def _key_twice(line: str) -> str | None:
+    """A key that one object of the row holds twice, or None."""
+    found: list[str] = []
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
+        return dict(items)
+
+    json.loads(line, object_pairs_hook=pairs)
+    return found[0] if found else None
 
 
 def _rows_csv(text: str, schema: ir.Schema) -> Iterator[tuple[int, Any, str | None]]:
