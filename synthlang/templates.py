@@ -117,10 +117,6 @@ def _refuse_long(size: int, what: str) -> None:
         raise TemplateLimit(f"{what} would build a string of over {MAX_VALUE_CHARS:,} characters")
 
 
-def _str_len(value: Any) -> int:
-    return _text_size(value)
-
-
 def _text_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
     """At least the length of str(value) or its JSON, found without building it: a list of a
     hundred thousand copies of a long string is counted, not printed. Stops counting once past

@@ -137,13 +137,15 @@ def _value_problems(plan: Plan) -> list[str]:
     against their schema as `synthc check` checks a seed file: a hand-edited plan that passes
     the hash must not crash a run or put rows that break their schema into a dataset."""
     from ..sema.check_generates import MAX_CELLS
+    from ..sema.check_settings import MAX_COUNT_SETTING
     from ..values import ValueError_, check_record
 
     problems: list[str] = []
     for name, m in plan.models.items():
         if not 0 <= m.temperature <= 5 or not 0 < m.top_p <= 1:
             problems.append(f"model `{name}`: temperature lies in 0..5 and top_p in (0, 1]")
-        if any(v is not None and not 0 < v <= 10_000_000 for v in (m.max_tokens, m.concurrency, m.n_ctx, m.threads)):
+        counts = (m.max_tokens, m.concurrency, m.n_ctx, m.threads)
+        if any(v is not None and not 0 < v <= MAX_COUNT_SETTING for v in counts):
             problems.append(f"model `{name}`: max_tokens, concurrency, n_ctx and threads are positive integers")
     mix = plan.output.mix
     if mix is not None and not 0 <= mix.share < 100:

@@ -46,7 +46,7 @@ def _key_twice(line: str) -> str | None:
     """A key that one object of the row holds twice, or None."""
     found: list[str] = []
 
-    def pairs(items):
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [k for k, _ in items]
         if len(set(keys)) != len(keys):
             found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
