@@ -49,6 +49,9 @@ CODES: dict[str, str] = {
     "E0403": "quota shares do not add up",
     "E0404": "a check or quota cell that no record can pass",
     "E0405": "few-shot examples impossible (no rows, fewer rows than asked, none for a cell)",
+    "E0406": "invalid block grown from real rows (a seed set of another schema, a field that cannot be "
+             "rewritten or re-sampled, a cell with no row, nothing changed)",
+    "E0407": "label check impossible (no label field with a text, too few real rows to learn from)",
     "E0501": "prompt template syntax error",
     "E0502": "undefined name in prompt template",
     "E0503": "invalid step (a field written by no step or by two, a condition or template using a later step)",

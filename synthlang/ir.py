@@ -302,7 +302,8 @@ NoiseRuleName = Literal[TextRule, "date_format", "drop"]
 TEXT_RULES: tuple[str, ...] = get_args(TextRule)
 NOISE_RULES: tuple[str, ...] = TEXT_RULES + ("date_format", "drop")
 # the plausibility filters every record goes through; `allow NAME` switches one off for a block
-PLAUSIBILITY_FILTERS: tuple[str, ...] = ("echo", "truncated", "repetition", "hollow", "junk", "copies")
+# (`off_label` is the label check: see LabelRule)
+PLAUSIBILITY_FILTERS: tuple[str, ...] = ("echo", "truncated", "repetition", "hollow", "junk", "copies", "off_label")
 
 
 class NoiseRule(Node):
@@ -353,6 +354,30 @@ class Step(Node):
     rubric: str = ""
 
 
+class Grow(Node):
+    """`generate T from SEEDS`: each attempt starts from one row of SEEDS (of T's schema), drawn
+    among the rows of its quota cell (`match`: the quota fields the row must hold). Each field is
+    copied from the row, re-sampled (`resample`: drawn again; a copied text that mentions it
+    gets the new value in place of the row's) or written anew by the model (`rewrite`)."""
+
+    kind: Literal["grow"] = "grow"
+    seeds: str
+    rewrite: tuple[str, ...] = ()
+    resample: tuple[str, ...] = ()
+    match: tuple[str, ...] = ()
+
+
+class LabelRule(Node):
+    """The label check of one label field: the record's `text` fields are read by a classifier
+    fitted on the real rows of the schema (and, with `model`, by that model, blind, under an enum
+    constraint); a record read confidently as another label is rejected (`off_label`)."""
+
+    kind: Literal["label_rule"] = "label_rule"
+    field: str
+    text: tuple[str, ...]
+    model: str | None = None
+
+
 class Generate(Node):
     kind: Literal["generate"] = "generate"
     id: str
@@ -368,6 +393,8 @@ class Generate(Node):
     judge: Judge | None = None
     allow: tuple[str, ...] = ()             # plausibility filters switched off
     steps: tuple[Step, ...] = ()            # a record written in steps (then `prompt` is unused)
+    grow: Grow | None = None                # records grown from real rows
+    label_model: str | None = None          # `label check by MODEL`
     span: Any = _span()
 
 

@@ -100,6 +100,16 @@ def cmd_run(args) -> int:
             print(one_line("  rejected: " + ", ".join(f"{k} {v:.0%}" for k, v in b["rejection_rates"].items())
                            + " of attempts" + (f"; {b['trimmed']} records had a value cut back to a sentence or "
                                                "word end" if b["trimmed"] else "")), file=sys.stderr)
+        origins = b.get("origins", {})
+        if set(origins) - {"generated"}:   # say plainly what grew from real rows
+            print(one_line("  made: " + ", ".join(f"{n} {how}" for how, n in origins.items())
+                           + " (rewritten, resampled and copied records grew from real rows)"), file=sys.stderr)
+        for name, table in b.get("label_check", {}).items():
+            read = sum(n for reads in table.values() for n in reads.values())
+            off = sum(n for want, reads in table.items() for got, n in reads.items() if got != want)
+            rejected = sum(n for why, n in b["rejections"].items() if why == f"off_label: {name}")
+            print(one_line(f"  label check on {name}: {read} records read, {off} read as another label, "
+                           f"{rejected} rejected as off label"), file=sys.stderr)
     print(one_line(f"wrote {', '.join(m['files'])}, manifest.json, README.md (dataset card) and report.html "
                    f"to {report.out_dir}"), file=sys.stderr)
     return EXIT_OK

@@ -14,6 +14,7 @@ from ..values import match_key
 from .allocate_quota import allocate_quota
 from .check_request_sizes import TOKEN_MARGIN, check_request_sizes
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
+from .label_rules import label_rules
 from .layout import mix_rows, split_sizes, train_index
 from .model import JUDGE_SCHEMA, Block, Cell, DerivedField, MentionConstraint, Plan, PlanStep, SampledField
 
@@ -101,6 +102,16 @@ def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict[str, Any],
                                f"`check {to_source(check)}`", check.span,
                                notes=[Note(g.span, f"generate {g.id}")],
                                help="give that cell a 0% share, or loosen the check")
+        if g.grow is not None and g.grow.match:
+            grow_key = ("grow",) + g.grow.match
+            if grow_key not in seed_keys:
+                seed_keys[grow_key] = {match_key([row.get(m) for m in g.grow.match])
+                                       for row in ctx.seeds[g.grow.seeds].rows}
+            if match_key([key[m] for m in g.grow.match]) not in seed_keys[grow_key]:
+                ctx.sink.error("E0406", f"no row of seed set `{g.grow.seeds}` has quota cell {shown}, so no record "
+                               "of that cell can grow from one", g.span,
+                               help=f"add seed rows with {shown}, or `resample "
+                                    f"{', '.join(g.grow.match)}` to grow them from rows of any cell")
         if g.examples is not None:
             seeds = ctx.seeds[g.examples.seeds]
             matching = tuple(m for m in g.examples.matching if m in key)
@@ -116,7 +127,9 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     schema = ctx.schemas[g.schema_name]
     builder = SchemaBuilder(lambda n: ctx.schemas[n])
     quota_fields = tuple(q.field for q in g.quotas)
-    json_schema, worst = builder.record(schema, exclude=quota_fields)
+    # a block grown from rows: the model writes only what it rewrites
+    exclude = quota_fields if g.grow is None else tuple(f.name for f in schema.fields if f.name not in g.grow.rewrite)
+    json_schema, worst = builder.record(schema, exclude=exclude)
     json_schema = {"type": "object", **{k: v for k, v in json_schema.items() if k != "type"}}
     max_tokens = worst + TOKEN_MARGIN
     model = ctx.models[g.model]
@@ -143,7 +156,7 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
                  sampled=tuple(sampled), derived=_evaluation_order(derived), mentions=tuple(mentions),
                  examples=g.examples, prompt=g.prompt, checks=g.checks, judge=g.judge,
                  judge_schema=JUDGE_SCHEMA if g.judge else None, dedup=g.dedup, noise=g.noise, allow=g.allow,
-                 steps=steps)
+                 steps=steps, grow=g.grow, labels=label_rules(ctx, g))
 
 
 def _step(ctx: Context, g: ir.Generate, schema: ir.Schema, builder: SchemaBuilder, quota_fields: tuple[str, ...],
@@ -235,7 +248,8 @@ def build_plan(ctx: Context) -> Plan | None:
     used_models = ({b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
                    | {s.model for b in blocks for s in b.steps}
                    | {t.model for b in blocks for s in b.steps for t in s.turns}
-                   | {s.judge_model for b in blocks for s in b.steps if s.judge_model})
+                   | {s.judge_model for b in blocks for s in b.steps if s.judge_model}
+                   | {r.model for b in blocks for r in b.labels if r.model})
     assert ctx.dataset is not None and ctx.output is not None  # check_settings and check_output set them
     plan = Plan(synthlang_version=__version__, source=readable_name(ctx.entry.name), dataset=ctx.dataset,
                 models={k: v for k, v in sorted(ctx.models.items()) if k in used_models},

@@ -95,6 +95,9 @@ class Block(Node):
     # a record written in steps, in order (then `prompt` is empty); left out of a one-prompt
     # block's serialisation, so its plan and hash stay as they were
     steps: tuple[PlanStep, ...] = field(default=(), exclude_if=lambda v: not v)
+    # records grown from real rows, and the label check: left out when absent, as steps are
+    grow: ir.Grow | None = field(default=None, exclude_if=lambda v: v is None)
+    labels: tuple[ir.LabelRule, ...] = field(default=(), exclude_if=lambda v: not v)
 
 
 class Plan(Node):

@@ -143,6 +143,7 @@ BLOCK = record({
     "attempts": optional(COUNT), "accepted": optional(COUNT), "acceptance_rate": optional(NUMBER),
     "rejections": mapping(COUNT), "rejection_rates": mapping(NUMBER), "trimmed": COUNT,
     "requests_sent": COUNT, "requests_reused": COUNT, "cells": array(CELL),
+    "origins": mapping(COUNT), "label_check": mapping(mapping(mapping(COUNT))),
 })
 MODEL = record({"packages": optional(mapping(SCALAR))} | {
     k: SCALAR for k in ("engine", "backend", "model_sha256", "model_folder_sha256", "served_model", "model_name")})

@@ -18,23 +18,27 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
     spans = {k: list(v) for k, v in candidate.spans.items()}
     dup = deduper.duplicate_of(record)
     if dup is not None:
-        return JournalEntry(at, ok=False, why=f"dedup: {dup}", tokens=candidate.tokens, seconds=candidate.seconds)
+        return JournalEntry(at, ok=False, why=f"dedup: {dup}", tokens=candidate.tokens, seconds=candidate.seconds,
+                            labels=candidate.labels or None)
     clean = {d.field: record.get(d.field) for d in block.dedup}
     deduper.add(record)
     schema = plan.schemas[block.schema_name]
     top_spans = {k: v for k, v in spans.items() if "." not in k}
-    mentions = {mc.path[0]: mc.values for mc in block.mentions if len(mc.path) == 1}
+    mentions = {mc.path[0]: candidate.span_fields.get(mc.path[0], mc.values) for mc in block.mentions
+                if len(mc.path) == 1}
     applied, truth = apply_noise(block.noise, record, schema, top_spans, sub_rng(seed, "noise"), plan.schemas.get,
                                  mentions)
     spans.update(top_spans)
     meta: dict = {
         "id": record_id(block.id, block.cells[at.cell].key, at.attempt), "source": "synthetic",
         "block": block.id, "cell": block.cells[at.cell].key, "attempt": at.attempt, "seed": seed,
-        "model": block.model, "noise": applied,
+        # a record grown from a row with nothing rewritten was written by no model
+        "model": None if block.grow is not None and not block.grow.rewrite else block.model, "noise": applied,
     }
     if spans:
         meta["spans"] = {
-            path: [{"field": m, "start": s, "end": e} for m, (s, e) in zip(mc.values, spans[path])]
+            path: [{"field": m, "start": s, "end": e}
+                   for m, (s, e) in zip(candidate.span_fields.get(path, mc.values), spans[path])]
             for mc in block.mentions for path in [".".join(mc.path)]}
     if truth:
         meta["truth"] = truth
@@ -44,4 +48,4 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
         meta["trimmed"] = list(candidate.trimmed)
     meta.update(candidate.meta)
     return JournalEntry(at, ok=True, tokens=candidate.tokens, seconds=candidate.seconds,
-                        record={**record, "_meta": meta}, dedup_values=clean)
+                        record={**record, "_meta": meta}, dedup_values=clean, labels=candidate.labels or None)

@@ -58,6 +58,8 @@ def record_schema(plan: Plan, block: Block):
     if any(s.candidates for s in block.steps):
         meta.append(("candidates", pa.struct([("field", pa.string()), ("scores", pa.list_(pa.float64())),
                                               ("chosen", pa.int64()), ("rejected", pa.int64())])))
+    if block.grow is not None:  # the real row a record grew from, and how
+        meta.append(("from", pa.struct([("seeds", pa.string()), ("row", pa.int64()), ("how", pa.string())])))
     noised = sorted({n.field for n in block.noise if n.rule != "drop"})
     if noised:  # the normalised values of fields whose surface form noise changed
         meta.append(("truth", pa.struct([pa.field(n, _arrow_type(pa, schema.require(n).type, plan)) for n in noised])))

@@ -24,13 +24,15 @@ from ..engines.registry import get_engine
 from ..expr import EvalError, Unknown, evaluate, passes, to_source
 from ..files import ensure_dir
 from ..plan.model import Block, Plan
-from ..values import MAX_STORED_DEPTH, ValueError_, check_record, check_value, load_json, match_key
+from ..values import MAX_STORED_DEPTH, ValueError_, check_record, check_value, find_in_order, load_json, match_key
 from . import plausibility
 from .cache import ResultCache, identity_key, request_key, sha256_file
 from .entries import PENDING, Attempt, Candidate
+from .grow import Grown, cell_rows, grow_values
+from .label_check import LabelReader, label_schema, label_text, reader_for, record_text
 from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
-from .prompts import judge_messages, messages_for
+from .prompts import judge_messages, label_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path, set_path
 from .scores import judge_score
 from .seeding import record_seed, sub_rng
@@ -62,6 +64,9 @@ class Attempts:
         self._example_index: dict[str, dict[str, list[dict]]] = {}
         self._references: dict[str, dict[str, list[str]]] = {}
         self._seed_mentions: dict[str, list[str]] = {}
+        self._grow_rows: dict[tuple[str, int], list[int]] = {}
+        self._grown: dict[Attempt, Grown] = {}   # drawn, not yet evaluated
+        self._label_readers: dict[str, list[tuple[ir.LabelRule, LabelReader]]] = {}
 
     # engines ----------------------------------------------------------------------------------
     def engine(self, model_name: str) -> Engine:
@@ -184,9 +189,14 @@ class Attempts:
             if values is None:
                 made.append(Candidate(at, ok=False, why=str(req_or_reason)))
                 continue
+            if req_or_reason is None:   # grown from a row with nothing to rewrite: no request
+                candidate = self.evaluate(block, at, seed, values, GenerationResult("{}"), None)
+                made.append(replace(candidate, tokens=None, seconds=None))
+                continue
             assert isinstance(req_or_reason, GenerationRequest)
             result, hit = next(answers)
             if result is None:
+                self._grown.pop(at, None)
                 made.append(Candidate(at, ok=False, why=PENDING))
             else:
                 candidate = self.evaluate(block, at, seed, values, result, req_or_reason)
@@ -194,7 +204,10 @@ class Attempts:
         return self._finish(block, work, made)
 
     def _finish(self, block: Block, work: list[tuple[int, list[int]]], made: list[Candidate]) -> list[list[Candidate]]:
-        """The judge's verdicts, then the candidates split back by cell."""
+        """The model's reading of the labels and the judge's verdicts, then the candidates split
+        back by cell."""
+        if any(r.model for r in block.labels) and "off_label" not in block.allow:
+            made = self._read_labels(block, made)
         if block.judge is not None:
             made = self._judge(block, made)
         out, start = [], 0
@@ -203,11 +216,14 @@ class Attempts:
             start += len(attempts)
         return out
 
-    def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str]:
-        """(seed, values, request) or (seed, None, reason) when no request can be made."""
+    def prepare(self, block: Block, ci: int, attempt: int) -> tuple[int, dict | None, GenerationRequest | str | None]:
+        """(seed, values, request) or (seed, None, reason) when no request can be made, or
+        (seed, values, None) for a record grown from a row that the model has nothing to write in."""
         seed, values, drawn = self.draw(block, ci, attempt)
         if values is None or isinstance(drawn, str):
             return seed, None, str(drawn)
+        if block.grow is not None and not block.grow.rewrite:
+            return seed, values, None
         context, schema = drawn
         try:
             messages = messages_for(block, context, schema)
@@ -229,6 +245,14 @@ class Attempts:
             for _ in range(20):
                 values = draw_fields(block, rng, self.schemas)
                 values.update(cell.key)
+                if block.grow is not None:
+                    rows = self._grow_rows.get((block.id, ci))
+                    if rows is None:
+                        rows = self._grow_rows[(block.id, ci)] = cell_rows(self.plan, block, ci)
+                    grown = grow_values(self.plan, block, ci, attempt, rows, values)
+                    if isinstance(grown, str):
+                        return seed, None, grown
+                    values, self._grown[Attempt(block.id, ci, attempt)] = grown
                 schema = self._schema_with_mentions(block, values)
                 if schema is not None:
                     break
@@ -238,6 +262,9 @@ class Attempts:
             return seed, None, f"sampling: {exc}"
         examples = self._examples(block, values, seed)
         context = {**values, "examples": examples, "dataset": self.plan.dataset.dump()}
+        grown_from = self._grown.get(Attempt(block.id, ci, attempt))
+        if grown_from is not None:
+            context["seed"] = copy.deepcopy(self.plan.seeds[grown_from.seeds].rows[grown_from.row])
         return seed, values, (context, schema)
 
     def _schema_with_mentions(self, block: Block, values: dict) -> dict | None:
@@ -245,6 +272,8 @@ class Attempts:
             return block.json_schema
         schema = json.loads(json.dumps(block.json_schema))
         for mc in block.mentions:
+            if mc.path[0] not in schema.get("properties", {}):
+                continue   # a text copied from a real row, not written by the model
             parent = get_path(values, mc.path[:-1]) if len(mc.path) > 1 else values
             vals = [str((parent or {}).get(m)) for m in mc.values]
             pattern = mention_pattern(mc, vals)
@@ -276,15 +305,18 @@ class Attempts:
         return rng.sample(rows, min(ex.n, len(rows)))
 
     def evaluate(self, block: Block, at: Attempt, seed: int, values: dict, result: GenerationResult,
-                 request: GenerationRequest, parts: list[tuple[dict, str]] | None = None) -> Candidate:
+                 request: GenerationRequest | None, parts: list[tuple[dict, str]] | None = None) -> Candidate:
         """Validate, test for plausibility, derive and check one generated record (the judge
         comes after, batched). `parts`: for a record written in steps, each step's JSON Schema
         and prompt, so a field is tested against the prompt that asked for it (a later step's
         prompt quotes it by design)."""
         tokens, seconds = result.tokens, round(result.seconds, 4)
+        grown = self._grown.pop(at, None)
+        labels: dict[str, dict] = {}
 
         def reject(why: str, err: str | None = None, score: int | None = None) -> Candidate:
-            return Candidate(at, ok=False, why=why, err=err, score=score, tokens=tokens, seconds=seconds)
+            return Candidate(at, ok=False, why=why, err=err, score=score, tokens=tokens, seconds=seconds,
+                             labels=labels)
 
         if result.error is not None:
             return reject(result.reason or "engine_error", result.error[:300])
@@ -307,14 +339,26 @@ class Attempts:
         spans: dict[str, list[tuple[int, int]]] = {}
         mentioned: dict[str, list[str]] = {}     # mentions field -> its mentioned values
         cut: list[str] = []
+        span_fields: dict[str, tuple[str, ...]] = {}
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
             vals = [str(parent.get(m)) for m in mc.values]
             text = str(parent.get(mc.path[-1]))
+            label = ".".join(mc.path)
+            if mc.path[0] not in expected:   # copied from the row: its spans are known
+                if grown is not None and label in grown.spans:
+                    spans[label], span_fields[label] = grown.spans[label], grown.span_fields[label]
+                else:
+                    present = [m for m in mc.values if parent.get(m) is not None]
+                    at_spans = find_in_order(text, [str(parent[m]) for m in present])
+                    if at_spans is None:
+                        return reject("mentions_missing")
+                    spans[label], span_fields[label] = at_spans, tuple(present)
+                mentioned[label] = vals
+                continue
             found = find_spans(mc, text, vals)
             if found is None:
                 return reject("mentions_missing")
-            label = ".".join(mc.path)
             spans[label], mentioned[label] = [(s, e) for s, e in found], vals
             ranges = gap_ranges(mc, vals)
             if "truncated" not in block.allow and ranges is not None:  # the text after the values hit its room
@@ -347,8 +391,59 @@ class Attempts:
         for check in block.checks:
             if not passes(check, record):
                 return reject(f"check: {to_source(check)}")
+        for rule, reader in self._readers(block):
+            reading = reader.read(record_text(record, rule.text), label_text(record.get(rule.field)))
+            if reading is None:
+                continue
+            labels[rule.field] = {"want": label_text(record.get(rule.field)), "read": reading.read,
+                                  "margin": reading.margin}
+            if reading.off and "off_label" not in block.allow:
+                return reject(f"off_label: {rule.field}",
+                              f"reads as {reading.read} (margin {reading.margin:.3f} > {reader.threshold:.3f})")
         return Candidate(at, ok=True, tokens=tokens, seconds=seconds, record=record, spans=spans, seed=seed,
-                         trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])))
+                         trimmed=tuple(dict.fromkeys([*cut, *verdict.trimmed])), labels=labels,
+                         span_fields=span_fields, meta={"from": grown.meta()} if grown is not None else {})
+
+    def _readers(self, block: Block) -> list[tuple[ir.LabelRule, LabelReader]]:
+        """The block's label check classifiers, fitted once on the real rows of its schema."""
+        readers = self._label_readers.get(block.id)
+        if readers is None:
+            rows = self.plan.seed_rows(block.schema_name)
+            readers = self._label_readers[block.id] = [(r, reader_for(rows, r.field, r.text)) for r in block.labels]
+        return readers
+
+    def _read_labels(self, block: Block, made: list[Candidate]) -> list[Candidate]:
+        """`label check by MODEL`: the model reads each record's label blind, under an enum of
+        the label's values, in one engine call per model; a different answer rejects it."""
+        out = list(made)
+        schema = self.plan.schemas[block.schema_name]
+        for rule in block.labels:
+            if rule.model is None:
+                continue
+            values = _label_values(self.plan, schema.require(rule.field).type)
+            todo = [i for i, c in enumerate(out) if c.ok]
+            requests = [GenerationRequest(messages=label_messages(record_text(out[i].record, rule.text), values),
+                                          json_schema=label_schema(values), max_tokens=16 + max(map(len, values)),
+                                          seed=out[i].seed ^ 0x1AB, temperature=0.0, top_p=1.0) for i in todo]
+            results, reused = self._generate(rule.model, requests) if requests else ([], [])
+            for i, result, hit in zip(todo, results, reused):
+                c = replace(out[i], reused=out[i].reused + hit, sent=out[i].sent + (result is not None and not hit))
+                if result is None:
+                    out[i] = replace(c, ok=False, why=PENDING, record={}, spans={})
+                    continue
+                read = _read_label(result)
+                want = label_text(c.record.get(rule.field))
+                labels = {**c.labels, rule.field: {**c.labels.get(rule.field, {"want": want}),
+                                                   "model": read or ""}}
+                if read is None:
+                    out[i] = replace(c, ok=False, why="label_error", err=(result.error or result.text or "")[:300],
+                                     record={}, spans={}, labels=labels)
+                elif read != want:
+                    out[i] = replace(c, ok=False, why=f"off_label: {rule.field}",
+                                     err=f"{rule.model} reads it as {read}", record={}, spans={}, labels=labels)
+                else:
+                    out[i] = replace(c, labels=labels)
+        return out
 
     def step_problem(self, block: Block, written: dict, schema: dict, prompt: str) -> tuple[str, str] | None:
         """Plausibility of one step's fields as soon as they are written, on a copy, so later
@@ -372,13 +467,14 @@ class Attempts:
         names = frozenset(f.name for f in self.plan.schemas[block.schema_name].fields)
         return plausibility.Context(prompt=prompt, field_names=names, references=references, mentioned=said)
 
-    def _plausible(self, block: Block, record: dict, request: GenerationRequest,
+    def _plausible(self, block: Block, record: dict, request: GenerationRequest | None,
                    mentioned: dict[str, list[str]], parts: list[tuple[dict, str]] | None = None
                    ) -> plausibility.Verdict:
         allow = frozenset(block.allow)
         said = [v for vs in mentioned.values() for v in vs]
         verdict = plausibility.Verdict()
-        for schema, prompt in parts or [(block.json_schema, "\n".join(m["content"] for m in request.messages))]:
+        shown = "\n".join(m["content"] for m in request.messages) if request is not None else ""
+        for schema, prompt in parts or [(block.json_schema, shown)]:
             part = plausibility.judge(record, schema, self._plausibility_context(block, prompt, said), allow)
             verdict.trimmed += part.trimmed
             if part.reason is not None:
@@ -391,6 +487,8 @@ class Attempts:
                     str(row[v]) for row in self.plan.seed_rows(block.schema_name)
                     for mc in block.mentions for v in mc.values if row.get(v) is not None]
             for mc in block.mentions:
+                if mc.path[0] not in block.json_schema.get("properties", {}):
+                    continue   # copied from a real row
                 parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
                 text, label = parent.get(mc.path[-1]), ".".join(mc.path)
                 found = (plausibility.mentions_problem(text, mentioned[label], seed_values, allow)
@@ -453,6 +551,26 @@ def cache_folder(options: RunOptions) -> Path:
     if folder.is_relative_to(os.path.abspath(root)):
         return ensure_dir(folder, root)
     return ensure_dir(folder, folder)
+
+
+def _label_values(plan: Plan, t: ir.Type) -> list[str]:
+    if isinstance(t, ir.BoolType):
+        return ["true", "false"]
+    if isinstance(t, ir.EnumType):
+        return list(plan.enums[t.name].values) if t.name in plan.enums else list(t.values)
+    assert isinstance(t, ir.LiteralType)
+    return list(t.values)
+
+
+def _read_label(result: GenerationResult) -> str | None:
+    if result.error is not None:
+        return None
+    try:
+        answer = load_json(result.text or "", max_depth=4)
+    except ValueError:
+        return None
+    value = answer.get("label") if isinstance(answer, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _merge(values: dict, written: dict) -> dict:

@@ -328,7 +328,7 @@ def _written_by_synthc(manifest: Path) -> bool:
 
 # the keys of a generated record's _meta (acceptance.py and steps.py write them)
 META_KEYS = frozenset({"id", "source", "block", "cell", "attempt", "seed", "model", "noise", "spans", "truth",
-                       "judge", "trimmed", "steps", "candidates"})
+                       "judge", "trimmed", "steps", "candidates", "from"})
 MAX_ATTEMPT = 10**12  # attempt numbers of one cell; a cell's budget is far below
 
 

@@ -3,7 +3,8 @@ runs) and a JournalEntry (what the driver decided, one line of the journal).
 
 JournalEntry serialises to the journal's compact keys, so journals written by any version
 resume: {"b": block, "c": cell, "a": attempt, "tok": tokens, "t": seconds, "ok": ..., then
-"rec" and "dd" when accepted, or "why" (with "err" or "score") when rejected}."""
+"rec" and "dd" when accepted, or "why" (with "err" or "score") when rejected, and "lab" where
+the label check read the record: label field -> {"want", "read", "margin"[, "model"]}}."""
 
 from __future__ import annotations
 
@@ -44,11 +45,13 @@ class Candidate:
     reused: int = 0                         # ... and those served by the result cache
     meta: dict[str, Any] = field(default_factory=dict)  # more provenance for _meta (candidates' scores)
     step: int | None = None                 # a record written in steps: the step that rejected it
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # how the label check read it
+    span_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)  # spans not one per mentioned value
 
     def as_rejection(self) -> JournalEntry:
         assert not self.ok
         return JournalEntry(self.at, ok=False, why=self.why, err=self.err, score=self.score, tokens=self.tokens,
-                            seconds=self.seconds, step=self.step)
+                            seconds=self.seconds, step=self.step, labels=self.labels or None)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class JournalEntry:
     record: dict[str, Any] | None = None    # the accepted record with its _meta
     dedup_values: dict[str, Any] | None = None  # the dedup fields before noise
     step: int | None = None                 # the step that rejected a record written in steps
+    labels: dict[str, dict[str, Any]] | None = None  # the label check's reading
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"b": self.at.block, "c": self.at.cell, "a": self.at.attempt}
@@ -82,10 +86,12 @@ class JournalEntry:
                 out["score"] = self.score
             if self.step is not None:
                 out["step"] = self.step
+        if self.labels:
+            out["lab"] = self.labels
         return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> JournalEntry:
         return cls(Attempt(d["b"], d["c"], d["a"]), ok=d["ok"], why=d.get("why"), err=d.get("err"),
                    score=d.get("score"), tokens=d.get("tok"), seconds=d.get("t"), record=d.get("rec"),
-                   dedup_values=d.get("dd"), step=d.get("step"))
+                   dedup_values=d.get("dd"), step=d.get("step"), labels=d.get("lab"))

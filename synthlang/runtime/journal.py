@@ -52,7 +52,18 @@ def _is_int(v: object) -> bool:
 
 # the optional keys of an entry and what each holds (JournalEntry.to_json writes them)
 _OPTIONAL = {"tok": _is_int, "t": lambda v: _is_int(v) or isinstance(v, float), "err": lambda v: isinstance(v, str),
-             "score": _is_int, "step": _is_int, "dd": lambda v: isinstance(v, dict)}
+             "score": _is_int, "step": _is_int, "dd": lambda v: isinstance(v, dict),
+             "lab": lambda v: _is_labels(v)}
+
+
+def _is_labels(v: object) -> bool:
+    """The label check's reading: label field -> {"want"[, "read", "margin"][, "model"]}."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(r, dict) and isinstance(r.get("want"), str)
+        and isinstance(r.get("read", ""), str) and isinstance(r.get("margin", 0), int | float)
+        and not isinstance(r.get("margin"), bool) and isinstance(r.get("model", ""), str)
+        and set(r) <= {"want", "read", "margin", "model"}
+        for k, r in v.items())
 
 
 def _well_formed(entry: dict) -> bool:

@@ -24,6 +24,9 @@ class BlockState:
     engine_seconds: float = 0.0
     trimmed: int = 0                         # accepted records with a value cut back to a sentence or word end
     step_rejections: Counter = field(default_factory=Counter)   # records written in steps: by rejecting step
+    # the label check: label field -> (intended, read) -> records, over every record it read
+    label_reads: dict[str, Counter] = field(default_factory=dict)
+    origins: Counter = field(default_factory=Counter)   # accepted records by how they grew (`generated` otherwise)
 
     @classmethod
     def empty(cls, cells: int) -> BlockState:
@@ -36,9 +39,15 @@ class BlockState:
         self.next_attempt[ci] = max(self.next_attempt[ci], e.at.attempt + 1)
         self.tokens += e.tokens or 0
         self.engine_seconds += e.seconds or 0.0
+        for name, reading in (e.labels or {}).items():
+            read = reading.get("read") or reading.get("model") or "?"
+            self.label_reads.setdefault(name, Counter())[(reading["want"], read)] += 1
         if e.ok:
             self.accepted[ci] += 1
-            self.trimmed += bool(e.record and e.record.get("_meta", {}).get("trimmed"))
+            meta = e.record.get("_meta", {}) if e.record else {}
+            self.trimmed += bool(meta.get("trimmed"))
+            grown = meta.get("from")
+            self.origins[grown.get("how", "generated") if isinstance(grown, dict) else "generated"] += 1
         else:
             why = e.why or ""
             self.rejections[why] += 1
@@ -88,6 +97,12 @@ def write_manifest(plan: Plan, out_dir: Path, states: dict[str, BlockState], spl
                       for i, c in enumerate(block.cells)],
             "splits": splits.get(block.id, {}),
         }
+        blocks[block.id]["origins"] = dict(st.origins.most_common())
+        if block.labels:   # intended label -> how the label check read it -> records
+            blocks[block.id]["label_check"] = {
+                name: {want: {read: n for (w, read), n in sorted(reads.items()) if w == want}
+                       for want in sorted({w for w, _ in reads})}
+                for name, reads in sorted(st.label_reads.items())}
         if block.steps:   # where records written in steps were given up: before later steps were paid for
             by_step = {f"{k} ({', '.join(s.fields)})": st.step_rejections.get(k, 0)
                        for k, s in enumerate(block.steps, 1)}

@@ -59,6 +59,13 @@ def messages_for(block: Block, context: dict, json_schema: dict) -> tuple[dict, 
     return ({"role": "system", "content": system}, {"role": "user", "content": render_prompt(block, context)})
 
 
+def label_messages(text: str, values: list[str]) -> tuple[dict, ...]:
+    """`label check by MODEL`: the model names the label of a text it is shown blind."""
+    return ({"role": "system", "content": "You sort texts by what they are about."},
+            {"role": "user", "content": f"Text:\n{text}\n\nWhich one of these labels fits the text best: "
+                                        f"{', '.join(values)}?"})
+
+
 def judge_messages(rubric: str, record: dict) -> tuple[dict, ...]:
     shown = json.dumps(record, ensure_ascii=False, indent=1)
     return ({"role": "system", "content": "You are a strict, fair judge of data quality."},

@@ -11,7 +11,8 @@ from .. import ir
 from ..diagnostics import Note, did_you_mean
 from ..syntax import ast
 from .check_feasible import never_passes
-from .check_prompt import check_prompt, default_prompt
+from .check_grow import check_grow
+from .check_prompt import check_prompt, default_grow_prompt, default_prompt
 from .check_quotas import check_quota
 from .check_settings import DEFAULT_MODEL
 from .check_steps import check_steps
@@ -117,7 +118,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
     for it in g.items:
         key = it.keyword if isinstance(it, ast.Keyword) else type(it).__name__.lower()
         items.setdefault(key, []).append(it)
-    for key in ("count", "using", "prompt", "examples", "judge"):
+    for key in ("count", "using", "prompt", "examples", "judge", "labelcheck"):
         for extra in items.get(key, [])[1:]:
             sink.error("E0102", f"`{key}` is given twice in generate {ident}", extra.span,
                        notes=[Note(items[key][0].span, "first here")])
@@ -161,6 +162,10 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         quotas = []
 
     known = [f.name for f in schema.fields if f.source == "sampled" or f.name in quota_fields]
+    grown, grow = check_grow(ctx, g, schema, items, set(quota_fields))
+    ok = ok and grown
+    if grow is not None:  # what the row gives is known before the model writes
+        known = [f.name for f in schema.fields if f.source != "derived" and f.name not in grow.rewrite]
 
     examples = None
     if "examples" in items:
@@ -211,10 +216,15 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         ok = ok and checked is not None
         steps = checked or ()
         prompt = ""
+    elif grow is not None and not grow.rewrite:
+        prompt = ""   # nothing for the model to write (a prompt is refused by check_grow)
     elif "prompt" in items:
         prompt_node = items["prompt"][0].value
-        ok = check_prompt(ctx, prompt_node, schema, set(known), "examples" in items) and ok
+        shown = set(known) | ({"seed"} if grow is not None else set())
+        ok = check_prompt(ctx, prompt_node, schema, shown, "examples" in items) and ok
         prompt = prompt_node.value
+    elif grow is not None:
+        prompt = default_grow_prompt(schema, grow.rewrite, known, examples is not None)
     else:
         prompt = default_prompt(schema, known, examples is not None)
 
@@ -290,6 +300,11 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         else:
             ok = False
 
+    label_model = None
+    if "labelcheck" in items:
+        label_model = _model_ref(ctx, items["labelcheck"][0].model)
+        ok = ok and label_model is not None
+
     allowed: dict[str, ast.Name] = {}
     for a in items.get("allow", []):
         for name in a.filters:
@@ -311,7 +326,7 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
                        examples=examples, prompt=prompt, noise=tuple(noise), checks=tuple(checks),
                        dedup=tuple(dedups), judge=judge,
                        allow=tuple(f for f in ir.PLAUSIBILITY_FILTERS if f in allowed), steps=steps,
-                       span=(g.alias or g.schema).span)
+                       grow=grow, label_model=label_model, span=(g.alias or g.schema).span)
     return block
 
 

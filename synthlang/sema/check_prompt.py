@@ -30,6 +30,18 @@ def default_prompt(schema: ir.Schema, known: list[str], has_examples: bool) -> s
     return "\n".join(lines)
 
 
+def default_grow_prompt(schema: ir.Schema, rewrite: tuple[str, ...], known: list[str], has_examples: bool) -> str:
+    """A block grown from real rows: the row, and what to write anew."""
+    fields = ", ".join(rewrite)
+    lines = [f"Here is a real {schema.name} record:", "{{ seed | tojson }}",
+             f"Write a new {fields} for a record like it: the same kind and meaning, in your own words."]
+    for name in known:
+        lines.append(f"{name}: {{{{ {name} }}}}")
+    if has_examples:
+        lines += ["{% for ex in examples %}", "Another real record: {{ ex | tojson }}", "{% endfor %}"]
+    return "\n".join(lines)
+
+
 def _span_for_line(prompt: ast.Str, lineno: int) -> Span:
     src = prompt.span.source
     line = prompt.first_line + max(lineno, 1) - 1

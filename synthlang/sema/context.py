@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import ir
 from ..diagnostics import DiagnosticSink
-from ..source import Span
+from ..source import SourceFile, Span
 from ..syntax import ast
 
 
@@ -42,6 +42,8 @@ class Context:
     enums: dict[str, ir.Enum] = field(default_factory=dict)
     schemas: dict[str, ir.Schema] = field(default_factory=dict)
     seeds: dict[str, ir.SeedSet] = field(default_factory=dict)
+    # where each kept seed row is: seed set -> its file and each row's line, for diagnostics
+    seed_lines: dict[str, tuple[SourceFile, tuple[int, ...]]] = field(default_factory=dict)
     blocks: list[ir.Generate] = field(default_factory=list)
     output: ir.Output | None = None
     evaluates: list[ir.Evaluate] = field(default_factory=list)

@@ -130,6 +130,7 @@ def load_seeds(ctx: Context) -> None:
         source = SourceFile(ctx.rel(path), text)
         rows_iter = _rows_jsonl(text) if suffix == ".jsonl" else _rows_csv(text, schema)
         rows: list[dict[str, Any]] = []
+        lines: list[int] = []
         bad = 0
         known = {f.name for f in schema.fields}
         unknown_reported: set[str] = set()
@@ -139,28 +140,29 @@ def load_seeds(ctx: Context) -> None:
                     if key not in known and key not in unknown_reported:
                         unknown_reported.add(key)
                         ctx.sink.warning("W0004", f"column `{key}` is not a field of {schema.name}; it is ignored",
-                                         _line_span(source, line_no),
+                                         line_span(source, line_no),
                                          notes=[Note(decl.name.span, "seed set declared here")])
                 try:
                     checked = check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema)
                     problem = _mention_problem(schema, checked)
                     if problem is None:
                         rows.append(checked)
+                        lines.append(line_no)
                         continue
                 except ValueError_ as exc:
                     problem = f"field `{exc.path}`: {exc.message}" if exc.path else exc.message
             bad += 1
             if bad <= MAX_REPORTED_ROWS:
-                where = f"row {line_no}" if suffix == ".jsonl" else \
-                    "the header" if line_no == 1 else f"row {line_no - 1}"
+                where = row_name(suffix, line_no)
                 ctx.sink.error("E0302", f"{where} of `{decl.path.value}` does not fit {schema.name}: {problem}",
-                               _line_span(source, line_no),
+                               line_span(source, line_no),
                                notes=[Note(decl.name.span, "seed set declared here")])
         if bad > MAX_REPORTED_ROWS:
             ctx.sink.error("E0302", f"{bad - MAX_REPORTED_ROWS} more bad rows in `{decl.path.value}`",
                            decl.path.span)
         if bad:
             continue
+        ctx.seed_lines[name] = (source, tuple(lines))
         ctx.seeds[name] = ir.SeedSet(name=name, path=ctx.rel(path), schema_name=schema.name,
                                      sha256=hashlib.sha256(data).hexdigest(), rows=tuple(rows),
                                      span=decl.name.span)
@@ -179,7 +181,14 @@ def _mention_problem(schema: ir.Schema, row: dict[str, Any]) -> str | None:
     return None
 
 
-def _line_span(source: SourceFile, line_no: int) -> Span:
+def row_name(suffix: str, line_no: int) -> str:
+    """A row as a user counts it: a JSONL row by its line, a CSV row after the header."""
+    if suffix.lower() == ".jsonl":
+        return f"row {line_no}"
+    return "the header" if line_no == 1 else f"row {line_no - 1}"
+
+
+def line_span(source: SourceFile, line_no: int) -> Span:
     start = source.offset_of(line_no, 1)
     end = source.text.find("\n", start)
     return source.span(start, end if end >= 0 else len(source.text))

@@ -275,11 +275,33 @@ class Candidates(AstNode):
     span: Span
 
 
+class Rewrite(AstNode):
+    """`rewrite body, subject`: in a block grown from real rows, the fields the model writes anew."""
+
+    fields: tuple[Name, ...]
+    span: Span
+
+
+class Resample(AstNode):
+    """`resample street, city`: in a block grown from real rows, the fields drawn again."""
+
+    fields: tuple[Name, ...]
+    span: Span
+
+
+class LabelCheck(AstNode):
+    """`label check by MODEL`: the model reads each record's label blind; disagreement rejects."""
+
+    model: Name
+    span: Span
+
+
 class GenerateDecl(AstNode):
     schema: Name
     alias: Name | None
     items: tuple[Any, ...]  # of the item nodes below, in source order
     span: Span
+    source: Name | None = None  # `generate T from SEEDS`: each attempt starts from one of its rows
 
 
 class Keyword(AstNode):

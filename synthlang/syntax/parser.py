@@ -291,11 +291,26 @@ class _ToAst:
     # generate ------------------------------------------------------------------------------------
     @_with_meta
     def generate_decl(self, meta: Meta, children: list[Any]) -> ast.GenerateDecl:
-        schema, alias, *items = children
-        return ast.GenerateDecl(self._name(schema), alias, tuple(items), self._span(meta))
+        schema, alias, source, *items = children
+        return ast.GenerateDecl(self._name(schema), alias, tuple(items), self._span(meta), source)
 
     def gen_alias(self, children: list[Any]) -> Any:
         return self._name(children[0])
+
+    def gen_from(self, children: list[Any]) -> Any:
+        return self._name(children[0])
+
+    @_with_meta
+    def rewrite_item(self, meta: Meta, children: list[Any]) -> ast.Rewrite:
+        return ast.Rewrite(tuple(self._name(c) for c in children), self._span(meta))
+
+    @_with_meta
+    def resample_item(self, meta: Meta, children: list[Any]) -> ast.Resample:
+        return ast.Resample(tuple(self._name(c) for c in children), self._span(meta))
+
+    @_with_meta
+    def label_check_item(self, meta: Meta, children: list[Any]) -> ast.LabelCheck:
+        return ast.LabelCheck(self._name(children[0]), self._span(meta))
 
     @_with_meta
     def count_item(self, meta: Meta, children: list[Any]) -> ast.Keyword:
