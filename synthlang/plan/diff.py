@@ -175,7 +175,8 @@ def _block(d: PlanDiff, bid: str, old: Block | None, new: Block | None) -> None:
         add(Change(where, f"model {old.model} -> {new.model}", old.model, new.model))
     for key, label in (("sampled", "samplers"), ("examples", "examples"), ("checks", "checks"), ("judge", "judge"),
                        ("noise", "noise"), ("dedup", "dedup"), ("allow", "allowed filters"),
-                       ("derived", "derived fields"), ("mentions", "mentions")):
+                       ("derived", "derived fields"), ("mentions", "mentions"),
+                       ("grow", "growth from real rows (from, rewrite, resample)"), ("labels", "label check")):
         a, b = getattr(old, key), getattr(new, key)
         da = [_dump(x) for x in a] if isinstance(a, tuple) else _dump(a)
         db = [_dump(x) for x in b] if isinstance(b, tuple) else _dump(b)

@@ -232,6 +232,25 @@ def _block_field_problems(plan: Plan, b: Block, schema: ir.Schema) -> list[str]:
     if b.examples is not None:
         if not 0 < b.examples.n <= 100 or any(m not in names for m in b.examples.matching):
             problems.append("its examples ask for 1 to 100 rows, matching fields of its schema")
+    if b.grow is not None:
+        g = b.grow
+        seeds = plan.seeds.get(g.seeds)
+        if seeds is None or seeds.schema_name != b.schema_name:
+            problems.append(f"it grows from `{g.seeds}`, which is no seed set of its schema")
+        listed = g.rewrite + g.resample
+        if len(set(listed)) != len(listed) or any(n not in names for n in listed) or b.steps:
+            problems.append("its rewritten and re-sampled fields are not distinct fields of its schema")
+        elif any(schema.require(n).source != "model" or n in b.quota_fields for n in g.rewrite):
+            problems.append("it rewrites a field the model does not write")
+        elif set(g.match) != set(b.quota_fields) - set(g.resample):
+            problems.append("the quota fields its rows match are not its quota fields")
+        elif set(b.json_schema.get("properties", {})) != set(g.rewrite):
+            problems.append("its JSON Schema is not that of the fields it rewrites")
+    for rule in b.labels:
+        field = schema.field(rule.field)
+        if field is None or not isinstance(field.type, ir.EnumType | ir.LiteralType | ir.BoolType) \
+                or any(t not in names for t in rule.text) or (rule.model is not None and rule.model not in plan.models):
+            problems.append(f"its label check of `{rule.field}` names what its schema or the plan lacks")
     return problems
 
 

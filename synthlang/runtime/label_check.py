@@ -7,7 +7,10 @@ label's centroid minus that to its own label's. It is rejected (`off_label`) whe
 exceeds what real rows show: the threshold is the 95th percentile of the margins of the real
 rows themselves, each scored with its own label's centroid fitted without it (leave-one-out),
 and never below MIN_MARGIN. So on data like the real rows, about 5% or fewer are rejected, and a
-record is rejected only when it leans to another label more than 19 in 20 real rows do.
+record is rejected only when it leans to another label more than 19 in 20 real rows do. It must
+also be like that other label as much as 3 in 4 real rows are like their own (the 25th
+percentile of their leave-one-out similarity): a text that says little about any label (a
+greeting, a fragment) is not read as one.
 
 Deterministic: the same rows give the same classifier, threshold and verdicts."""
 
@@ -22,6 +25,7 @@ from typing import Any
 
 QUANTILE = 0.95      # of the real rows' leave-one-out margins
 MIN_MARGIN = 0.02    # the threshold's floor: a record is never rejected for a tie
+LIKENESS = 0.25      # of the real rows' similarity to their own label (leave-one-out)
 _WORD = re.compile(r"[^\W_]+|[?!$%#@]", re.UNICODE)
 
 Vector = dict[str, float]
@@ -82,14 +86,18 @@ class LabelReader:
             sizes[y] += 1
         self.labels = sorted(sums)
         self._centroids = {y: _normalise(s) for y, s in sums.items()}
-        margins = []
+        margins, likeness = [], []
         for v, (_, y) in zip(vectors, rows):
             if sizes[y] < 2 or len(self.labels) < 2:
                 continue
-            own = _normalise({k: x - v.get(k, 0.0) for k, x in sums[y].items()})
+            own = _dot(v, _normalise({k: x - v.get(k, 0.0) for k, x in sums[y].items()}))
             other = max(_dot(v, self._centroids[c]) for c in self.labels if c != y)
-            margins.append(other - _dot(v, own))
+            margins.append(other - own)
+            likeness.append(own)
         self.threshold = max(_quantile(margins, QUANTILE), MIN_MARGIN) if margins else math.inf
+        # how much a real row is like the rest of its label, at least, for 3 rows in 4: a text
+        # less like any other label than that says too little to be read as that label
+        self.likeness = _quantile(likeness, LIKENESS) if likeness else math.inf
         self.rows_scored = len(margins)
 
     def _weigh(self, counted: Counter[str]) -> Vector:
@@ -105,7 +113,7 @@ class LabelReader:
         best = max(self.labels, key=lambda y: (scores[y], y == intended))
         other = max(scores[y] for y in self.labels if y != intended)
         margin = other - scores[intended]
-        return Reading(read=best, margin=round(margin, 4), off=margin > self.threshold)
+        return Reading(read=best, margin=round(margin, 4), off=margin > self.threshold and other >= self.likeness)
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -126,9 +126,10 @@ def _rows_hold_mentions(ctx: Context, seeds: ir.SeedSet, schema: ir.Schema, rewr
                 continue
             span = line_span(where[0], where[1][i]) if where else seeds.span
             row_text = row_name(PurePosixPath(seeds.path).suffix, where[1][i]) if where else f"row {i + 1}"
-            value = "no value" if row.get(missing) is None else f"`{row[missing]}`, which its `{f.name}` lacks"
-            ctx.sink.error("E0406", f"{row_text} of `{seeds.path}` has {value}: `{f.name}` mentions `{missing}`, "
-                           "which this block re-samples, so the row has no mention to replace", span,
+            what = (f"has no `{missing}`" if row.get(missing) in (None, "")
+                    else f"has `{missing}` {row[missing]!r}, which its `{f.name}` does not contain")
+            ctx.sink.error("E0406", f"{row_text} of `{seeds.path}` {what}: `{f.name}` mentions `{missing}`, which "
+                           "this block re-samples, so the row has no mention of it to replace", span,
                            notes=[Note(seeds.span, "seed set declared here")],
                            help=f"fix the row, or `rewrite {f.name}` so the model writes the text anew")
     if reported > 20:
