@@ -80,3 +80,16 @@ def test_the_dialogue_example_compiles_into_turns():
     assert [(t.role, t.model) for t in dialogue.turns] == [("user", "writer"), ("assistant", "served")]
     assert dialogue.json_schema["properties"] == {"content": {"type": "string", "minLength": 1, "maxLength": 800}}
     assert result.plan.output.format == "chat" and result.plan.output.format_fields == ("turns",)
+
+
+def test_the_growth_examples_compile_into_grown_blocks():
+    plan = compile(SPEC.parent / "grow.synth").plan
+    assert plan is not None
+    ticket, address = plan.block("Ticket"), plan.block("regrown")
+    assert ticket.grow is not None and ticket.grow.seeds == "real_tickets"
+    assert ticket.grow.rewrite == ("body",) and ticket.grow.resample == ("priority", "channel")
+    assert ticket.grow.match == ("intent",)                        # rows come from the record's cell
+    assert set(ticket.json_schema["properties"]) == {"body"}       # the model writes only what it rewrites
+    assert [(r.field, r.text) for r in ticket.labels] == [("intent", ("body",))]   # the label check, on by default
+    assert address.grow is not None and address.grow.rewrite == () and address.prompt == ""
+    assert address.labels == ()                                    # no label: no check

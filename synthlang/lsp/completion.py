@@ -28,7 +28,7 @@ class Item:
 
 DECLARATIONS = ("import", "dataset", "model", "enum", "schema", "seeds", "generate", "output", "evaluate")
 GENERATE_ITEMS = ("count", "using", "quota", "examples", "prompt", "noise", "check", "dedup", "judge", "allow",
-                  "step", "dialogue", "candidates")
+                  "step", "dialogue", "candidates", "rewrite", "resample", "label")
 OUTPUT_ITEMS = ("format", "split", "mix")
 EVALUATE_ITEMS = ("text", "test", "compare")
 TYPES = ("str", "int", "float", "bool", "date", "list")
