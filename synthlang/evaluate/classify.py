@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import ir
 from ..plan.model import Plan
-from .data import EvalInputError, read_rows, real_rows, synthetic_train_rows
+from .data import EvalInputError, origins, read_rows, real_rows, synthetic_rows_of
 from .metrics import classification_scores, paired_delta, verdict
 
 SWEEP = (0, 25, 50, 75, 100)
@@ -57,7 +57,8 @@ def evaluate_classification(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir
     if not test_x:
         raise EvalInputError(f"{ev.test} has no rows with both `{ev.text}` and `{ev.label}`")
     real_x, real_y = _pairs(real_rows(plan, block.schema_name), ev.text, ev.label)
-    syn_x, syn_y = _pairs(synthetic_train_rows(plan, out_dir, block.id), ev.text, ev.label)
+    synthetic = synthetic_rows_of(plan, out_dir, [b.id for b in plan.blocks if b.schema_name == block.schema_name])
+    syn_x, syn_y = _pairs(synthetic, ev.text, ev.label)
     seed = plan.dataset.seed
     sets = {"real": (real_x, real_y), "synthetic": (syn_x, syn_y),
             "blend": (real_x + syn_x, real_y + syn_y)}
@@ -96,4 +97,4 @@ def evaluate_classification(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir
     return {"kind": "classification", "label": ev.label, "text": ev.text, "test": ev.test,
             "n_test": len(test_x), "classes": classes, "classifier": "tfidf(1-2 grams) + logistic regression",
             "bootstrap": {"resamples": 1000, "seed": seed}, "sets": results, "sweep": sweep,
-            "verdicts": verdicts}
+            "verdicts": verdicts, "synthetic_origins": origins(synthetic)}

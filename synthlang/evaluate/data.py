@@ -75,5 +75,21 @@ def synthetic_train_rows(plan: Plan, out_dir: Path, block_id: str) -> list[dict]
     return [r for r in read_rows(path) if (r.get("_meta") or {}).get("source") == "synthetic"]
 
 
+def synthetic_rows_of(plan: Plan, out_dir: Path, blocks: list[str]) -> list[dict]:
+    """The synthetic train rows of every block named, in block order."""
+    return [r for b in blocks for r in synthetic_train_rows(plan, out_dir, b)]
+
+
+def origins(rows: list[dict]) -> dict[str, int]:
+    """Synthetic rows by where they came from: grown from a real row (`rewritten`, `resampled`,
+    `copied`) or `generated` from scratch, largest first."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        grown = (r.get("_meta") or {}).get("from")
+        how = grown.get("how", "generated") if isinstance(grown, dict) else "generated"
+        counts[how] = counts.get(how, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def real_rows(plan: Plan, schema_name: str) -> list[dict]:
     return [dict(r) for r in plan.seed_rows(schema_name)]

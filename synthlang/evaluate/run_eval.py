@@ -49,6 +49,10 @@ def render_eval_text(result: dict) -> str:
             lines.append(f"{'train rows':12}" + "".join(f"{ev['sets'][n]['n_train']:>24}" for n in names))
             for metric in ("precision", "recall", "f1"):
                 lines.append(f"{metric:12}" + "".join(f"{format_scored(ev['sets'][n][metric]):>24}" for n in names))
+        made = ev.get("synthetic_origins") or {}
+        if set(made) - {"generated"}:
+            lines.append("synthetic train rows: " + ", ".join(f"{n} {how}" for how, n in made.items())
+                         + " (rewritten, resampled and copied rows grew from real rows)")
         for v in ev["verdicts"].values():
             lines.append(v["says"])
         lines.append("")

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import ir
 from ..plan.model import Plan
 from ..values import find_in_order
-from .data import EvalInputError, read_rows, real_rows, synthetic_train_rows
+from .data import EvalInputError, origins, read_rows, real_rows, synthetic_rows_of
 from .metrics import bootstrap, scored
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -133,8 +133,9 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
         raise EvalInputError(f"{ev.test} has no rows with `{ev.label}` and its mentioned values in order")
     real = [(r[ev.label], s) for r in real_rows(plan, block.schema_name)
             if (s := spans_of(r, ev.label, fields)) is not None]
-    synthetic = [(r[ev.label], s) for r in synthetic_train_rows(plan, out_dir, block.id)
-                 if (s := spans_of(r, ev.label, fields)) is not None]
+    rows = synthetic_rows_of(plan, out_dir, [b.id for b in plan.blocks if b.schema_name == block.schema_name
+                                             and any(".".join(m.path) == ev.label for m in b.mentions)])
+    synthetic = [(r[ev.label], s) for r in rows if (s := spans_of(r, ev.label, fields)) is not None]
     sets = {"real": real, "synthetic": synthetic, "blend": real + synthetic}
     gold = [set(s) for _, s in test]
     seed = plan.dataset.seed
@@ -171,4 +172,5 @@ def evaluate_spans(plan: Plan, ev: ir.Evaluate, spec_dir: Path, out_dir: Path) -
                 verdicts[name] = {"delta_f1": delta, "says": verdict(name.capitalize() + " data", delta, "span F1")}
     return {"kind": "spans", "label": ev.label, "fields": list(fields), "test": ev.test, "n_test": len(test),
             "tagger": "CRF (sklearn-crfsuite), BIO over word tokens", "match": "exact (field, start, end)",
-            "bootstrap": {"resamples": 1000, "seed": seed}, "sets": results, "verdicts": verdicts}
+            "bootstrap": {"resamples": 1000, "seed": seed}, "sets": results, "verdicts": verdicts,
+            "synthetic_origins": origins(rows)}
