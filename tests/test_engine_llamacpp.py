@@ -308,3 +308,46 @@ def test_real_model_edit_one_blocks_prompt_and_the_other_block_sends_nothing(tmp
     run("again")
     assert counted.sent == sent
     assert {n: (tmp_path / "again" / n).read_bytes() for n in ticket_files} == ticket_files
+
+
+
+def test_records_grown_from_the_example_rows_on_the_real_model(tmp_path, engine):
+    """The model rewrites the example's real tickets (`generate Ticket from real_tickets`,
+    `rewrite body`, `resample priority`): checked here without the product's code, every record
+    keeps its row's label and subject, has a body of its own, names a row of the seed file in
+    `_meta.from`, and was read by the label check."""
+    folder = tmp_path / "support_tickets"
+    shutil.copytree(ROOT / "specs/support_tickets", folder)
+    spec = folder / "tickets.synth"
+    text = spec.read_text()
+    start, end = text.index("generate Ticket {"), text.index("output ")
+    spec.write_text(text[:start] + """generate Ticket from real_tickets {
+  count 5
+  using writer
+  quota intent { billing: 1, outage: 1, login: 1, refund: 1, data_loss: 1 }
+  rewrite body
+  resample priority
+  prompt \"\"\"
+    A customer wrote this {{ seed.channel }} ticket about the {{ seed.product }}:
+    "{{ seed.body }}"
+    Write the ticket another customer with the same {{ intent | replace("_", " ") }} problem would send.
+  \"\"\"
+}
+
+""" + text[end:].replace("split train 80%, test 20%", "split train 100%").replace("mix real_tickets 20%", ""))
+    plan = compile(spec).plan
+    assert plan is not None and plan.blocks[0].grow.rewrite == ("body",)
+    run_plan(plan, RunOptions(out_dir=tmp_path / "out", engine_factory=lambda m: engine, progress=False))
+    rows = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    seeds = [json.loads(line) for line in (folder / "seeds" / "tickets.jsonl").read_text().splitlines()]
+    assert sorted(r["intent"] for r in rows) == ["billing", "data_loss", "login", "outage", "refund"]
+    for r in rows:
+        meta = r["_meta"]
+        source = seeds[meta["from"]["row"]]
+        assert meta["from"] == {"seeds": "real_tickets", "row": meta["from"]["row"], "how": "rewritten"}
+        assert r["intent"] == source["intent"] == meta["cell"]["intent"]     # the label is the row's
+        assert r["subject"] == source["subject"] and r["channel"] == source["channel"]
+        assert r["body"] != source["body"] and 40 <= len(r["body"]) <= 300
+    journal = [json.loads(line) for line in (tmp_path / "out" / ".synth" / "journal.jsonl").read_text().splitlines()]
+    read = {e["lab"]["intent"]["want"] for e in journal if e.get("ok") and "lab" in e}
+    assert read == {"billing", "data_loss", "login", "outage", "refund"}
