@@ -48,6 +48,17 @@ def render_card(data: ReportData) -> str:
                   + (", ".join(f"{k} ({v})" for k, v in b["rejections"].items()) or "none"),
                   f"- engine requests in the last run: {b['requests_sent']} sent, {b['requests_reused']} answered "
                   "by the result cache"]
+        if set(b["origins"]) - {"generated"}:
+            lines.append("- made: " + ", ".join(f"{n} {how}" for how, n in b["origins"].items())
+                         + " (rewritten: the model rewrote a real row; resampled: a real row with values drawn "
+                         "again; copied: a real row with noise only; generated: from scratch)")
+        for name, table in b["label_check"].items():
+            off = sum(n for want, reads in table.items() for got, n in reads.items() if got != want)
+            total = sum(n for reads in table.values() for n in reads.values())
+            lines.append(f"- label check on `{name}`: {total} records read, {off} read as another label "
+                         "(intended -> read: " + "; ".join(
+                             f"{want} -> " + ", ".join(f"{got} {n}" for got, n in reads.items())
+                             for want, reads in table.items()) + ")")
         for bal in b["balance"]:
             lines.append(f"- class balance of `{bal['field']}` (records / quota): " + ", ".join(
                 f"{v['value']} {v['actual']}/{v['target']}" for v in bal["values"]))

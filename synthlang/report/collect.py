@@ -127,6 +127,7 @@ def collect(out_dir: Path) -> ReportData:
             "rejection_rates": mb.get("rejection_rates", {}), "trimmed": mb.get("trimmed", 0),
             "requests_sent": mb.get("requests_sent", 0), "requests_reused": mb.get("requests_reused", 0),
             "balance": balance, "lengths": lengths, "diversity": diversity, "noise": dict(noise.most_common()),
+            "origins": mb.get("origins", {}), "label_check": mb.get("label_check", {}),
         })
     return ReportData(plan=plan, manifest=manifest, blocks=blocks, evaluation=evaluation,
                       looks_wrong=what_looks_wrong(blocks, manifest))

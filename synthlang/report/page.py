@@ -54,6 +54,12 @@ def render_html(data: ReportData) -> str:
             out.append(_figure(svg_bars(f"{b['id']}-balance-{bal['field']}", items,
                                         targets=[v["target"] for v in bal["values"]]),
                                f"Class balance of {bal['field']}: bars are records, red marks the quota."))
+        if set(b["origins"]) - {"generated"}:
+            out.append(_table(f"{b['id']}-origins", ["made", "records"], [[k, v] for k, v in b["origins"].items()]))
+        for name, table in b["label_check"].items():
+            read_as = sorted({got for reads in table.values() for got in reads})
+            out.append(_table(f"{b['id']}-label-check-{name}", [f"{name}: intended / read as", *read_as],
+                              [[want, *(reads.get(got, 0) for got in read_as)] for want, reads in table.items()]))
         rej = sorted(b["rejections"].items(), key=lambda kv: -kv[1])
         out.append(_figure(svg_bars(f"{b['id']}-rejections", [(k, v) for k, v in rej[:12]]),
                            "Rejected attempts by reason.") if rej else "<p>No attempt was rejected.</p>")
