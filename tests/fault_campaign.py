@@ -1,7 +1,7 @@
 """A fault campaign on the fake engine and on a local OpenAI-compatible server: each case injects
 faults into `synthc run` (SIGKILL at random points, torn and garbled journal lines, a damaged
 result cache, two runs at once, a prune during a run, edits between runs, a server that fails,
-answers garbage or dies) and ends in a clean resume, then compares the dataset with what an
+answers garbage, stalls or dies) and ends in a clean resume, then compares the dataset with what an
 uninterrupted run makes: no record lost, none duplicated, nothing hung.
 
     python tests/fault_campaign.py [--kills N] [--seed S]
@@ -48,9 +48,27 @@ class Figures:
                 f"failed cases {len(self.failures)}")
 
 
-def synthc(*args, env: dict | None = None, figures: Figures | None = None) -> subprocess.CompletedProcess:
+# `synthc` with the openai engine's timeout (per try) and backoff shortened, for the stall cases:
+# the defaults (300 s) bound a stall as well, only too slowly for a campaign
+SHORT_TIMEOUTS = """
+import sys
+from synthlang.engines import openai_compat
+init = openai_compat.OpenAICompatEngine.__init__
+def short(self, model, options, **kw):
+    init(self, model, options, **{**kw, "timeout": TIMEOUT, "backoff": 0.05})
+openai_compat.OpenAICompatEngine.__init__ = short
+from synthlang.cli.main import main
+sys.exit(main())
+"""
+STALL_TIMEOUT = 1.0
+
+
+def synthc(*args, env: dict | None = None, figures: Figures | None = None,
+           timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`synthc ARGS`; with `timeout`, the openai engine waits that long for a reply."""
+    head = ["-m", "synthlang.cli"] if timeout is None else ["-c", SHORT_TIMEOUTS.replace("TIMEOUT", repr(timeout))]
     try:
-        return subprocess.run([sys.executable, "-m", "synthlang.cli", *map(str, args)], capture_output=True,
+        return subprocess.run([sys.executable, *head, *map(str, args)], capture_output=True,
                               text=True, timeout=HANG, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired as exc:
         if figures is not None:
@@ -268,10 +286,13 @@ def _fake_answer(body: dict) -> str:
 
 class Server:
     """Answers chat completions as the fake engine would, constraints enforced, so the data
-    depends on the requests only; `fault(n, seed)` decides what the n-th request gets."""
+    depends on the requests only; `fault(n, seed)` decides what the n-th request gets: "ok", a
+    status code, "truncated", "huge", "stall" (no reply at all), "stall_headers" (the headers
+    and the start of the body, then nothing) or "trickle" (the headers, then a byte every 0.1 s)."""
 
     def __init__(self, fault):
         self.fault, self.n, self.lock = fault, 0, threading.Lock()
+        self.stopped = threading.Event()  # releases the stalled handlers
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -292,10 +313,28 @@ class Server:
                     self._send(200, None, raw=b'{"choices": [{"message": {"content": "{\\"b\\"')
                 elif kind == "huge":
                     self._send(200, None, raw=b'{"x": "' + b"a" * (70 << 20) + b'"}')
+                elif kind in ("stall", "stall_headers", "trickle"):
+                    self._stall(kind)
                 else:
                     self._send(200, {"choices": [{"message": {"role": "assistant", "content": text},
                                                   "finish_reason": "stop"}],
                                      "usage": {"completion_tokens": len(text) // 4}})
+
+            def _stall(self, kind):
+                try:
+                    if kind != "stall":
+                        self.send_response(200)
+                        self.send_header("Content-Length", "100000")
+                        self.end_headers()
+                        self.wfile.write(b'{"choices": [')
+                        self.wfile.flush()
+                    while not outer.stopped.wait(0.1):
+                        if kind == "trickle":
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             def _send(self, code, data, headers=None, raw=None):
                 payload = raw if raw is not None else json.dumps(data).encode()
@@ -318,6 +357,7 @@ class Server:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
     def stop(self) -> None:
+        self.stopped.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -395,6 +435,48 @@ def served(work: Path, figures: Figures) -> None:
         figures.duplicated += len(rows) - len(set(rows))
 
 
+def stalled(work: Path, figures: Figures) -> None:
+    """A server that stalls, with the engine's timeout shortened to STALL_TIMEOUT: some tries
+    get no reply, or the headers and then nothing (retried: the data equals a healthy
+    server's); then every request from the middle of the run on (the run stops within its
+    timeouts, exit 3, naming the stall), and the same server healed: the resume holds exactly
+    the healthy server's records."""
+    ref_dir, names = work / "served_ref", ("out/train.jsonl",)
+    seen: set[int] = set()
+
+    def sometimes(n, seed):
+        first = seed not in seen
+        seen.add(seed)
+        return ("stall" if seed % 2 else "stall_headers") if first and seed % 3 == 0 and n > 1 else "ok"
+
+    srv = Server(sometimes)
+    folder = work / "stalls_some"
+    folder.mkdir()
+    done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures, timeout=STALL_TIMEOUT)
+    srv.stop()
+    figures.faults += sum(1 for s in seen if s % 3 == 0)
+    case(figures, "server stalls some tries", done.returncode == 0, done.stderr[-300:])
+    compare("server stalls some tries", folder, ref_dir, figures, names=names)
+    for kind in ("stall", "stall_headers"):
+        srv = Server(lambda n, seed, kind=kind: kind if n > 8 else "ok")
+        folder = work / f"stalls_{kind}"
+        folder.mkdir()
+        spec = server_spec(folder, srv.url)
+        started = time.perf_counter()
+        first = synthc("run", spec, "--no-cache", figures=figures, timeout=STALL_TIMEOUT)
+        took = time.perf_counter() - started
+        figures.faults += 1
+        # the bound: two timeouts and their backoff for the stall, with the start-up around it
+        case(figures, f"server {kind} for good", first.returncode == 3 and "no reply" in first.stderr
+             and took < 20 * STALL_TIMEOUT + 10, f"exit {first.returncode} after {took:.0f} s: {first.stderr[-300:]}")
+        srv.fault = lambda n, seed: "ok"
+        figures.resumes += 1
+        done = synthc("run", spec, "--no-cache", figures=figures, timeout=STALL_TIMEOUT)
+        srv.stop()
+        case(figures, f"server {kind} for good, resumed", done.returncode == 0, done.stderr[-300:])
+        compare(f"server {kind} for good", folder, ref_dir, figures, names=names)
+
+
 def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tuple(EDITS)) -> Figures:
     figures = Figures()
     rng = random.Random(seed)
@@ -414,6 +496,7 @@ def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tup
         disk_full(work, ref, figures)
         edits(work, figures, edit_names)
         served(work, figures)
+        stalled(work, figures)
     return figures
 
 

@@ -4,6 +4,13 @@ a concurrency limit, and retries with backoff on 429, 5xx, timeouts and dropped 
 Every output is validated again by the runtime, and the conformance probe catches a server
 that ignores the constraint.
 
+A try has `timeout` seconds for its whole reply, however the server spreads its bytes. A try
+that times out is retried once; a request that gets no reply in time twice means the server is
+stuck (it takes connections and never answers) or far slower than the timeout: the requests
+not yet sent are not sent and the run stops (EngineDead, resumable), about two timeouts after
+the stall began, instead of six tries of every request, call after call. The attempts of that
+call are not rejected, so the resume asks them again.
+
 The server is the spec's choice, so its replies are data from anyone: each is read up to a
 size, parsed with bounded nesting and checked for the shape of a chat completion (parse_reply)
 before anything in it is used; an API key goes only to a server the user allowed."""
@@ -43,6 +50,8 @@ MAX_ERROR_BYTES = 4096          # of an error reply's body, for its reason
 MAX_TOKEN_COUNT = 2**31         # a count past this is no count (and would overflow the cache's columns)
 MALFORMED = "malformed reply"   # starts the error of a request whose reply was not a chat completion
 MALFORMED_IN_A_ROW = 3          # replies like that, with none well formed between, that end the run
+TIMEOUT_TRIES = 2               # tries of one request that time out before the server is taken as stuck
+READ_CHUNK = 1 << 16            # a reply is read this much at a time, the deadline checked between
 _SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 
 
@@ -156,6 +165,29 @@ def parse_reply(data: bytes, logprobs: bool) -> Reply:
                  logprobs=_token_choices(choice.get("logprobs")) if logprobs else None)
 
 
+def _read_before(resp: Any, limit: int, deadline: float, timeout: float) -> bytes:
+    """Up to `limit` bytes of a reply's body, or TimeoutError once `deadline` (a monotonic time)
+    has passed: the socket's timeout bounds one wait, so a server sending a byte now and then
+    would otherwise hold the try for ever."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the reply took longer than {timeout:g} s")
+        chunk = resp.read1(min(READ_CHUNK, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A try that waited its timeout out (while connecting, for the headers or for the body)."""
+    return isinstance(exc, TimeoutError) or (isinstance(exc, urllib.error.URLError)
+                                             and isinstance(exc.reason, TimeoutError))
+
+
 def _error_detail(exc: urllib.error.HTTPError) -> str:
     """The start of an error reply's body (read only that far: the server may send gigabytes)."""
     try:
@@ -197,6 +229,7 @@ class OpenAICompatEngine:
         self.pool = ThreadPoolExecutor(max_workers=max(1, model.concurrency))
         self.consecutive_failures = 0
         self.malformed_in_a_row = 0
+        self.stuck: str | None = None  # why the server is taken as stuck: nothing more is sent
 
     def _body(self, r: GenerationRequest) -> dict:
         body = {"model": self.model.model, "messages": list(r.messages), "max_tokens": r.max_tokens,
@@ -220,16 +253,21 @@ class OpenAICompatEngine:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        deadline = time.monotonic() + self.timeout
         with _OPENER.open(req, timeout=self.timeout) as resp:
-            return parse_reply(resp.read(MAX_REPLY_BYTES + 1), logprobs)
+            return parse_reply(_read_before(resp, MAX_REPLY_BYTES + 1, deadline, self.timeout), logprobs)
 
     def _one(self, r: GenerationRequest) -> GenerationResult:
         start = time.perf_counter()
         body = self._body(r)
         last = "no attempt"
         rng = random.Random(r.seed)
+        tries = timeouts = 0
         for attempt in range(self.max_retries + 1):
+            if self.stuck is not None:  # another request found the server stuck: generate() raises
+                break
             wait = None
+            tries += 1
             try:
                 reply = self._post(body, bool(r.logprobs))
                 if reply.finish_reason == "length":
@@ -245,14 +283,24 @@ class OpenAICompatEngine:
             except MalformedReply as exc:  # asking again gets the same reply: not retried
                 return deterministic(f"{MALFORMED}: {exc}", "malformed_reply", seconds=time.perf_counter() - start)
             except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, a bad status line
-                last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+                if _timed_out(exc):
+                    timeouts += 1
+                    last = f"no reply within {self.timeout:g} s"
+                    if timeouts >= TIMEOUT_TRIES:
+                        self.stuck = (f"{self.url} sent no reply within {self.timeout:g} s to a request, "
+                                      f"{timeouts} times; the server is stuck or slower than that")
+                        break
+                else:
+                    last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             if attempt < self.max_retries:
                 time.sleep(wait if wait is not None else self.backoff * (2 ** attempt) * (0.5 + rng.random()))
-        return GenerationResult(None, error=f"gave up after {self.max_retries + 1} tries: {last}",
+        return GenerationResult(None, error=f"gave up after {tries} tr{'y' if tries == 1 else 'ies'}: {last}",
                                 seconds=time.perf_counter() - start, error_kind="exhausted")
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         results = list(self.pool.map(self._one, requests))
+        if self.stuck is not None:  # none of this call's results is kept: the resume asks again
+            raise EngineDead(self.stuck)
         self._count_malformed(results)
         failed = sum(1 for x in results if x.error and x.error.startswith("gave up"))
         self.consecutive_failures = self.consecutive_failures + failed if failed == len(results) else 0
