@@ -187,6 +187,7 @@ class Attempts:
         for ci, attempt, seed, values, req_or_reason in prepared:
             at = Attempt(block.id, ci, attempt)
             if values is None:
+                self._grown.pop(at, None)   # drawn from a row, but no request could be made
                 made.append(Candidate(at, ok=False, why=str(req_or_reason)))
                 continue
             if req_or_reason is None:   # grown from a row with nothing to rewrite: no request
