@@ -48,8 +48,9 @@ class Figures:
                 f"failed cases {len(self.failures)}")
 
 
-# `synthc` with the openai engine's timeout (per try) and backoff shortened, for the stall cases:
-# the defaults (300 s) bound a stall as well, only too slowly for a campaign
+# `synthc` with the openai engine's timeout (per try) and backoff (0.05 s) shortened, for the
+# stall cases and a dead server: the defaults (300 s and 0.5 s doubling over six tries) bound
+# them as well, only too slowly for a campaign
 SHORT_TIMEOUTS = """
 import sys
 from synthlang.engines import openai_compat
@@ -64,9 +65,11 @@ STALL_TIMEOUT = 1.0
 
 
 def synthc(*args, env: dict | None = None, figures: Figures | None = None,
-           timeout: float | None = None) -> subprocess.CompletedProcess:
-    """`synthc ARGS`; with `timeout`, the openai engine waits that long for a reply."""
-    head = ["-m", "synthlang.cli"] if timeout is None else ["-c", SHORT_TIMEOUTS.replace("TIMEOUT", repr(timeout))]
+           engine_timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`synthc ARGS`; with `engine_timeout`, the openai engine waits that long for a reply and
+    backs off 0.05 s (doubling) between its tries."""
+    head = ["-m", "synthlang.cli"] if engine_timeout is None else [
+        "-c", SHORT_TIMEOUTS.replace("TIMEOUT", repr(engine_timeout))]
     try:
         return subprocess.run([sys.executable, *head, *map(str, args)], capture_output=True,
                               text=True, timeout=HANG, env={**os.environ, **(env or {})})
@@ -269,6 +272,173 @@ def edits(work: Path, figures: Figures, names: tuple[str, ...] = tuple(EDITS)) -
     compare("edit candidates N", out, fresh, figures, names=("train.jsonl",))
 
 
+# ---- edits to a record's steps and to a seeds file ---------------------------------------------
+
+# A record written in steps, in three shapes: one step writing question and answer, two steps,
+# and two steps with a third one (and its field) written only for hard questions.
+STEPS = '''dataset chain {
+  seed 5
+}
+
+model asker {
+  temperature 0.9
+}
+
+model answerer {
+  temperature 0.2
+}
+
+schema Exchange {
+  topic:      "billing" | "privacy" | "api limits" ~ uniform
+  question:   str(20..120)
+  difficulty: "easy" | "hard"
+  answer:     str(40..300)
+FOLLOWUP_FIELD}
+
+generate Exchange {
+  count 12
+  quota difficulty { easy: 50%, hard: 50% }
+STEP_LINES  check len(answer) > len(question)
+}
+
+output "out" {
+  format jsonl
+  split train 75%, test 25%
+}
+'''
+ONE_STEP = '''  step question, answer using asker """
+    Ask one {{ difficulty }} question a customer might ask about {{ topic }}, and answer it.
+  """
+'''
+TWO_STEPS = '''  step question using asker """
+    Ask one {{ difficulty }} question a customer might ask about {{ topic }}.
+  """
+  step answer using answerer """
+    Answer the customer's question clearly and correctly.
+    Question: {{ question }}
+  """
+'''
+THIRD_STEP = '''  step followup using asker when difficulty == "hard" """
+    The customer did not understand. Write their follow-up to: {{ answer }}
+  """
+'''
+
+
+def steps_spec(shape: str) -> str:
+    lines = {"one": ONE_STEP, "two": TWO_STEPS, "three": TWO_STEPS + THIRD_STEP}[shape]
+    field = "  followup:   str(10..120)?\n" if shape == "three" else ""
+    return STEPS.replace("FOLLOWUP_FIELD", field).replace("STEP_LINES", lines)
+
+
+STEP_EDITS = {
+    "step added": ("one", "two"),
+    "step removed": ("two", "one"),
+    "step added with its field": ("two", "three"),
+    "step removed with its field": ("three", "two"),
+}
+
+# a block with few-shot examples from a seeds file that also goes into the train split
+SEEDED = '''dataset seeded {
+  seed 3
+}
+
+enum Intent { billing, outage, login }
+
+schema Ticket {
+  subject: str(8..60)
+  body:    str(30..160)
+  intent:  Intent
+}
+
+seeds real from "real.jsonl" as Ticket
+
+generate Ticket {
+  count 12
+  quota intent { billing: 50%, outage: 25%, login: 25% }
+  examples 1 from real matching intent
+  prompt """
+    Write one support ticket about a {{ intent }} problem, in the tone of this one:
+    {% for ex in examples %}{{ ex.subject }}: {{ ex.body }}{% endfor %}
+  """
+}
+
+output "out" {
+  format jsonl
+  split train 75%, test 25%
+  mix real 20%
+}
+'''
+SEED_ROWS = [
+    {"subject": "Charged twice", "body": "My card was charged twice for the March invoice, please refund one.",
+     "intent": "billing"},
+    {"subject": "Invoice address", "body": "The invoice shows our old office address; how do I change it?",
+     "intent": "billing"},
+    {"subject": "Dashboard down", "body": "The dashboard has returned errors for every page since this morning.",
+     "intent": "outage"},
+    {"subject": "Cannot sign in", "body": "The sign-in page says my password is wrong although I just reset it.",
+     "intent": "login"},
+]
+SEED_EDITS = {
+    "seeds row edited": lambda rows: [rows[0], {**rows[1], "body": rows[1]["body"].replace("old", "former")},
+                                      *rows[2:]],
+    "seeds row added": lambda rows: [*rows, {"subject": "Locked out", "intent": "login",
+                                             "body": "After three wrong codes the app locked my account for a day."}],
+}
+
+
+def _write_seeds(folder: Path, rows: list[dict]) -> None:
+    (folder / "real.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def edit_rerun(spec: Path, out: Path, fresh: Path, figures: Figures, rng: random.Random, name: str,
+               names: tuple[str, ...], edit) -> None:
+    """Run `spec` to the end, `edit()` it, run it again killed at a random point, resume, and
+    compare with a fresh run of the edited spec in another folder with no cache."""
+    finish(spec, out, figures)
+    edit()
+    figures.faults += 1
+    env = {"SYNTHLANG_FAKE_DELAY": "0.02"}
+    journal, began = out / ".synth/journal.jsonl", time.time()
+    proc = start("run", spec, "--out", out, "--fake-engine", "--batch", "3", env=env)
+    # killed mid-way: once the rerun's journal (started over for the edited spec, or appended
+    # to) holds a random number of its lines
+    lines = rng.randint(2, 12)
+    while proc.poll() is None and time.time() - began < 10 and not (
+            journal.stat().st_mtime >= began and len(journal.read_bytes().splitlines()) >= lines):
+        time.sleep(0.005)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        figures.faults += 1
+    proc.wait(timeout=60)
+    done = finish(spec, out, figures, env, "--batch", "3")
+    clean = synthc("run", spec, "--out", fresh, "--fake-engine", "--no-cache", figures=figures)
+    case(figures, name, done.returncode == 0 and clean.returncode == 0, (done.stderr + clean.stderr)[-300:])
+    compare(name, out, fresh, figures, names=names)
+
+
+def structure_edits(work: Path, figures: Figures, rng: random.Random, step_names: tuple[str, ...] = tuple(STEP_EDITS),
+                    seed_names: tuple[str, ...] = tuple(SEED_EDITS)) -> None:
+    """Steps added or removed (with and without a field of their own) and the seeds file changed
+    (a row edited, a row added) between runs, each rerun killed at a random point and resumed."""
+    names = ("train.jsonl", "test.jsonl")
+    for name in step_names:
+        old, new = STEP_EDITS[name]
+        tag = name.replace(" ", "_")
+        spec = work / f"{tag}.synth"
+        spec.write_text(steps_spec(old))
+        edit_rerun(spec, work / tag, work / f"{tag}_fresh", figures, rng, f"edit {name}", names,
+                   lambda spec=spec, new=new: spec.write_text(steps_spec(new)))
+    for name in seed_names:
+        tag = name.replace(" ", "_")
+        folder = work / tag
+        folder.mkdir()
+        spec = folder / "seeded.synth"
+        spec.write_text(SEEDED)
+        _write_seeds(folder, SEED_ROWS)
+        edit_rerun(spec, folder / "run", folder / "fresh", figures, rng, f"edit {name}", names,
+                   lambda folder=folder, name=name: _write_seeds(folder, SEED_EDITS[name](SEED_ROWS)))
+
+
 # ---- a local OpenAI-compatible server that fails on purpose -----------------------------------
 
 def _fake_answer(body: dict) -> str:
@@ -287,8 +457,9 @@ def _fake_answer(body: dict) -> str:
 class Server:
     """Answers chat completions as the fake engine would, constraints enforced, so the data
     depends on the requests only; `fault(n, seed)` decides what the n-th request gets: "ok", a
-    status code, "truncated", "huge", "stall" (no reply at all), "stall_headers" (the headers
-    and the start of the body, then nothing) or "trickle" (the headers, then a byte every 0.1 s)."""
+    status code, "truncated", "huge", "dead" (the connection closed with no reply), "stall" (no
+    reply at all), "stall_headers" (the headers and the start of the body, then nothing) or
+    "trickle" (the headers, then a byte every 0.1 s)."""
 
     def __init__(self, fault):
         self.fault, self.n, self.lock = fault, 0, threading.Lock()
@@ -315,6 +486,8 @@ class Server:
                     self._send(200, None, raw=b'{"x": "' + b"a" * (70 << 20) + b'"}')
                 elif kind in ("stall", "stall_headers", "trickle"):
                     self._stall(kind)
+                elif kind == "dead":  # the connection closed with no reply, as by a server dying
+                    self.close_connection = True
                 else:
                     self._send(200, {"choices": [{"message": {"role": "assistant", "content": text},
                                                   "finish_reason": "stop"}],
@@ -380,19 +553,29 @@ def served(work: Path, figures: Figures) -> None:
     healthy.stop()
     case(figures, "server healthy", ref.returncode == 0, ref.stderr[-300:])
     names = ("out/train.jsonl",)
-    for fault, name in ((lambda n, seed: 500 if n % 3 == 0 else 429 if n % 5 == 0 else "ok", "5xx and 429"),):
-        srv = Server(fault)
-        folder = work / "served_5xx"
-        folder.mkdir()
-        done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures)
-        figures.faults += srv.n // 3
-        srv.stop()
-        case(figures, f"server {name}", done.returncode == 0, done.stderr[-300:])
-        compare(f"server {name}", folder, ref_dir, figures, names=names)
-    # a server that dies after 6 requests; the run stops, then resumes on a new one
+    # 5xx and 429 on a request's first tries, as many as three, never all six: keyed by the
+    # request's own tries, not by the server's request count, which under load can hand one
+    # request six faults in a row (then it is given up, and the data is another run's)
+    tries: dict[int, int] = {}
+    statuses = (500, 429, 503)
+
+    def bursts(n, seed):
+        k = tries[seed] = tries.get(seed, 0) + 1
+        return statuses[(seed + k) % 3] if k <= seed % 4 else "ok"
+
+    srv = Server(bursts)
+    folder = work / "served_5xx"
+    folder.mkdir()
+    done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures)
+    figures.faults += sum(min(k - 1, seed % 4) for seed, k in tries.items())
+    srv.stop()
+    case(figures, "server 5xx and 429", done.returncode == 0, done.stderr[-300:])
+    compare("server 5xx and 429", folder, ref_dir, figures, names=names)
+    # a server that dies after 6 requests (those in flight get no reply, then nothing listens);
+    # the run stops, then resumes on a new one
     folder = work / "served_dies"
     folder.mkdir()
-    dying = Server(lambda n, seed: "ok")
+    dying = Server(lambda n, seed: "ok" if n <= 6 else "dead")
     spec = server_spec(folder, dying.url)
 
     def kill_when_busy():
@@ -402,10 +585,10 @@ def served(work: Path, figures: Figures) -> None:
 
     killer = threading.Thread(target=kill_when_busy, daemon=True)
     killer.start()
-    first = synthc("run", spec, "--no-cache", figures=figures)
+    first = synthc("run", spec, "--no-cache", figures=figures, engine_timeout=30)  # backoff short, the same tries
     killer.join(timeout=10)
     figures.faults += 1
-    case(figures, "server dies", first.returncode in (0, 3), f"exit {first.returncode}: {first.stderr[-300:]}")
+    case(figures, "server dies", first.returncode == 3, f"exit {first.returncode}: {first.stderr[-300:]}")
     again = Server(lambda n, seed: "ok")
     spec = server_spec(folder, again.url)
     figures.resumes += 1
@@ -452,7 +635,7 @@ def stalled(work: Path, figures: Figures) -> None:
     srv = Server(sometimes)
     folder = work / "stalls_some"
     folder.mkdir()
-    done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures, timeout=STALL_TIMEOUT)
+    done = synthc("run", server_spec(folder, srv.url), "--no-cache", figures=figures, engine_timeout=STALL_TIMEOUT)
     srv.stop()
     figures.faults += sum(1 for s in seen if s % 3 == 0)
     case(figures, "server stalls some tries", done.returncode == 0, done.stderr[-300:])
@@ -463,7 +646,7 @@ def stalled(work: Path, figures: Figures) -> None:
         folder.mkdir()
         spec = server_spec(folder, srv.url)
         started = time.perf_counter()
-        first = synthc("run", spec, "--no-cache", figures=figures, timeout=STALL_TIMEOUT)
+        first = synthc("run", spec, "--no-cache", figures=figures, engine_timeout=STALL_TIMEOUT)
         took = time.perf_counter() - started
         figures.faults += 1
         # the bound: two timeouts and their backoff for the stall, with the start-up around it
@@ -471,13 +654,15 @@ def stalled(work: Path, figures: Figures) -> None:
              and took < 20 * STALL_TIMEOUT + 10, f"exit {first.returncode} after {took:.0f} s: {first.stderr[-300:]}")
         srv.fault = lambda n, seed: "ok"
         figures.resumes += 1
-        done = synthc("run", spec, "--no-cache", figures=figures, timeout=STALL_TIMEOUT)
+        done = synthc("run", spec, "--no-cache", figures=figures, engine_timeout=STALL_TIMEOUT)
         srv.stop()
         case(figures, f"server {kind} for good, resumed", done.returncode == 0, done.stderr[-300:])
         compare(f"server {kind} for good", folder, ref_dir, figures, names=names)
 
 
-def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tuple(EDITS)) -> Figures:
+def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tuple(EDITS),
+             step_edit_names: tuple[str, ...] = tuple(STEP_EDITS),
+             seed_edit_names: tuple[str, ...] = tuple(SEED_EDITS)) -> Figures:
     figures = Figures()
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -495,6 +680,7 @@ def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tup
         neighbours(work, ref, figures)
         disk_full(work, ref, figures)
         edits(work, figures, edit_names)
+        structure_edits(work, figures, rng, step_edit_names, seed_edit_names)
         served(work, figures)
         stalled(work, figures)
     return figures

@@ -1,6 +1,8 @@
 """The fault campaign (tests/fault_campaign.py), small enough for CI: SIGKILLs at random points,
-damaged journal and cache, two runs at once, a prune during a run, edits between runs and a
-failing server, each ending in a resume that holds exactly the uninterrupted run's records."""
+damaged journal and cache, two runs at once, a prune during a run, edits between runs (counts,
+quotas, prompts, steps, a seeds file) and a failing or stalling server, each ending in a resume
+that holds exactly the uninterrupted run's records; and the openai engine against a stalled
+server on its own."""
 
 import sys
 import threading
@@ -17,7 +19,9 @@ from fault_campaign import Server, campaign
 
 
 def test_every_fault_ends_in_a_clean_resume_with_nothing_lost_duplicated_or_hung():
-    figures = campaign(kills_n=2, seed=7, edit_names=("count", "quota", "prompt"))
+    figures = campaign(kills_n=2, seed=7, edit_names=("count", "quota", "prompt"),
+                       step_edit_names=("step added with its field", "step removed"),
+                       seed_edit_names=("seeds row edited",))
     print(figures.line())
     assert figures.failures == [], figures.failures
     assert figures.cases >= 20 and figures.faults >= 20 and figures.records_compared >= 200
