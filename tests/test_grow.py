@@ -303,3 +303,21 @@ def test_the_threshold_rejects_few_real_rows_left_out():
     assert reader.rows_scored == 24
     rejected = sum(reader.read(t, y).off for t, y in rows)
     assert rejected <= 0.05 * len(rows) + 1
+
+
+def test_a_new_value_takes_the_case_of_the_value_it_replaces(tmp_path):
+    spec = ('schema A {\n  street: str ~ faker("street_name")\n  city: str ~ faker("city")\n'
+            '  text: str(1..200) mentions street, city\n}\nseeds rows from "rows.jsonl" as A\n'
+            'generate A from rows { count 4 resample street, city }\noutput "out" { format jsonl split train 100% }\n')
+    rows = (json.dumps({"street": "conniston road", "city": "west palm beach",
+                        "text": "317 conniston road west palm beach fl 33458"}) + "\n"
+            + json.dumps({"street": "ELM ST", "city": "Bath", "text": "12 ELM ST, Bath"}) + "\n")
+    _, records = run(write(tmp_path, spec, {"rows.jsonl": rows}), tmp_path / "out")
+    for r in records:
+        if r["text"].startswith("317 "):
+            assert r["street"] == r["street"].lower() and r["city"] == r["city"].lower()
+        else:
+            assert r["street"] == r["street"].upper() and r["city"] != r["city"].lower()
+        for s in r["_meta"]["spans"]["text"]:
+            assert r["text"][s["start"]:s["end"]] == r[s["field"]]
+    assert {r["text"][:3] for r in records} == {"317", "12 "}

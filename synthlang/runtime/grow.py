@@ -6,7 +6,8 @@ row per attempt in turn, so the first attempts of a cell use as many different r
 Every field is copied from the row, except the quota fields (the cell's values), the derived
 ones (computed again), the re-sampled ones (drawn again) and the rewritten ones (the model
 writes them). A copied text that mentions fields gets, in place of each occurrence of a row's
-mentioned value, the record's value; its spans are those of the values it now holds."""
+mentioned value, the record's value (in lower or upper case where the row writes its value so,
+the record's value with it); its spans are those of the values it now holds."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from .. import ir
 from ..plan.model import Block, Plan
-from ..values import match_key
+from ..values import ValueError_, check_value, match_key
 from .seeding import canonical
 
 # what a grown record is, by what changed from its row (in the manifest and _meta.from)
@@ -77,6 +78,14 @@ def grow_values(plan: Plan, block: Block, ci: int, attempt: int, rows: list[int]
         if not isinstance(text, str):
             continue
         old = {m: row.get(m) for m in mc.values}
+        for m in mc.values:   # a new value takes the case the row writes its value in
+            if m in grow.resample and isinstance(values.get(m), str) and old.get(m) is not None:
+                cased = in_case_of(str(old[m]), values[m])
+                try:   # only where the field's own constraint allows that case
+                    check_value(schema.require(m).type, cased, plan.schemas.get, m)
+                    values[m] = cased
+                except ValueError_:
+                    pass
         replaced = replace_mentions(text, mc.values, old, values)
         if replaced is None:
             return f"mentions_missing: {name}"
@@ -126,6 +135,17 @@ def replace_mentions(text: str, mentioned: tuple[str, ...], old: dict[str, Any],
         pos = e
     out.append(text[pos:])
     return "".join(out), spans
+
+
+def in_case_of(model: str, value: str) -> str:
+    """`value` in lower or upper case where `model` is written all in that case (a real row
+    written in capitals gets capitals), else as it is."""
+    if any(c.isalpha() for c in model):
+        if model == model.lower():
+            return value.lower()
+        if model == model.upper():
+            return value.upper()
+    return value
 
 
 def _occurrences(text: str, value: str) -> list[tuple[int, int]]:
