@@ -321,3 +321,17 @@ def test_a_new_value_takes_the_case_of_the_value_it_replaces(tmp_path):
         for s in r["_meta"]["spans"]["text"]:
             assert r["text"][s["start"]:s["end"]] == r[s["field"]]
     assert {r["text"][:3] for r in records} == {"317", "12 "}
+
+
+def test_a_hand_edited_plan_that_rewrites_a_sampled_field_is_refused_on_load(tmp_path):
+    from synthlang.plan.model import Plan
+    from synthlang.plan.validate_plan import validate_plan
+
+    spec = ADDRESS + "generate Address from letters { count 2 resample street }\n"
+    plan = compile(write(tmp_path, spec, {"letters.csv": LETTERS})).plan
+    assert plan is not None and validate_plan(plan) == []
+    data = json.loads(plan.to_json())
+    data["blocks"][0]["grow"]["rewrite"] = ["city"]
+    edited = Plan.load(data)
+    assert any("rewrites a field the model does not write" in p or "not distinct" in p
+               for p in validate_plan(edited)), validate_plan(edited)

@@ -246,11 +246,12 @@ def _block_field_problems(plan: Plan, b: Block, schema: ir.Schema) -> list[str]:
             problems.append("the quota fields its rows match are not its quota fields")
         elif set(b.json_schema.get("properties", {})) != set(g.rewrite):
             problems.append("its JSON Schema is not that of the fields it rewrites")
-    for rule in b.labels:
-        field = schema.field(rule.field)
-        if field is None or not isinstance(field.type, ir.EnumType | ir.LiteralType | ir.BoolType) \
-                or any(t not in names for t in rule.text) or (rule.model is not None and rule.model not in plan.models):
-            problems.append(f"its label check of `{rule.field}` names what its schema or the plan lacks")
+    for label in b.labels:
+        labelled = schema.field(label.field)
+        if labelled is None or not isinstance(labelled.type, ir.EnumType | ir.LiteralType | ir.BoolType) \
+                or any(t not in names for t in label.text) \
+                or (label.model is not None and label.model not in plan.models):
+            problems.append(f"its label check of `{label.field}` names what its schema or the plan lacks")
     return problems
 
 
