@@ -1,12 +1,15 @@
-"""A fault campaign on the fake engine and on a local OpenAI-compatible server: each case injects
-faults into `synthc run` (SIGKILL at random points, torn and garbled journal lines, a damaged
-result cache, two runs at once, a prune during a run, edits between runs, a server that fails,
-answers garbage, stalls or dies) and ends in a clean resume, then compares the dataset with what an
-uninterrupted run makes: no record lost, none duplicated, nothing hung.
+"""A fault campaign on the fake engine, a local OpenAI-compatible server and the embedded model:
+each case injects faults into `synthc run` (SIGKILL at random points, torn and garbled journal
+lines, a damaged result cache, two runs at once, a prune during a run, edits between runs, a
+server that fails, answers garbage, stalls or dies, llama.cpp failing mid-batch) and ends in a
+clean resume, then compares the dataset with what an uninterrupted run makes: no record lost,
+none duplicated, nothing hung.
 
-    python tests/fault_campaign.py [--kills N] [--seed S]
+    python tests/fault_campaign.py [--kills N] [--seed S] [--no-engine]
 
-prints the figures; tests/test_faults.py runs a small campaign in CI."""
+prints the figures; tests/test_faults.py runs a small campaign in CI, and
+tests/test_engine_faults.py the real-engine case (the embedded model on llama.cpp failing in
+the middle of a batch), which the script runs last unless --no-engine."""
 
 from __future__ import annotations
 
@@ -660,9 +663,155 @@ def stalled(work: Path, figures: Figures) -> None:
         compare(f"server {kind} for good", folder, ref_dir, figures, names=names)
 
 
+# ---- the embedded llama.cpp engine raising in the middle of a batch ----------------------------
+
+ENGINE_SPEC = '''dataset engine_faults {
+  seed 3
+}
+
+schema Note {
+  topic: "tea" | "rain" | "trains" ~ uniform
+  mood:  "calm" | "busy" | "odd"
+  n:     int(1..9)
+}
+
+generate Note {
+  count 6
+  prompt """
+    Pick a mood and a number for {{ topic }}.
+  """
+}
+
+output "out" {
+  format jsonl
+}
+'''
+
+
+class Faulty:
+    """A loaded llama.cpp engine (LlamaCppEngine) shared by runs, never closed by them, sent
+    waves of one batch each (`in_flight` = its slots); `arm(kind, wave, call)` makes its decoder
+    fail at the `call`-th llama_decode call of its `wave`-th generate call (0: the conformance
+    probe), with two or more sequences running: "exception" (the bindings raise) or "error code"
+    (llama_decode returns 1)."""
+
+    def __init__(self, engine):
+        self.engine, self.name, self.capabilities = engine, engine.name, engine.capabilities
+        self.in_flight = engine.decoder.slots
+        self.waves = self.calls = self.running = 0
+        self.kind: str | None = None
+        self.target = (0, 0)
+        self.failed_at: tuple[int, int] | None = None
+        decoder, call, lib = engine.decoder, engine.decoder._call, engine.decoder.C
+        outer = self
+
+        class Lib:  # the bindings, with llama_decode failing when armed
+            def __getattr__(self, name):
+                return getattr(lib, name)
+
+            def llama_decode(self, ctx, batch):
+                return 1 if outer._fires("error code") else lib.llama_decode(ctx, batch)
+
+        def counted(entries, running):
+            self.calls += 1
+            self.running = len(running)
+            if self._fires("exception"):
+                raise RuntimeError("llama_decode: injected fault in the middle of a batch")
+            return call(entries, running)
+
+        decoder._call, decoder.C = counted, Lib()
+        self._restore = lambda: (setattr(decoder, "_call", call), setattr(decoder, "C", lib))
+
+    def _fires(self, kind: str) -> bool:
+        if self.kind != kind or self.failed_at is not None or (self.waves - 1, self.calls) < self.target \
+                or self.running < 2:
+            return False
+        self.failed_at = (self.waves - 1, self.calls)
+        return True
+
+    def arm(self, kind: str | None, wave: int = 0, call: int = 0) -> None:
+        self.kind, self.target, self.waves, self.failed_at = kind, (wave, call), 0, None
+
+    def generate(self, requests):
+        self.waves += 1
+        self.calls = 0
+        return self.engine.generate(requests)
+
+    def close(self) -> None:
+        return None
+
+    def unwrap(self) -> None:
+        self._restore()
+
+
+def engine_raises(work: Path, figures: Figures, engine=None,
+                  kinds: tuple[str, ...] = ("exception", "error code")) -> None:
+    """The embedded model on llama.cpp (`engine`: a loaded LlamaCppEngine, or one loaded here
+    with 3 slots) failing in the middle of a batch, in its second wave, the first journaled:
+    the run stops with EngineDead (what `synthc run` reports as exit 3), then resumes on the
+    same engine, healthy again, to exactly the records of an uninterrupted run. The resume asks
+    the failed wave again whole, in the same batch as before, so the batch-rounding caveat of
+    docs/engines.md ("Reproducibility": records drawn in other batches may differ) does not
+    arise and the comparison is exact."""
+    from synthlang import ir
+    from synthlang.compiler import compile
+    from synthlang.engines.base import EngineDead, EngineOptions
+    from synthlang.runtime.driver import run_plan
+    from synthlang.runtime.options import RunOptions
+
+    own = engine is None
+    if own:
+        from synthlang.engines.llamacpp import LlamaCppEngine
+
+        engine = LlamaCppEngine(ir.Model(name="embedded"), EngineOptions(batch=3, threads=1))
+    faulty = Faulty(engine)
+    try:
+        folder = work / "engine_raises"
+        folder.mkdir()
+        (folder / "notes.synth").write_text(ENGINE_SPEC)
+        plan = compile(folder / "notes.synth").plan
+        assert plan is not None
+
+        def run(out: str):
+            return run_plan(plan, RunOptions(out_dir=folder / out, engine_factory=lambda m: faulty, progress=False))
+
+        faulty.arm(None)
+        run("ref")
+        names = ("train.jsonl",)
+        waves = faulty.waves
+        for kind in kinds:
+            out = kind.replace(" ", "_")
+            faulty.arm(kind, wave=2, call=7)  # the second wave (after the probe and the first), mid-way
+            try:
+                run(out)
+                stopped, detail = False, "the run ended without the fault"
+            except EngineDead as exc:
+                stopped, detail = True, str(exc)
+            except Exception as exc:  # noqa: BLE001 - a raw exception is what this case looks for
+                stopped, detail = False, f"{type(exc).__name__} reached the caller: {exc}"
+            figures.faults += faulty.failed_at is not None
+            journal = folder / out / ".synth/journal.jsonl"
+            kept = [line for line in journal.read_text().splitlines()[1:] if line.strip()] if journal.exists() else []
+            case(figures, f"llama.cpp {kind} mid-batch", stopped and faulty.failed_at is not None,
+                 f"{detail} (failed at wave and call {faulty.failed_at}; {waves} engine calls in all)")
+            faulty.arm(None)
+            figures.resumes += 1
+            run(out)
+            resumed = [line for line in journal.read_text().splitlines()[1:] if line.strip()]
+            case(figures, f"llama.cpp {kind} mid-batch, journal kept",
+                 len(kept) > 0 and resumed[:len(kept)] == kept, f"{len(kept)} lines before the fault")
+            compare(f"llama.cpp {kind} mid-batch", folder / out, folder / "ref", figures, names=names)
+    finally:
+        faulty.unwrap()
+        if own:
+            engine.close()
+
+
 def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tuple(EDITS),
              step_edit_names: tuple[str, ...] = tuple(STEP_EDITS),
-             seed_edit_names: tuple[str, ...] = tuple(SEED_EDITS)) -> Figures:
+             seed_edit_names: tuple[str, ...] = tuple(SEED_EDITS), real_engine: bool = False) -> Figures:
+    """The cases on the fake engine and the local server; with `real_engine`, the embedded
+    llama.cpp model failing mid-batch too (tests/test_engine_faults.py runs that one in CI)."""
     figures = Figures()
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -683,6 +832,8 @@ def campaign(kills_n: int = 12, seed: int = 1, edit_names: tuple[str, ...] = tup
         structure_edits(work, figures, rng, step_edit_names, seed_edit_names)
         served(work, figures)
         stalled(work, figures)
+        if real_engine:
+            engine_raises(work, figures)
     return figures
 
 
@@ -690,9 +841,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-engine", action="store_true", help="leave out the real llama.cpp engine's cases")
     args = parser.parse_args()
     started = time.perf_counter()
-    figures = campaign(args.kills, args.seed)
+    figures = campaign(args.kills, args.seed, real_engine=not args.no_engine)
     print(figures.line() + f" ({time.perf_counter() - started:.0f} s)")
     for failure in figures.failures:
         print("  failed:", failure)

@@ -140,8 +140,17 @@ class LlamaCppEngine:
         runnable = [j for j in jobs if j is not None]
         try:
             done = iter(self.decoder.run(runnable))
+        except EngineDead:
+            raise
         except MemoryError as exc:
             raise EngineDead(f"llama.cpp ran out of memory: {exc}") from exc
+        except Exception as exc:
+            # the bindings or the decoding loop raising mid-batch: the whole call is lost (none of
+            # its attempts is journaled, so a resume asks them again) and the run stops as an
+            # engine failure, exit 3, not a traceback. The decoder stays usable: a slot's cache is
+            # cut back to what `cached` says before its next prompt
+            raise EngineDead(f"llama.cpp failed in the middle of a batch of {len(runnable)}: "
+                             f"{type(exc).__name__}: {exc}") from exc
         results = []
         for i, job in enumerate(jobs):
             if job is None:
