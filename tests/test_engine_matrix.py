@@ -94,11 +94,17 @@ def _server(log_dir: Path, what: str, args: list[str], port: int, ready_within: 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    from synthlang.engines.embedded import embedded_model_path
+    from llama_cpp import llama_cpp as C
 
+    from synthlang.engines.embedded import embedded_model_path
+    from synthlang.engines.gguf_weights import batched_weights
+
+    # the F16 copy the llamacpp engine loads: llama-cpp-python 0.3.36's high-level Llama
+    # crashes (SIGSEGV in llama_decode) on the embedded Q4_1 file on AVX-512/AMX machines
+    model = batched_weights(C, embedded_model_path())
     port = _free_port()
     with _server(tmp_path_factory.mktemp("server"), "llama-cpp-python's server",
-                 [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()),
+                 [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
                   "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"], port, 120) as url:
         yield url
 
