@@ -12,6 +12,7 @@ in (json_regex.py), and sent as a regex constraint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from functools import lru_cache
@@ -110,13 +111,18 @@ class VLLMEngine:
             outputs = self.llm.chat(conversations,
                                     sampling_params=[self._params(r) for r in requests], use_tqdm=False)
         except (MemoryError, RuntimeError) as exc:
+            with contextlib.suppress(EngineDead):  # the run ends either way
+                self._abort_unfinished(exc)  # an engine shared beyond this run stays usable
             raise EngineDead(f"vLLM failed: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # e.g. a schema the backend rejects: fail the batch, not the run
             if type(exc).__name__ == "EngineDeadError":  # vLLM's engine process is gone: end the run
                 raise EngineDead(f"vLLM's engine died: {exc}") from exc
+            self._abort_unfinished(exc)
             seconds = (time.perf_counter() - start) / len(requests)
             return [GenerationResult(None, error=f"{type(exc).__name__}: {exc}"[:500], seconds=seconds)
                     for _ in requests]
+        if len(outputs) != len(requests):  # outputs are matched to requests by position
+            raise EngineDead(f"vLLM answered {len(outputs)} requests of {len(requests)}")
         seconds = (time.perf_counter() - start) / len(requests)
         results = []
         for r, out in zip(requests, outputs):
@@ -128,6 +134,23 @@ class VLLMEngine:
                 results.append(GenerationResult(comp.text, tokens=len(comp.token_ids), seconds=seconds,
                                                 logprobs=_token_choices(comp) if r.logprobs else None))
         return results
+
+    def _abort_unfinished(self, cause: Exception) -> None:
+        """Drop what a failed call left in vLLM's scheduler. `LLM.chat` runs the engine until
+        nothing is unfinished and returns every finished output, sorted by request id: requests
+        left behind by a call that raised would be finished by the next call and answer, by
+        position, for that call's own requests."""
+        try:
+            engine = self.llm.llm_engine
+            left = list(engine.output_processor.request_states)  # vLLM's internal request ids
+            if left:
+                engine.abort_request(left, internal=True)
+            clean = engine.get_num_unfinished_requests() == 0
+        except Exception as exc:  # any failure here leaves the engine unusable
+            raise EngineDead(f"vLLM failed ({type(cause).__name__}: {cause}) and its unfinished requests "
+                             f"could not be dropped: {type(exc).__name__}: {exc}") from exc
+        if not clean:
+            raise EngineDead(f"vLLM failed ({type(cause).__name__}: {cause}) and kept requests it could not drop")
 
     def close(self) -> None:
         try:
