@@ -105,6 +105,14 @@ def test_healthy_records_pass(over):
      "junk: body"),
     ({"subject": "Invoice shows wrong plan"}, "copies: subject"),
     ({"subject": "invoice shows the wrong plan!"}, None),  # not the same words: a paraphrase passes
+    # a seed row's body kept whole inside a longer one (a rewrite that adds a few words to its source)
+    ({"body": "Hello team, quick one. My invoice lists the Enterprise plan but we are on Team. Please correct "
+              "it before the next renewal, thanks."}, "copies: body"),
+    ({"body": "Re: my invoice lists the Enterprise plan, but we are on Team: please correct it!"}, "copies: body"),
+    # a phrase shared with a seed row is not a copy, nor a short seed value (under 5 words) kept whole
+    ({"body": "We moved to the Enterprise plan last week and the invoice still shows the old price for March."},
+     None),
+    ({"subject": "Invoice shows wrong plan since March"}, None),
 ])
 def test_degenerate_records_are_named(over, reason):
     assert verdict(record(**over)).reason == reason

@@ -22,7 +22,8 @@ values, in the record and in its nested records and lists) and names what is wro
   is a list of dates, codes and words rather than sentences (under 15% function words). A
   field meant to hold markup takes `allow junk`;
 - copies: a value equal (or nearly: 80% of its word trigrams) to the same field of a few-shot
-  example or of a seed row.
+  example or of a seed row, or holding one of 5 words or more nearly whole (80% of its word
+  trigrams): a rewrite that is its source row with a few words added.
 
 A `mentions` field is also rejected for a mentioned value written twice (repetition) or a seed
 row's mentioned value written into it (copies): either would leave a mention unlabelled.
@@ -278,6 +279,9 @@ def _stray_brackets(text: str) -> bool:
 
 
 def copied(value: str, references: list[str]) -> bool:
+    """`value` the same as one of `references`, made mostly of one (NEAR_COPY of its word
+    trigrams), or holding one of 5 words or more nearly whole (NEAR_COPY of the reference's
+    trigrams): a rewrite that keeps its source row and adds a few words to it."""
     norm = _norm(value)
     if not norm:
         return False
@@ -285,10 +289,13 @@ def copied(value: str, references: list[str]) -> bool:
     for ref in references:
         if _norm(ref) == norm:
             return True
-        if len(grams) >= 3:
-            other = _trigrams(ref)
-            if other and len(grams & other) >= NEAR_COPY * len(grams):
-                return True
+        other = _trigrams(ref)
+        if not other or not grams:
+            continue
+        shared = len(grams & other)
+        if (len(grams) >= 3 and shared >= NEAR_COPY * len(grams)) or \
+                (len(other) >= 3 and shared >= NEAR_COPY * len(other)):
+            return True
     return False
 
 
