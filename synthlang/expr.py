@@ -25,14 +25,51 @@ class EvalError(Exception):
 
 
 def lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path`; through a list, one value per item (`items.qty`)."""
     value: Any = record
-    for part in path:
+    for i, part in enumerate(path):
         if value is None:
             return None
+        if isinstance(value, list):
+            return [lookup(item, path[i:]) for item in value]
         if not isinstance(value, Mapping) or part not in value:
             raise Unknown(".".join(path))
         value = value[part]
     return value
+
+
+def _index(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
+    items = evaluate(expr.args[0], record)
+    at = evaluate(expr.args[1], record)
+    if items is None or at is None:
+        return None
+    if not isinstance(items, list) or isinstance(at, bool) or not isinstance(at, int):
+        raise EvalError("only a list is indexed, and by an int")
+    if not -len(items) <= at < len(items):
+        raise EvalError(f"index {at} is out of range for {len(items)} items")
+    return lookup(items[at], expr.path) if expr.path else items[at]
+
+
+def _each(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
+    items = evaluate(expr.args[1], record)
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise EvalError("`for ... in` needs a list")
+    return [evaluate(expr.args[0], {**record, expr.value: item}) for item in items]
+
+
+def _item_by_item(op: str, left: Any, right: Any) -> list:
+    """Arithmetic over lists, item by item (a number on one side goes with every item)."""
+    if isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            raise EvalError(f"`{op}` over lists of {len(left)} and {len(right)} items")
+        pairs = list(zip(left, right))
+    elif isinstance(left, list):
+        pairs = [(x, right) for x in left]
+    else:
+        pairs = [(left, y) for y in right]
+    return [None if a is None or b is None else _arith(op, a, b) for a, b in pairs]
 
 
 def _num_args(name: str, args: list) -> list:
@@ -87,6 +124,10 @@ def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
         return lookup(record, expr.path or ())
     if op == "list":
         return [evaluate(a, record) for a in expr.args]
+    if op == "index":
+        return _index(expr, record)
+    if op == "each":
+        return _each(expr, record)
     if op == "and":
         return _and_or(expr, record, stop=False)
     if op == "or":
@@ -120,6 +161,15 @@ def evaluate(expr: ir.Expr, record: Mapping[str, Any]) -> Any:
         return None
     if op in _COMPARE:
         return _COMPARE[op](left, right)
+    if (isinstance(left, list) or isinstance(right, list)) and not (op == "+" and isinstance(left, list)
+                                                                  and isinstance(right, list)):
+        return _item_by_item(op, left, right)
+    return _arith(op, left, right)
+
+
+def _arith(op: str, left: Any, right: Any) -> Any:
+    if isinstance(left, list) != isinstance(right, list):
+        raise EvalError(f"`{op}` needs numbers")
     try:
         match op:
             case "+":
@@ -194,6 +244,11 @@ def to_source(expr: ir.Expr) -> str:
         return f"-{to_source(expr.args[0])}"
     if op == "matches":
         return f"{to_source(expr.args[0])} matches /{expr.value}/"
+    if op == "index":
+        tail = "".join("." + p for p in expr.path or ())
+        return f"{to_source(expr.args[0])}[{to_source(expr.args[1])}]{tail}"
+    if op == "each":
+        return f"[{to_source(expr.args[0])} for {expr.value} in {to_source(expr.args[1])}]"
     word = {"not_in": "not in"}.get(op, op)
     return f"({to_source(expr.args[0])} {word} {to_source(expr.args[1])})"
 

@@ -129,6 +129,12 @@ DEFAULT_MAX_LEN = 256
 DEFAULT_MAX_ITEMS = 8
 
 
+def item_counts(t: ListType) -> tuple[int, int]:
+    """The item counts a drawn list can have: its bounds, or 0 and the default maximum."""
+    lo = t.min_items or 0
+    return lo, max(lo, DEFAULT_MAX_ITEMS if t.max_items is None else t.max_items)
+
+
 # ---- fields and schemas --------------------------------------------------------------------------
 # samplers: one class per method, told apart by `method`; every one serialises the same four
 # keys (unused ones null), so plans keep their form and their hashes

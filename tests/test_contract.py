@@ -93,3 +93,25 @@ def test_the_growth_examples_compile_into_grown_blocks():
     assert [(r.field, r.text) for r in ticket.labels] == [("intent", ("body",))]   # the label check, on by default
     assert address.grow is not None and address.grow.rewrite == () and address.prompt == ""
     assert address.labels == ()                                    # no label: no check
+
+
+def test_the_list_examples_compile_into_drawn_lists():
+    result = compile(SPEC.parent / "lists.synth")
+    assert [d for d in result.diagnostics if d.severity is Severity.ERROR] == []
+    plan = result.plan
+    assert plan is not None
+    invoice = plan.block("Invoice")
+    items = next(s for s in invoice.sampled if s.path == ("items",))
+    assert items.sampler.method == "uniform"                       # no source: the count drawn uniformly
+    assert [s.path for s in items.items] == [("product",), ("qty",), ("unit_price",)]
+    assert set(invoice.json_schema["properties"]) == {"text"}       # the model writes only the text
+    bill = plan.block("Bill")
+    lines = next(s for s in bill.sampled if s.path == ("lines",))
+    assert lines.sampler.method == "weights" and lines.sampler.weights == (4.0, 3.0, 2.0, 1.0)
+    props = bill.json_schema["properties"]
+    assert props["lines"]["items"]["properties"].keys() == {"note"}   # the items' model-written field
+    early = {".".join(d.path) for d in bill.derived if d.early}
+    assert early == {"lines.price", "lines.amount", "total", "first", "most"}
+    (mention,) = bill.mentions
+    assert mention.values == ("vendor", "lines.product", "lines.qty", "total")
+    assert mention.decimals == {"total": 2}                         # written as 12.50

@@ -8,6 +8,9 @@ from synthlang.compiler import compile
 
 HEAD = 'enum Intent { billing, outage }\nschema T {\n  intent: Intent\n  body: str(10..100)\n  n: int(1..5) ~ uniform\n}\n'
 
+# a record with sampled fields and one the model writes, for the rows on lists of records
+ITEM = 'schema I {\n  p: str ~ pick("a", "b")\n  q: int(1..9) ~ uniform\n  w: str(1..9)\n}\n'
+
 CASES = [
     ("E0001", "schema {", 1, 8),
     ("E0002", 'schema T { a: str(1..5) ~ pick("x) }', 1, 32),
@@ -51,6 +54,26 @@ CASES = [
     ("E0802", HEAD + 'generate T { count 4 judge min 9 "ok" }', 7, 32),
     ("E0901", HEAD + 'generate T { count 4 }\noutput "out" { format xml }', 8, 23),
     ("E1001", HEAD + 'generate T { count 4 }\nevaluate intent { text n test "x.jsonl" }', 8, 24),
+    # lists of sampled records, expressions over lists, mentions of list items
+    ("E0205", "schema T { a: list[str](1..3) ~ uniform }", 1, 31),
+    ("E0205", 'schema R { x: str(1..5) }\nschema T { a: list[R](1..3) ~ pick("x") }', 2, 29),
+    ("E0206", ITEM + "schema T { a: list[I](1..3) ~ weights(1, 2) }", 6, 29),
+    ("E0205", ITEM + 'schema T {\n  a: list[I](1..3)\n  t: str(5..99)\n}\ngenerate T { count 2\n step t """x"""\n}', 10, 10),
+    ("E0208", ITEM + "schema M { w: str(1..9)\n q: int(1..5) }\nschema T {\n  m: list[M](1..3)\n"
+     "  t: str(5..99) mentions m.q\n}", 10, 26),
+    ("E0208", ITEM + "schema T {\n  a: list[I](1..3)\n  t: str(5..99) mentions a.w\n}", 8, 26),
+    ("E0101", ITEM + "schema T {\n  a: list[I](1..3)\n  t: str(5..99) mentions a.nope\n}", 8, 26),
+    ("E0208", ITEM + "schema T {\n  a: list[I](1..3)\n  f: float = sum(a.q) / 2\n  t: str(5..99) mentions f\n}",
+     9, 26),
+    ("E0208", ITEM + "schema L {\n  q: int(1..3) ~ uniform\n  t: str(5..99) mentions q\n}\n"
+     "schema T {\n  a: list[L](1..3)\n}\ngenerate T { count 2 }", 8, 3),
+    ("E0601", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(a.p)\n}", 8, 16),
+    ("E0601", ITEM + "schema T {\n  v: str ~ pick(\"x\")\n  s: int = sum(v)\n}", 8, 16),
+    ("E0601", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(q for q in 5)\n}", 8, 27),
+    ("E0601", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = a[\"x\"].q\n}", 8, 14),
+    ("E0601", ITEM + "schema T {\n  n: int(1..3) ~ uniform\n  s: int = n[0]\n}", 8, 12),
+    ("E0101", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(i.nope for i in a)\n}", 8, 18),
+    ("E0601", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(a.p * 2)\n}", 8, 16),
 ]
 
 

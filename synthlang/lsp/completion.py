@@ -15,6 +15,7 @@ from .. import ir
 from ..sema.check_settings import DATASET_KEYS, MODEL_KEYS
 from ..sema.context import Context
 from ..sema.typecheck import FUNCTIONS
+from ..syntax import ast
 from .analysis import Analysis
 
 
@@ -101,6 +102,18 @@ def complete(analysis: Analysis | None, text: str, offset: int) -> list[Item]:
     def words(values: tuple[str, ...] | list[str], kind: str = "Keyword", detail: str = "") -> list[Item]:
         return [Item(v, kind, detail) for v in values]
 
+    def record_fields() -> list[Item] | None:
+        """After `items.`, `items[0].` or `i.` (in `... for i in items`): the fields of the record
+        that name holds (a list's items'); None where no name and dot come before."""
+        m = re.search(r"\b([A-Za-z_]\w*)(?:\[[^\]]*\])?\.$", before)
+        if m is None:
+            return None
+        name = m.group(1)
+        end = text.find("\n", offset)
+        whole = text[offset - len(line): len(text) if end < 0 else end]   # the `for` comes after the cursor
+        loop = re.search(r"\bfor\s+" + re.escape(name) + r"\s+in\s+([A-Za-z_]\w*)", whole)
+        return fields(_record_of(ctx, schema, loop.group(1) if loop else name, text[start:offset]))
+
     faker = re.search(r'faker\(\s*"[\w.]*$', line)
     if faker:
         from ..fakers import provider_names
@@ -136,7 +149,8 @@ def complete(analysis: Analysis | None, text: str, offset: int) -> list[Item]:
                 or re.search(r"^\s*step\s+(\w+\s*,\s*)*$", before):
             return fields()
         if re.match(r"\s*check\b", before) or re.search(r"\bwhen\b", before):
-            return fields() + words(FUNCTIONS, "Function", "function")
+            inside = record_fields()
+            return inside if inside is not None else fields() + words(FUNCTIONS, "Function", "function")
         if re.match(r"\s*allow\b", before):
             return words(ir.PLAUSIBILITY_FILTERS, "EnumMember", "plausibility filter")
         if re.search(r"\bdedup\s+\w+\s*$", before):
@@ -148,7 +162,8 @@ def complete(analysis: Analysis | None, text: str, offset: int) -> list[Item]:
         if re.search(r"~\s*$", before):
             return words(SAMPLERS, "Function", "sampler")
         if re.search(r"(=|\bmentions\b).*$", before) and ":" in before:
-            return fields() + words(FUNCTIONS, "Function", "function")
+            inside = record_fields()
+            return inside if inside is not None else fields() + words(FUNCTIONS, "Function", "function")
         return []
     if keyword in ("model", "dataset"):
         if not before.strip():
@@ -173,6 +188,20 @@ def complete(analysis: Analysis | None, text: str, offset: int) -> list[Item]:
         if re.match(r"\s*compare\b", before):
             return words(("real", "synthetic", "blend"), "EnumMember")
     return []
+
+
+def _record_of(ctx: Context | None, schema: str | None, name: str, block_text: str) -> str | None:
+    """The record type a field of `schema` holds: its own, or its list's items'. A schema being
+    edited does not parse, so its field is also looked for in the block's text as typed."""
+    decl = ctx.schemas_ast.get(schema or "") if ctx else None
+    found = next((f for f in decl.fields if f.name.value == name), None) if decl else None
+    t = found.type if found is not None else None
+    if isinstance(t, ast.ListType):
+        t = t.item
+    if isinstance(t, ast.NamedType):
+        return t.name.value
+    typed = re.search(r"(?m)^\s*" + re.escape(name) + r"\s*:\s*(?:list\s*\[\s*)?([A-Za-z_]\w*)", block_text)
+    return typed.group(1) if typed else None
 
 
 def _quota_values(ctx: Context | None, schema: str | None, field: str, block_text: str) -> list[Item]:

@@ -146,8 +146,15 @@ class Index:
         self._type(f.type)
         if isinstance(f.source, ast.Derived):
             self._expr(schema, f.source.expr)
-        for m in f.mentions:
-            self._add("field", schema, m)
+        for m in f.mentions:   # a path (`items.product`): each name in the record it is a field of
+            scope: str | None = schema
+            at = m.span.start
+            for part in m.value.split("."):
+                start = m.span.source.text.find(part, at, m.span.end)
+                if scope is None or start < 0 or self._field(scope, part) is None:
+                    break
+                self._add("field", scope, ast.Name(part, m.span.source.span(start, start + len(part))))
+                scope, at = self.record_of(scope, part), start + len(part)
 
     def _type(self, t: ast.TypeExpr) -> None:
         match t:
@@ -218,6 +225,18 @@ class Index:
             case ast.Call(args=args) | ast.ListLit(items=args):
                 for a in args:
                     self._expr(schema, a)
+            case ast.Index(base=base, index=index, tail=tail):
+                self._expr(schema, base)
+                self._expr(schema, index)
+                inner = self.record_of(schema, base.parts[-1].value) if len(base.parts) == 1 else None
+                for part in tail:
+                    if inner is None or self._field(inner, part.value) is None:
+                        break
+                    self._add("field", inner, part)
+                    inner = self.record_of(inner, part.value)
+            case ast.Each(element=element, items=items):
+                self._expr(schema, items)
+                self._expr(schema, element)
             case ast.BinOp(left=left, right=right):
                 self._expr(schema, left)
                 self._expr(schema, right)

@@ -8,7 +8,9 @@ from .. import __version__, ir
 from ..diagnostics import Note
 from ..expr import EvalError, Unknown, evaluate, to_source
 from ..files import readable_name
+from ..sema.check_mentions import mention_decimals
 from ..sema.context import Context
+from ..sema.early_fields import early_fields
 from ..source import Span
 from ..values import match_key
 from .allocate_quota import allocate_quota
@@ -21,24 +23,34 @@ from .model import JUDGE_SCHEMA, Block, Cell, DerivedField, MentionConstraint, P
 
 def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: list[SampledField],
           derived: list[DerivedField], mentions: list[MentionConstraint], in_list: bool,
-          span_for_errors: Span | None) -> None:
+          span_for_errors: Span | None, given: frozenset[str] = frozenset()) -> None:
+    """The sampled, derived and mentions fields of a record and of the records inside it. A drawn
+    list's items' sampled fields go under its SampledField (paths from the item); derived fields
+    keep their paths from the root (a list on the way: derived in every item)."""
+    early = early_fields(schema, ctx.schema, given)
     for f in schema.fields:
         path = prefix + (f.name,)
+        inner = f.type.item if isinstance(f.type, ir.ListType) else f.type
         if f.source == "sampled" and f.sampler is not None:
-            if in_list:
-                ctx.sink.error("E0205", f"`{schema.name}.{f.name}` is sampled, but {schema.name} appears inside "
-                               "a list; sampled fields are supported in records, not list items", span_for_errors)
-            sampled.append(SampledField(path=path, type=f.type, sampler=f.sampler))
+            items: list[SampledField] = []
+            if isinstance(f.type, ir.ListType) and isinstance(inner, ir.RecordType):
+                _walk(ctx, ctx.schemas[inner.name], path, items, derived, mentions, True, span_for_errors)
+                items = [s.copy(path=s.path[len(path):]) for s in items]
+            sampled.append(SampledField(path=path, type=f.type, sampler=f.sampler, items=tuple(items)))
         elif f.source == "derived" and f.derived is not None:
-            derived.append(DerivedField(path=path, expr=f.derived))
+            derived.append(DerivedField(path=path, expr=f.derived, early=f.name in early))
         if f.mentions:
             t = f.type
             # the checker allows mentions only on bounded strings (E0208 otherwise)
             assert isinstance(t, ir.StrType) and t.max_len is not None
+            if in_list:
+                ctx.sink.error("E0208", f"`{schema.name}.{f.name}` mentions other fields, but {schema.name} appears "
+                               "inside a list; a text inside a list item cannot mention", f.span or span_for_errors,
+                               help="mention the items' values from a text of the record (`mentions items.product`)")
             mentions.append(MentionConstraint(path=path, values=f.mentions, min_len=t.min_len or 0,
-                                              max_len=t.max_len, gap_class=MENTION_GAP_CLASS))
-        inner = f.type.item if isinstance(f.type, ir.ListType) else f.type
-        if isinstance(inner, ir.RecordType):
+                                              max_len=t.max_len, gap_class=MENTION_GAP_CLASS,
+                                              decimals=mention_decimals(ctx, schema, f.mentions)))
+        if isinstance(inner, ir.RecordType) and f.source != "sampled":
             _walk(ctx, ctx.schemas[inner.name], path, sampled, derived, mentions,
                   in_list or isinstance(f.type, ir.ListType), span_for_errors)
 
@@ -141,10 +153,16 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     sampled: list[SampledField] = []
     derived: list[DerivedField] = []
     mentions: list[MentionConstraint] = []
-    _walk(ctx, schema, (), sampled, derived, mentions, False, g.span)
+    _walk(ctx, schema, (), sampled, derived, mentions, False, g.span, frozenset(quota_fields))
     sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
     cells = allocate_quota(g.count, g.quotas)
     _check_cells(ctx, g, cells)
+    if g.steps:
+        for f in schema.fields:
+            if builder.drawn_with_model_fields(f):
+                ctx.sink.error("E0205", f"`{f.name}` is a drawn list whose items have fields the model writes; a "
+                               "block written in steps cannot write them", g.span,
+                               help=f"sample every field of the items of `{f.name}`, or write it with a `prompt`")
     steps = tuple(_step(ctx, g, schema, builder, quota_fields, s) for s in g.steps)
     if steps:
         max_tokens = max(s.max_tokens for s in steps)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import ir
 from ..nodes import Node
-from .model import Block, Plan
+from .model import Block, Plan, SampledField
 
 
 @dataclass
@@ -54,6 +54,17 @@ def _field_text(f: ir.FieldDef) -> str:
     else:
         text += " (model-written" + (f", mentions {', '.join(f.mentions)}" if f.mentions else "") + ")"
     return text
+
+
+def _sampled_by_path(fields: tuple[SampledField, ...], prefix: str = "") -> dict[str, Any]:
+    """Each sampled field's plan by its path; a drawn list's own (its item count) and its items'
+    (`items[].qty`) apart, so a change names the field that changed."""
+    out: dict[str, Any] = {}
+    for sf in fields:
+        path = prefix + ".".join(sf.path)
+        out[path] = _dump(sf.copy(items=()))
+        out.update(_sampled_by_path(sf.items, path + "[]."))
+    return out
 
 
 def _dump(node: Any) -> Any:
@@ -183,8 +194,7 @@ def _block(d: PlanDiff, bid: str, old: Block | None, new: Block | None) -> None:
         if da == db:
             continue
         if key == "sampled":
-            pa = {".".join(x.path): _dump(x) for x in old.sampled}
-            pb = {".".join(x.path): _dump(x) for x in new.sampled}
+            pa, pb = _sampled_by_path(old.sampled), _sampled_by_path(new.sampled)
             names = [f"+{n}" for n in pb if n not in pa] + [f"-{n}" for n in pa if n not in pb] + \
                 [f"~{n}" for n in pa if n in pb and pa[n] != pb[n]]
             add(Change(where, "sampled fields: " + ", ".join(names), da, db))

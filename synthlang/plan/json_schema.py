@@ -71,7 +71,7 @@ class SchemaBuilder:
         props: dict[str, Any] = {}
         total = 2
         for f in schema.fields:
-            if f.source != "model" or f.name in exclude:
+            if (f.source != "model" and not self.drawn_with_model_fields(f)) or f.name in exclude:
                 continue
             if isinstance(f.type, ir.RecordType) and not self.has_model_fields(self.schemas(f.type.name)):
                 continue
@@ -83,6 +83,12 @@ class SchemaBuilder:
             total += len(f.name) + 4 + length
         return ({"type": "object", "properties": props, "required": list(props),
                  "additionalProperties": False}, total)
+
+    def drawn_with_model_fields(self, f: ir.FieldDef) -> bool:
+        """A drawn list of records whose items have fields the model writes: the model writes
+        those, one object per drawn item (the runtime fixes the item count to the drawn one)."""
+        return (f.source == "sampled" and isinstance(f.type, ir.ListType) and isinstance(f.type.item, ir.RecordType)
+                and self.has_model_fields(self.schemas(f.type.item.name)))
 
     def has_model_fields(self, schema: ir.Schema) -> bool:
         for f in schema.fields:

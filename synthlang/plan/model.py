@@ -21,16 +21,25 @@ class Cell(Node):
 
 
 class SampledField(Node):
+    """A field the runtime draws. A drawn list of records (`items: list[Item](1..4)`): `sampler`
+    draws its item count, then `items` each item's sampled fields (paths from the item); left out
+    of other fields' serialisation, so their plans and hashes stay as they were."""
+
     kind: Literal["sampled"] = "sampled"
     path: tuple[str, ...]          # field path from the record root
     type: ir.Type
     sampler: ir.Sampler
+    items: tuple[SampledField, ...] = field(default=(), exclude_if=lambda v: not v)
 
 
 class DerivedField(Node):
+    """A derived field; one inside list items is derived in every item. `early`: it reads only
+    sampled values, so it is known before the model writes (prompts and mentions can use it)."""
+
     kind: Literal["derived"] = "derived"
     path: tuple[str, ...]          # the field; the expression is evaluated in its parent record
     expr: ir.Expr
+    early: bool = field(default=False, exclude_if=lambda v: not v)
 
 
 class MentionConstraint(Node):
@@ -42,10 +51,12 @@ class MentionConstraint(Node):
 
     kind: Literal["mentions"] = "mentions"
     path: tuple[str, ...]
-    values: tuple[str, ...]
+    values: tuple[str, ...]         # paths from the text's record; `items.product`: one value per item
     min_len: int
     max_len: int
     gap_class: str
+    # a mentioned float's decimals (it is derived as round(x, N)), by path; left out when empty
+    decimals: dict[str, int] = field(default={}, exclude_if=lambda v: not v)
 
 
 # a judge's answer: an enum rather than integer bounds, which every constraint backend enforces

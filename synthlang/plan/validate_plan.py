@@ -258,6 +258,16 @@ def _block_field_problems(plan: Plan, b: Block, schema: ir.Schema) -> list[str]:
 def _sampler_problem(sf: SampledField) -> str | None:
     """Why a sampled field's sampler cannot draw a value of its type, or None."""
     t, s = sf.type, sf.sampler
+    if isinstance(t, ir.ListType):   # a drawn list: its item count, then its items' fields
+        lo, hi = ir.item_counts(t)
+        if not isinstance(t.item, ir.RecordType) or not isinstance(s, (ir.UniformSampler, ir.WeightsSampler)):
+            return "a list is drawn by its item count (uniform or weights), for a list of records"
+        if isinstance(s, ir.WeightsSampler) and (len(s.weights) != hi - lo + 1 or any(w < 0 for w in s.weights)
+                                                 or not sum(s.weights) > 0):
+            return f"{len(s.weights)} weights for the {hi - lo + 1} item counts {lo}..{hi}"
+        return next((f"{'.'.join(sub.path)}: {p}" for sub in sf.items if (p := _sampler_problem(sub))), None)
+    if sf.items:
+        return "only a drawn list has items"
     if isinstance(t, (ir.IntType, ir.FloatType)) and t.min is not None and t.max is not None and t.min > t.max:
         return f"its range {t.min}..{t.max} is empty"
     if isinstance(t, ir.StrType) and t.min_len is not None and t.max_len is not None and t.min_len > t.max_len:

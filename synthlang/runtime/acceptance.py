@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..plan.model import Block, Plan
 from .dedup import Deduper
 from .entries import Candidate, JournalEntry
+from .mentions import span_entry
 from .noise import apply_noise
 from .seeding import record_id, sub_rng
 
@@ -37,8 +38,7 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
     }
     if spans:
         meta["spans"] = {
-            path: [{"field": m, "start": s, "end": e}
-                   for m, (s, e) in zip(candidate.span_fields.get(path, mc.values), spans[path])]
+            path: [span_entry(m, s, e) for m, (s, e) in zip(candidate.span_fields.get(path, mc.values), spans[path])]
             for mc in block.mentions for path in [".".join(mc.path)]}
     if truth:
         meta["truth"] = truth

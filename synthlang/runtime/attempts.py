@@ -21,19 +21,20 @@ from ..engines.capabilities import check_capabilities
 from ..engines.identity import model_identity
 from ..engines.probe import run_probe
 from ..engines.registry import get_engine
-from ..expr import EvalError, Unknown, evaluate, passes, to_source
+from ..expr import passes, to_source
 from ..files import ensure_dir
 from ..plan.model import Block, Plan
 from ..values import MAX_STORED_DEPTH, ValueError_, check_record, check_value, find_in_order, load_json, match_key
 from . import plausibility
 from .cache import ResultCache, identity_key, request_key, sha256_file
+from .derive import DeriveError, derive
 from .entries import PENDING, Attempt, Candidate
 from .grow import Grown, cell_rows, grow_values
 from .label_check import LabelReader, label_schema, label_text, reader_for, record_text
-from .mentions import find_spans, gap_ranges, mention_pattern
+from .mentions import find_spans, gap_ranges, mention_pattern, mention_values
 from .options import RunOptions
 from .prompts import judge_messages, label_messages, messages_for
-from .sampling import SamplingError, draw_fields, get_path, set_path
+from .sampling import SamplingError, draw_fields, get_path
 from .scores import judge_score
 from .seeding import record_seed, sub_rng
 from .steps import run_steps
@@ -254,6 +255,11 @@ class Attempts:
                     if isinstance(grown, str):
                         return seed, None, grown
                     values, self._grown[Attempt(block.id, ci, attempt)] = grown
+                try:   # fields derived from drawn values alone: prompts and mentions see them
+                    derive(block.derived, values, self.plan.schemas, self.plan.schemas[block.schema_name],
+                           early_only=True)
+                except DeriveError as exc:
+                    return seed, None, f"derived: {'.'.join(exc.path)}: {exc.message}"
                 schema = self._schema_with_mentions(block, values)
                 if schema is not None:
                     break
@@ -269,14 +275,21 @@ class Attempts:
         return seed, values, (context, schema)
 
     def _schema_with_mentions(self, block: Block, values: dict) -> dict | None:
-        if not block.mentions:
+        drawn = [sf for sf in block.sampled if sf.items and sf.path[0] in block.json_schema.get("properties", {})]
+        if not block.mentions and not drawn:
             return block.json_schema
         schema = json.loads(json.dumps(block.json_schema))
+        for sf in drawn:   # the model writes one object per drawn item
+            n = len(values.get(sf.path[0]) or [])
+            node = schema["properties"][sf.path[0]]
+            node["minItems"] = node["maxItems"] = n
         for mc in block.mentions:
             if mc.path[0] not in schema.get("properties", {}):
                 continue   # a text copied from a real row, not written by the model
             parent = get_path(values, mc.path[:-1]) if len(mc.path) > 1 else values
-            vals = [str((parent or {}).get(m)) for m in mc.values]
+            vals = [text for _, text in mention_values(mc, parent or {})]
+            if not vals:
+                continue   # a drawn list with no items, and nothing else mentioned
             pattern = mention_pattern(mc, vals)
             if pattern is None:
                 return None
@@ -343,9 +356,12 @@ class Attempts:
         span_fields: dict[str, tuple[str, ...]] = {}
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
-            vals = [str(parent.get(m)) for m in mc.values]
+            labelled = mention_values(mc, parent)
+            vals = [v for _, v in labelled]
             text = str(parent.get(mc.path[-1]))
             label = ".".join(mc.path)
+            if any(name != m for (name, _), m in zip(labelled, mc.values)) or len(labelled) != len(mc.values):
+                span_fields[label] = tuple(name for name, _ in labelled)
             if mc.path[0] not in expected:   # copied from the row: its spans are known
                 if grown is not None and label in grown.spans:
                     spans[label], span_fields[label] = grown.spans[label], grown.span_fields[label]
@@ -357,11 +373,11 @@ class Attempts:
                     spans[label], span_fields[label] = at_spans, tuple(present)
                 mentioned[label] = vals
                 continue
-            found = find_spans(mc, text, vals)
+            found = find_spans(mc, text, vals) if vals else []
             if found is None:
                 return reject("mentions_missing")
             spans[label], mentioned[label] = [(s, e) for s, e in found], vals
-            ranges = gap_ranges(mc, vals)
+            ranges = gap_ranges(mc, vals) if vals else None
             if "truncated" not in block.allow and ranges is not None:  # the text after the values hit its room
                 fixed = plausibility.cut_tail(text, found[-1][1], ranges[-1][1], mc.min_len)
                 if fixed is None:
@@ -376,15 +392,10 @@ class Attempts:
             text = get_path(record, tuple(label.split(".")))
             if label in spans and isinstance(text, str) and spans[label][-1][1] > len(text):
                 return reject(f"truncated: {label}")
-        for d in block.derived:
-            parent = get_path(record, d.path[:-1]) if len(d.path) > 1 else record
-            try:
-                value = evaluate(d.expr, parent)
-            except (EvalError, Unknown, TypeError, ValueError, OverflowError) as exc:
-                return reject(f"derived: {'.'.join(d.path)}", str(exc))
-            if isinstance(value, float) and value.is_integer() and self._is_int_field(schema, d.path):
-                value = int(value)
-            set_path(record, d.path, value)
+        try:
+            derive(block.derived, record, self.plan.schemas, schema)
+        except DeriveError as exc:
+            return reject(f"derived: {'.'.join(exc.path)}", exc.message)
         try:
             record = check_record(schema, record, self.schemas, require_generated=True)
         except ValueError_ as exc:
@@ -499,18 +510,6 @@ class Attempts:
                     break
         return verdict
 
-    def _is_int_field(self, schema: ir.Schema, path: tuple[str, ...]) -> bool:
-        node = schema
-        for part in path[:-1]:
-            t = node.require(part).type
-            if isinstance(t, ir.ListType):
-                t = t.item
-            if not isinstance(t, ir.RecordType):
-                return False
-            node = self.plan.schemas[t.name]
-        f = node.field(path[-1])
-        return f is not None and isinstance(f.type, ir.IntType)
-
     def _judge(self, block: Block, made: list[Candidate]) -> list[Candidate]:
         """The judge's score for every record that passed its checks, in one engine call."""
         judge = block.judge
@@ -577,8 +576,12 @@ def _read_label(result: GenerationResult) -> str | None:
 def _merge(values: dict, written: dict) -> dict:
     out = dict(values)
     for k, v in written.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+        drawn = out.get(k)
+        if isinstance(v, dict) and isinstance(drawn, dict):
+            out[k] = _merge(drawn, v)
+        elif isinstance(v, list) and isinstance(drawn, list) and len(v) == len(drawn) \
+                and all(isinstance(a, dict) and isinstance(b, dict) for a, b in zip(drawn, v)):
+            out[k] = [_merge(a, b) for a, b in zip(drawn, v)]   # a drawn list's items, and what the model wrote in them
         else:
             out[k] = v
     return out

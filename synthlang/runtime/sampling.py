@@ -59,8 +59,32 @@ def _uniform(t: ir.Type, rng: random.Random) -> Any:
     raise SamplingError(f"`uniform` cannot draw a {ir.type_name(t)}: it needs options or bounds")
 
 
+def _draw_list(sf: SampledField, t: ir.ListType, rng: random.Random, schemas) -> list[dict]:
+    """A drawn list of records: its item count (uniform, or one weight per count from the
+    lowest), then each item's sampled fields, item after item, from the record's stream."""
+    lo, hi = ir.item_counts(t)
+    if isinstance(sf.sampler, ir.WeightsSampler):
+        if len(sf.sampler.weights) != hi - lo + 1:
+            raise SamplingError(f"`{'.'.join(sf.path)}`: {len(sf.sampler.weights)} weights for "
+                                f"{hi - lo + 1} item counts")
+        n = rng.choices(range(lo, hi + 1), weights=sf.sampler.weights)[0]
+    else:
+        n = rng.randint(lo, hi)
+    items: list[dict] = []
+    for _ in range(n):
+        item: dict = {}
+        for sub in sf.items:
+            set_path(item, sub.path, draw(sub, rng, schemas))
+        items.append(item)
+    return items
+
+
 def draw(sf: SampledField, rng: random.Random, schemas) -> Any:
     t, s = sf.type, sf.sampler
+    if isinstance(t, ir.ListType):
+        if not isinstance(s, (ir.UniformSampler, ir.WeightsSampler)) or not isinstance(t.item, ir.RecordType):
+            raise SamplingError(f"`{'.'.join(sf.path)}`: a list is drawn by its item count, for a list of records")
+        return _draw_list(sf, t, rng, schemas)
     for _ in range(50):
         value: Any
         match s:

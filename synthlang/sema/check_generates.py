@@ -17,6 +17,7 @@ from .check_quotas import check_quota
 from .check_settings import DEFAULT_MODEL
 from .check_steps import check_steps
 from .context import Context
+from .early_fields import early_fields
 from .typecheck import describe, group, lower_expr
 
 MAX_COUNT = 10**12
@@ -161,7 +162,9 @@ def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
         ok = False
         quotas = []
 
-    known = [f.name for f in schema.fields if f.source == "sampled" or f.name in quota_fields]
+    # sampled and quota fields, and the fields derived from them alone (`total = sum(items.price)`)
+    early = early_fields(schema, ctx.schema, frozenset(quota_fields))
+    known = [f.name for f in schema.fields if f.name in early]
     grown, grow = check_grow(ctx, g, schema, items, set(quota_fields))
     ok = ok and grown
     if grow is not None:  # what the row gives is known before the model writes

@@ -21,6 +21,10 @@ def _refs(node: ast.Expr) -> list[ast.Name]:
             return [parts[0]]
         case ast.Call(args=args) | ast.ListLit(items=args):
             return [r for a in args for r in _refs(a)]
+        case ast.Index(base=base, index=index):
+            return _refs(base) + _refs(index)
+        case ast.Each(element=element, var=var, items=items):
+            return _refs(items) + [r for r in _refs(element) if r.value != var.value]
         case ast.BinOp(left=left, right=right):
             return _refs(left) + _refs(right)
         case ast.UnOp(operand=operand) | ast.Matches(operand=operand):

@@ -15,6 +15,8 @@ def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None
     sink = ctx.sink
     options = ir.options_of(t)
     tname = ir.type_name(t)
+    if isinstance(t, ir.ListType):
+        return _item_count(ctx, f, t)
     match s.kind:
         case "uniform":
             if options is not None:
@@ -89,3 +91,38 @@ def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None
                 return None
             return ir.FakerSampler(provider=provider)
     return None  # pragma: no cover
+
+
+def _item_count(ctx: Context, f: ast.Field, t: ir.ListType) -> ir.Sampler | None:
+    """`items: list[Item](1..4) ~ uniform | weights(...)`: the runtime draws the item count (each
+    weight is one count's, from the lowest), then every item's sampled fields."""
+    s = f.source
+    assert isinstance(s, ast.SamplerNode)
+    sink = ctx.sink
+    if not isinstance(t.item, ir.RecordType):
+        sink.error("E0205", f"`~ {s.kind}` on a list draws its item count, for a list of records; the items of "
+                   f"{ir.type_name(t)} have no fields to draw", s.span,
+                   help="make the items records with sampled fields, or let the model write the list")
+        return None
+    lo, hi = ir.item_counts(t)
+    match s.kind:
+        case "uniform":
+            return ir.UniformSampler()
+        case "weights":
+            ws = []
+            for w in s.args:
+                if w.kind not in ("int", "float") or w.value < 0:
+                    sink.error("E0206", "weights are non-negative numbers", w.span)
+                    return None
+                ws.append(float(w.value))
+            if len(ws) != hi - lo + 1:
+                sink.error("E0206", f"{len(ws)} weights for the {hi - lo + 1} item counts {lo}..{hi} of "
+                           f"`{f.name.value}`", s.span, help="give one weight per item count, from the lowest")
+                return None
+            if sum(ws) <= 0:
+                sink.error("E0206", "the weights add up to zero", s.span)
+                return None
+            return ir.WeightsSampler(weights=tuple(ws))
+    sink.error("E0205", f"`~ {s.kind}` cannot draw a list; a list's item count is drawn by `~ uniform` or "
+               "`~ weights(...)`", s.span)
+    return None

@@ -65,6 +65,11 @@ def resolve_schemas(ctx: Context) -> None:
             if isinstance(f.source, ast.SamplerNode):
                 spec["source"] = "sampled"
                 spec["sampler"] = resolve_sampler(ctx, f, t)
+            elif f.source is None and isinstance(t, ir.ListType) and isinstance(t.item, ir.RecordType) \
+                    and draws_fields(ctx, t.item.name):
+                # a list of records with sampled fields is drawn: its item count uniformly
+                spec["source"] = "sampled"
+                spec["sampler"] = ir.UniformSampler()
             elif isinstance(f.source, ast.Derived):
                 spec["source"] = "derived"
                 expr, et, ok = lower_expr(ctx, f.source.expr, ctx.schemas[name], "derived field")
@@ -83,11 +88,33 @@ def resolve_schemas(ctx: Context) -> None:
                                  help=("generation would run to max_tokens; the plan caps it at "
                                        f"{ir.DEFAULT_MAX_LEN if what == 'string' else ir.DEFAULT_MAX_ITEMS}; "
                                        f"write e.g. {'str(..400)' if what == 'string' else 'list[...](0..5)'}"))
-            if f.mentions:
-                spec["mentions"] = check_mentions(ctx, f, t, typed[name])
             out.append(ir.FieldDef(**spec))
         ctx.schemas[name] = ir.Schema(name=name, fields=tuple(out), span=ctx.schemas[name].span)
         _report_derived_cycles(ctx, ctx.schemas[name], fields)
+
+    # phase 3: mentions, once every schema's sources are known (a text may mention the items of a
+    # drawn list, or a total derived from them)
+    for name, fields in typed.items():
+        schema = ctx.schemas[name]
+        texts = {f.name.value: check_mentions(ctx, f, t, schema) for f, t in fields if t is not None and f.mentions}
+        if texts:
+            ctx.schemas[name] = schema.copy(fields=tuple(
+                fd.copy(mentions=texts[fd.name]) if fd.name in texts else fd for fd in schema.fields))
+
+
+def draws_fields(ctx: Context, schema_name: str, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a record of this schema has sampled fields (its own, or its nested records')."""
+    decl = ctx.schemas_ast.get(schema_name)
+    if decl is None or schema_name in seen:
+        return False
+    for f in decl.fields:
+        if isinstance(f.source, ast.SamplerNode):
+            return True
+        inner = f.type.item if isinstance(f.type, ast.ListType) else f.type
+        if f.source is None and isinstance(inner, ast.NamedType) \
+                and draws_fields(ctx, inner.name.value, seen | {schema_name}):
+            return True
+    return False
 
 
 def _report_derived_cycles(ctx: Context, schema: ir.Schema, fields: list[tuple[ast.Field, ir.Type | None]]) -> None:

@@ -53,6 +53,7 @@ class ExprChecker:
     def __init__(self, ctx: Context, scope: ir.Schema, what: str):
         self.ctx, self.scope, self.what = ctx, scope, what
         self.ok = True
+        self.locals: dict[str, ExprType] = {}   # the item names of the comprehensions around
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
         self.ok = False
@@ -73,6 +74,10 @@ class ExprChecker:
                 return ir.Expr(op="lit", value=None, span=node.span), NULL
             case ast.Ref():
                 return self._ref(node)
+            case ast.Index():
+                return self._index(node)
+            case ast.Each():
+                return self._each(node)
             case ast.ListLit(items=items):
                 lowered = [self.lower(i) for i in items]
                 item_t = self._join([t for _, t in lowered], node.span) if lowered else ANY
@@ -103,22 +108,83 @@ class ExprChecker:
         return ir.Expr(op="lit", value=None), ANY
 
     def _ref(self, node: ast.Ref) -> tuple[ir.Expr, ExprType]:
-        schema: ir.Schema | None = self.scope
-        t: ExprType = ANY
-        for i, part in enumerate(node.parts):
+        path = tuple(p.value for p in node.parts)
+        expr = ir.Expr(op="ref", path=path, span=node.span)
+        first = node.parts[0]
+        if first.value in self.locals:
+            return expr, self._fields_of(self.locals[first.value], node.parts[1:], (first.value,))
+        t = self._fields_of(ir.RecordType(name=self.scope.name), node.parts, (), self.scope)
+        return expr, t
+
+    def _fields_of(self, t: ExprType, parts: tuple[ast.Name, ...], before: tuple[str, ...],
+                   schema: ir.Schema | None = None) -> ExprType:
+        """The type of `parts` read from a value of type t: fields of a record, and of every item of
+        a list of records (`items.qty` is a list of the items' quantities)."""
+        many = False            # went through a list: the result is one value per item
+        for i, part in enumerate(parts):
+            inner = t.item if isinstance(t, ir.ListType) else t
+            if isinstance(t, ir.ListType):
+                if many:
+                    self.error("E0601", f"`{'.'.join(before + tuple(p.value for p in parts[:i]))}` is a list of lists; "
+                               "read one list at a time", part.span)
+                    return ANY
+                many = True
+            if schema is None and isinstance(inner, ir.RecordType):
+                schema = self.ctx.schema(inner.name)
             if schema is None:
-                self.error("E0601", f"`{'.'.join(p.value for p in node.parts[:i])}` is {describe(t)}, "
+                if isinstance(t, (Any_, Null_)):
+                    return ANY
+                self.error("E0601", f"`{'.'.join(before + tuple(p.value for p in parts[:i]))}` is {describe(t)}, "
                            "not a record", part.span)
-                return ir.Expr(op="ref", path=tuple(p.value for p in node.parts), span=node.span), ANY
+                return ANY
             f = schema.field(part.value)
             if f is None:
+                top = not before and i == 0 and len(parts) == 1
                 self.error("E0101", f"unknown field `{part.value}` in {schema.name}", part.span,
-                           help=(self._quoted_value(part.value, schema) if i == 0 and len(node.parts) == 1 else None)
+                           help=(self._quoted_value(part.value, schema) if top else None)
                            or did_you_mean(part.value, [x.name for x in schema.fields]))
-                return ir.Expr(op="ref", path=tuple(p.value for p in node.parts), span=node.span), ANY
-            t = f.type
-            schema = self.ctx.schema(t.name) if isinstance(t, ir.RecordType) else None
-        return ir.Expr(op="ref", path=tuple(p.value for p in node.parts), span=node.span), t
+                return ANY
+            t, schema = f.type, None
+        if many:
+            return ANY if isinstance(t, (ir.ListType, Any_, Null_)) else ir.ListType(item=t)
+        return t
+
+    def _index(self, node: ast.Index) -> tuple[ir.Expr, ExprType]:
+        base, bt = self._ref(node.base)
+        index, it = self.lower(node.index)
+        if group(it) not in ("num", "any") or isinstance(it, ir.FloatType):
+            self.error("E0601", f"a list is indexed by an int, not {describe(it)}", node.index.span)
+        tail = tuple(p.value for p in node.tail)
+        expr = ir.Expr(op="index", args=(base, index), path=tail or None, span=node.span)
+        if isinstance(bt, (Any_, Null_)):
+            return expr, ANY
+        if not isinstance(bt, ir.ListType):
+            self.error("E0601", f"`{'.'.join(base.path or ())}` is {describe(bt)}, not a list; only a list has "
+                       "items to index", node.base.span)
+            return expr, ANY
+        return expr, self._fields_of(bt.item, node.tail, (".".join(base.path or ()) + "[...]",))
+
+    def _each(self, node: ast.Each) -> tuple[ir.Expr, ExprType]:
+        items, lt = self.lower(node.items)
+        var = node.var.value
+        item_t: ExprType = ANY
+        if isinstance(lt, ir.ListType):
+            item_t = lt.item
+        elif not isinstance(lt, (Any_, Null_)):
+            self.error("E0601", f"`for {var} in ...` needs a list, not {describe(lt)}", node.items.span)
+        outer = self.locals.get(var)
+        self.locals[var] = item_t
+        try:
+            element, et = self.lower(node.element)
+        finally:
+            if outer is None:
+                self.locals.pop(var, None)
+            else:
+                self.locals[var] = outer
+        expr = ir.Expr(op="each", args=(element, items), value=var, span=node.span)
+        if isinstance(et, (Any_, Null_)):
+            return expr, ANY
+        return expr, ir.ListType(item=et)
 
     def _quoted_value(self, name: str, schema: ir.Schema) -> str | None:
         """The fix for an enum or literal value written bare (`intent == billing`): a bare name
@@ -240,6 +306,15 @@ class ExprChecker:
                 return expr, STR
             if op == "+" and gl == gr == "list":
                 return expr, lt
+            if "list" in (gl, gr):   # item by item: `items.qty * items.unit_price`, `items.price * 1.2`
+                li = lt.item if isinstance(lt, ir.ListType) else lt
+                ri = rt.item if isinstance(rt, ir.ListType) else rt
+                if group(li) not in ("num",) + loose or group(ri) not in ("num",) + loose:
+                    self.error("E0601", f"cannot apply `{op}` to {describe(lt)} and {describe(rt)}", node.span,
+                               help="arithmetic goes item by item over lists of numbers")
+                    return expr, ANY
+                num = FLOAT if op == "/" or "float" in (li.kind, ri.kind) else INT
+                return expr, ir.ListType(item=num)
             if gl not in ("num",) + loose or gr not in ("num",) + loose:
                 self.error("E0601", f"cannot apply `{op}` to {describe(lt)} and {describe(rt)}", node.span)
                 return expr, ANY

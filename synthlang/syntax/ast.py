@@ -116,7 +116,26 @@ class Null(AstNode):
     span: Span
 
 
-Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null
+class Index(AstNode):
+    """`items[0].qty`: one item of a list (`base`), then fields of it (`tail`)."""
+
+    base: Ref
+    index: Expr
+    tail: tuple[Name, ...]
+    span: Span
+
+
+class Each(AstNode):
+    """`i.qty * 2 for i in items`: one value per item of a list, each named `var` in `element`
+    (the argument of an aggregate, or `[... for ... in ...]`)."""
+
+    element: Expr
+    var: Name
+    items: Expr
+    span: Span
+
+
+Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null | Index | Each
 
 
 # ---- sources of a field ------------------------------------------------------------------------

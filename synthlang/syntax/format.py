@@ -78,10 +78,17 @@ def _align_comments(lines: list[str]) -> list[str]:
     return out
 
 
+INDEX_OPEN = "INDEX_LSQB"   # the `[` of `items[0]`, written against its list (the other `[`s are not)
+
+
 def _tokens(node: Tree[Token] | Token) -> list[Token]:
     if isinstance(node, Token):
         return [node]
-    return [t for child in node.children if child is not None for t in _tokens(child)]
+    out = [t for child in node.children if child is not None for t in _tokens(child)]
+    if node.data == "index":
+        at = len(_tokens(node.children[0]))
+        out[at] = out[at].update(type=INDEX_OPEN)
+    return out
 
 
 def _first_line(node: Tree[Token] | Token) -> int:
@@ -179,7 +186,7 @@ def _space(prev: Token, tok: Token, unary: bool) -> str:
     if t == "(":
         return "" if (_is_word(prev) and p not in WORD_OPERATORS) or p in ("]", ")") else " "
     if t == "[":
-        return "" if p == "list" else " "
+        return "" if p == "list" or tok.type == INDEX_OPEN else " "
     return " "
 
 

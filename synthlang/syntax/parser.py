@@ -282,7 +282,12 @@ class _ToAst:
         return ast.SamplerNode("faker", (children[0],), self._span(meta))
 
     def mentions(self, children: list[Any]) -> Any:
-        return tuple(self._name(t) for t in children)
+        return tuple(children)
+
+    @_with_meta
+    def mention_path(self, meta: Meta, children: list[Any]) -> ast.Name:
+        """A mentioned path is one name, dotted: `items.product`."""
+        return ast.Name(".".join(str(t) for t in children), self._span(meta))
 
     @_with_meta
     def seeds_decl(self, meta: Meta, children: list[Any]) -> ast.SeedsDecl:
@@ -507,6 +512,21 @@ class _ToAst:
     def call(self, meta: Meta, children: list[Any]) -> ast.Call:
         return ast.Call(self._name(children[0]), tuple(c for c in children[1:] if c is not None),
                         self._span(meta))
+
+    @_with_meta
+    def index(self, meta: Meta, children: list[Any]) -> ast.Index:
+        return ast.Index(children[0], children[1], tuple(self._name(t) for t in children[2:]), self._span(meta))
+
+    @_with_meta
+    def each(self, meta: Meta, children: list[Any]) -> ast.Each:
+        element, var, items = children
+        return ast.Each(element, self._name(var), items, self._span(meta))
+
+    @_with_meta
+    def each_call(self, meta: Meta, children: list[Any]) -> ast.Call:
+        func, element, var, items = children
+        each = ast.Each(element, self._name(var), items, self._span(meta))
+        return ast.Call(self._name(func), (each,), self._span(meta))
 
 
 # Friendly names for terminals in "expected ..." messages.
