@@ -122,6 +122,14 @@ def error(message: str) -> None:
     print(f"synthc: error: {one_line(message)}", file=sys.stderr)
 
 
+def engine_stopped(exc: Exception, after: str = "") -> None:
+    """An engine failure: synthc's message, then the engine's last relevant log lines (an
+    EngineLogged carries them), each on its own line behind a quote mark."""
+    error(f"the engine stopped: {exc}{after}")
+    for line in getattr(exc, "lines", ()):
+        print(one_line(f"    | {line}"), file=sys.stderr)
+
+
 def print_network(models) -> None:
     """What a reviewer, and whoever runs a spec, must see first: where each model (anything with
     `name`, `endpoint` and `api_key_env`) sends requests and which secret goes along. One line
@@ -190,6 +198,12 @@ def run_options(args, plan, base: Path):
                          cache_dir=cache_dir_for(args, out_dir), spec_dir=base, reads=reads)
     if getattr(args, "cache_max_size", None) is not None:
         options.cache_max_bytes = args.cache_max_size
+    if getattr(args, "verbose", False):  # the engine libraries' own output on the terminal
+        options.engine_options.verbose = True
+    else:  # ... or in a file, quoted when something goes wrong
+        from ..runtime.driver import ENGINE_LOG, RUN_DIR
+
+        options.engine_options.log_file = out_dir / RUN_DIR / ENGINE_LOG
     if getattr(args, "fake_engine", False):
         from ..engines.fake import FakeFactory
 

@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=count, default=None, help="Ray workers, one engine each (default: the CPUs)")
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
+    r.add_argument("--verbose", action="store_true",
+                   help="let vLLM and llama.cpp print their own logs here (default: to .synth/engine.log in "
+                        "the output folder, quoted when something goes wrong)")
     cache_arguments(r)
     allow_endpoint_arguments(r)
     pl = sub.add_parser("plan", help="what a run would reuse, generate and drop, and what it would cost "
@@ -80,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--max-attempts", type=count, default=None, help="as for `run`")
     pr.add_argument("--threads", type=count, default=None, help="engine threads (default: all cores)")
     pr.add_argument("--fake-engine", action="store_true", help="as for `run`")
+    pr.add_argument("--verbose", action="store_true", help="as for `run`")
     pr.add_argument("--format", choices=("text", "json"), default="text",
                     help="a table per block, or the records as JSON lines")
     cache_arguments(pr)

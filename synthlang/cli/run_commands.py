@@ -11,6 +11,7 @@ from .common import (
     EXIT_ERRORS,
     EXIT_OK,
     EXIT_USAGE,
+    engine_stopped,
     error,
     load_plan,
     one_line,
@@ -69,8 +70,7 @@ def cmd_run(args) -> int:
         error(str(exc))
         return EXIT_ENGINE
     except EngineDead as exc:
-        error(f"the engine stopped: {exc}. Everything generated so far is kept; "
-               "run the same command again to resume.")
+        engine_stopped(exc, ". Everything generated so far is kept; run the same command again to resume.")
         return EXIT_ENGINE
     except (JournalMismatch, RunBusy) as exc:
         error(str(exc))
@@ -181,7 +181,7 @@ def cmd_preview(args) -> int:
         error(str(exc))
         return EXIT_ENGINE
     except EngineDead as exc:
-        error(f"the engine stopped: {exc}")
+        engine_stopped(exc)
         return EXIT_ENGINE
     except OSError as exc:
         error(f"cannot use the cache: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))

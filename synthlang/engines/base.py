@@ -96,4 +96,6 @@ class EngineOptions:
     batch: int | None = None        # sequences decoded together (llama.cpp); None: from memory and context
     key_endpoints: tuple[str, ...] = ()  # servers the user lets an API key go to (--allow-endpoint)
     spec_dir: Path | None = None    # the spec's (or plan's) folder: local model files are relative to it
+    log_file: Path | None = None    # where vLLM's and llama.cpp's own output goes (None: the terminal)
+    verbose: bool = False           # let the engine libraries print everything they would (--verbose)
     extra: dict = field(default_factory=dict)

@@ -79,12 +79,21 @@ class LlamaCppEngine:
         if backend is None:  # the checker refuses it; a plan may still name it
             raise EngineDead(f"llamacpp engine: structured-output backend `{model.backend}` is not "
                              "available here (use llguidance or outlines_core)")
+        # llama.cpp's loading lines go to the terminal with --verbose, else to the run's log file
+        # (engine_log.py), where a failure quotes them from (not verbose, llama-cpp-python sends
+        # them to /dev/null); after loading only its errors, unless --verbose: its debug lines at
+        # every decoding step would slow decoding down
         try:
             # this context only tokenizes; the decoder makes its own for the batch
             self.llm = llama_cpp.Llama(str(path), n_ctx=64, n_threads=threads, n_threads_batch=threads,
-                                       seed=0, verbose=False)
+                                       seed=0, verbose=options.verbose or options.log_file is not None)
         except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError
             raise EngineDead(f"llama.cpp could not load {path}: {exc}") from exc
+        finally:
+            if not options.verbose:
+                from llama_cpp._logger import set_verbose
+
+                set_verbose(False)
         model_ptr = self.llm._model.model
         vocab = C.llama_model_get_vocab(model_ptr)
         self.n_vocab = C.llama_vocab_n_tokens(vocab)

@@ -7,6 +7,7 @@ import importlib
 
 from .. import ir
 from .base import Engine, EngineDead, EngineOptions
+from .engine_log import LOGGED_ENGINES, EngineLog, start_logged
 
 IMPLEMENTATIONS: dict[str, str] = {
     "llamacpp": "synthlang.engines.llamacpp:LlamaCppEngine",
@@ -19,7 +20,14 @@ def get_engine(model: ir.Model, options: EngineOptions | None = None) -> Engine:
     target = IMPLEMENTATIONS.get(model.engine)
     if target is None:
         raise EngineDead(f"engine `{model.engine}` is not available in this installation")
+    options = options or EngineOptions()
     module_name, class_name = target.split(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    engine: Engine = engine_class(model, options or EngineOptions())
-    return engine
+    # the engine libraries' output goes to the run's log file (engine_log.py), import included
+    log = EngineLog(options.log_file) if options.log_file is not None and model.engine in LOGGED_ENGINES else None
+
+    def make() -> Engine:
+        engine_class = getattr(importlib.import_module(module_name), class_name)
+        engine: Engine = engine_class(model, options)
+        return engine
+
+    return start_logged(make, log)

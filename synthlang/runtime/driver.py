@@ -39,6 +39,7 @@ from .sinks import write_block
 RUN_DIR = ".synth"
 JOURNAL = "journal.jsonl"
 CACHE_DIR = "cache"         # the result cache's default folder, in RUN_DIR
+ENGINE_LOG = "engine.log"   # what vLLM and llama.cpp print, in RUN_DIR (engines/engine_log.py)
 
 
 # A block whose first attempts all fail before any request for one and the same reason (a
