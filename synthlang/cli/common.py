@@ -73,6 +73,47 @@ def days(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """A finite, non-negative number of seconds (at most a week), for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"not a number of seconds from 0 to 604800: {text!r}")
+    return value
+
+
+def batch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-files", choices=("api", "offline"), default=None,
+                   help="send requests as OpenAI-format batch files instead of live calls: to the Batch API "
+                        "at an `engine openai` model's endpoint (api), or left in .synth/batches for an offline "
+                        "runner such as vLLM's run_batch, for `engine vllm` and `engine openai` models (offline)")
+
+
+def batch_options(args, plan, options) -> str | None:
+    """Set the batch-file options of a run (or a dry run) from --batch-files and its companions;
+    what is wrong with them, or None."""
+    mode = getattr(args, "batch_files", None)
+    if mode is None:
+        if getattr(args, "batch_wait", None) is not None or getattr(args, "batch_poll", None) is not None:
+            return "--batch-wait and --batch-poll go with --batch-files"
+        return None
+    from ..runtime.batch_engine import batched_models
+
+    if not batched_models(plan.models, mode):
+        engines = "engine openai" if mode == "api" else "engine vllm or engine openai"
+        return f"--batch-files {mode}: no model of this plan has {engines}, so nothing would go in a batch file"
+    if getattr(args, "ray", None) is not None:
+        return "--batch-files sends and collects batches from this process: it cannot be combined with --ray"
+    options.batch_files = mode
+    options.batch_wait = getattr(args, "batch_wait", None)
+    options.batch_poll = getattr(args, "batch_poll", None)
+    # the start-up probe would be a batch round trip of its own: every output is still validated
+    options.probe = False
+    return None
+
+
 def parse_size(text: str) -> int:
     """A size in bytes from `500M`, `2G`, `1.5GiB`, `4096`, for argparse; refuses what is not a
     finite size up to 1 PiB (`1e999` is infinity)."""

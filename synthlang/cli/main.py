@@ -15,10 +15,12 @@ from .common import (
     EXIT_OK,
     Parser,
     allow_endpoint_arguments,
+    batch_arguments,
     cache_arguments,
     count,
     days,
     parse_size,
+    seconds,
 )
 
 
@@ -62,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=count, default=None, help="Ray workers, one engine each (default: the CPUs)")
     r.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="a live bar on a terminal (auto), always a bar, or plain log lines")
+    batch_arguments(r)
+    r.add_argument("--batch-wait", type=seconds, default=None, metavar="SECONDS",
+                   help="with --batch-files: how long to wait for a batch before stopping (the batch stays "
+                        "journaled; the same command later collects it); default: until it is done")
+    r.add_argument("--batch-poll", type=seconds, default=None, metavar="SECONDS",
+                   help="with --batch-files: seconds between looks at a batch (default: 30 for api, 1 offline)")
     r.add_argument("--verbose", action="store_true",
                    help="let vLLM and llama.cpp print their own logs here (default: to .synth/engine.log in "
                         "the output folder, quoted when something goes wrong)")
@@ -74,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--max-attempts", type=count, default=None, help="as for `run`")
     pl.add_argument("--format", choices=("text", "json"), default="text")
     pl.add_argument("--fake-engine", action="store_true", help="as for `run` (its results are cached apart)")
+    batch_arguments(pl)
     cache_arguments(pl, run=False)
     pr = sub.add_parser("preview", help="generate a few records per block and show them (the run reuses them)")
     pr.add_argument("spec", help="a .synth spec or a plan .json")

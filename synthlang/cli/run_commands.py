@@ -11,6 +11,7 @@ from .common import (
     EXIT_ERRORS,
     EXIT_OK,
     EXIT_USAGE,
+    batch_options,
     engine_stopped,
     error,
     load_plan,
@@ -61,6 +62,10 @@ def cmd_run(args) -> int:
     options.fresh = args.fresh
     options.progress = {"auto": None, "bar": True, "log": False}[args.progress]
     options.ray, options.workers = args.ray, args.workers
+    problem = batch_options(args, plan, options)
+    if problem:
+        error(problem)
+        return EXIT_USAGE
     try:
         report = run_plan(plan, options)
     except CellFailed as exc:
@@ -123,8 +128,13 @@ def cmd_plan(args) -> int:
     from ..runtime.estimate import estimate, render_text
     from ..runtime.journal import JournalMismatch
 
+    options = run_options(args, plan, base)
+    problem = batch_options(args, plan, options)
+    if problem:
+        error(problem)
+        return EXIT_USAGE
     try:
-        result = estimate(plan, run_options(args, plan, base))
+        result = estimate(plan, options)
     except (JournalMismatch, OSError) as exc:
         error(str(exc))
         return EXIT_ERRORS

@@ -202,6 +202,25 @@ def _retry_after(exc: urllib.error.HTTPError) -> float | None:
     return min(float(value), 60.0) if value and _SECONDS.fullmatch(value.strip()) else None
 
 
+def chat_body(served_model: str, r: GenerationRequest, schema_format: str | None) -> dict:
+    """The chat-completions request body of `r`, its schema sent as `schema_format` says (None:
+    unconstrained). Live calls and batch files (batch_format.py) send the same body."""
+    body: dict[str, Any] = {"model": served_model, "messages": list(r.messages), "max_tokens": r.max_tokens,
+                            "temperature": r.temperature, "top_p": r.top_p, "seed": r.seed % (2**31)}
+    if r.logprobs:
+        body["logprobs"], body["top_logprobs"] = True, min(r.logprobs, 20)  # OpenAI's most
+    if schema_format is None:
+        return body
+    if schema_format == "json_schema":
+        body["response_format"] = {"type": "json_schema",
+                                   "json_schema": {"name": "record", "schema": r.json_schema, "strict": True}}
+    elif schema_format == "structured_outputs":
+        body["structured_outputs"] = {"json": r.json_schema}
+    else:
+        body["response_format"] = {"type": "json_object", "schema": r.json_schema}
+    return body
+
+
 class OpenAICompatEngine:
     def __init__(self, model: ir.Model, options: EngineOptions, max_retries: int = 5, timeout: float = 300.0,
                  backoff: float = 0.5):
@@ -232,20 +251,7 @@ class OpenAICompatEngine:
         self.stuck: str | None = None  # why the server is taken as stuck: nothing more is sent
 
     def _body(self, r: GenerationRequest) -> dict:
-        body = {"model": self.model.model, "messages": list(r.messages), "max_tokens": r.max_tokens,
-                "temperature": r.temperature, "top_p": r.top_p, "seed": r.seed % (2**31)}
-        if r.logprobs:
-            body["logprobs"], body["top_logprobs"] = True, min(r.logprobs, 20)  # OpenAI's most
-        if not self.constrained:
-            return body
-        if self.schema_format == "json_schema":
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "record", "schema": r.json_schema, "strict": True}}
-        elif self.schema_format == "structured_outputs":
-            body["structured_outputs"] = {"json": r.json_schema}
-        else:
-            body["response_format"] = {"type": "json_object", "schema": r.json_schema}
-        return body
+        return chat_body(self.model.model, r, self.schema_format if self.constrained else None)
 
     def _post(self, body: dict, logprobs: bool) -> Reply:
         data = json.dumps(body).encode("utf-8")

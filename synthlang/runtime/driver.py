@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..files import UnsafePath, ensure_dir, write_text_atomic
 from ..plan.model import Block, Plan
@@ -35,6 +36,9 @@ from .pool import LocalPool, Pool
 from .progress import Progress
 from .seeding import record_id
 from .sinks import write_block
+
+if TYPE_CHECKING:
+    from .batch_engine import JournalLedger
 
 RUN_DIR = ".synth"
 JOURNAL = "journal.jsonl"
@@ -95,6 +99,7 @@ class Driver:
         self.split_counts: dict[str, dict] = {}  # block -> split -> file and row count
         self.requests: dict[str, list[int]] = {b.id: [0, 0] for b in plan.blocks}  # sent, reused
         self.restarted = False
+        self.batches: JournalLedger | None = None   # with --batch-files
 
     def run(self) -> RunReport:
         root = self.opt.root or self.opt.out_dir
@@ -107,6 +112,7 @@ class Driver:
         # --fresh starts the dataset over; the result cache stays (see --no-cache)
         journal = Journal(run_dir / JOURNAL, self.plan.hash, self.plan.dataset.name, fresh=self.opt.fresh)
         self.restarted = journal.restarted
+        self.batches = self._batch_files(journal, run_dir)
         states = {b.id: BlockState.empty(len(b.cells)) for b in self.plan.blocks}
         dedupers = {b.id: Deduper(b.dedup, self.plan.seed_rows(b.schema_name)) for b in self.plan.blocks}
         # the journal's lock is held until the last output is in place: a second run of this
@@ -125,6 +131,17 @@ class Driver:
         finally:
             journal.close()
         return RunReport(out, manifest, files)
+
+    def _batch_files(self, journal: Journal, run_dir: Path) -> JournalLedger | None:
+        """With --batch-files: the batched models' engines send batch files, journaled here."""
+        if self.opt.batch_files is None:
+            return None
+        from .batch_engine import BATCH_DIR, BatchFactory, JournalLedger
+
+        ledger = JournalLedger(journal)
+        self.opt.engine_factory = BatchFactory(self.plan.models, self.opt, ledger, self.opt.batch_files,
+                                               run_dir / BATCH_DIR, previous=self.opt.engine_factory)
+        return ledger
 
     def _run_block(self, block: Block, st: BlockState, deduper: Deduper, journal: Journal) -> None:
         progress = Progress(block.id, len(block.cells), block.count, self.opt.progress)
@@ -196,6 +213,8 @@ class Driver:
             if n > 0:
                 work.append((cj, list(range(st.next_attempt[cj], st.next_attempt[cj] + n))))
                 room -= n
+        if self.batches is not None:  # the batch files this wave sends name its attempts
+            self.batches.making(block.id, work)
         made = self.pool.run(block.id, work)
         counts = self.requests[block.id]
         for candidates in made:
@@ -383,6 +402,9 @@ def run_plan(plan: Plan, options: RunOptions, pool: Pool | None = None) -> RunRe
     problem = output_folder_problem(options.out_dir, options.spec_dir, options.reads, writes)
     if problem:
         raise UnsafePath(errno.EPERM, problem)
+    if options.batch_files is not None and options.ray is not None:
+        raise ValueError("batch files are sent and collected by this process: --batch-files cannot be combined "
+                         "with --ray")
     if pool is None:
         if options.ray is not None:
             from .distributed import RayPool

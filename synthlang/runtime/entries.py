@@ -4,7 +4,11 @@ runs) and a JournalEntry (what the driver decided, one line of the journal).
 JournalEntry serialises to the journal's compact keys, so journals written by any version
 resume: {"b": block, "c": cell, "a": attempt, "tok": tokens, "t": seconds, "ok": ..., then
 "rec" and "dd" when accepted, or "why" (with "err" or "score") when rejected, and "lab" where
-the label check read the record: label field -> {"want", "read", "margin"[, "model"]}}."""
+the label check read the record: label field -> {"want", "read", "margin"[, "model"]}}.
+
+A BatchEntry is a journal line of its own, {"kind": "batch", "batch": name, "model", "state",
+then "handle", "n", "b" and "attempts" where known}: a batch file sent for a wave of attempts
+(runtime/batch_engine.py), so a resume collects a batch still out instead of sending it again."""
 
 from __future__ import annotations
 
@@ -95,3 +99,37 @@ class JournalEntry:
         return cls(Attempt(d["b"], d["c"], d["a"]), ok=d["ok"], why=d.get("why"), err=d.get("err"),
                    score=d.get("score"), tokens=d.get("tok"), seconds=d.get("t"), record=d.get("rec"),
                    dedup_values=d.get("dd"), step=d.get("step"), labels=d.get("lab"))
+
+
+BATCH_STATES = ("written", "out", "collected", "failed")
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """How a batch file stands: `written` (in .synth/batches, maybe handed over), `out` (at its
+    runner, `handle` to poll it by), `collected` or `failed`. Its first entry names the wave's
+    attempts it holds: (cell, first attempt, how many) of block `block`."""
+
+    name: str
+    model: str
+    state: str
+    handle: str | None = None
+    requests: int = 0
+    block: str | None = None
+    attempts: tuple[tuple[int, int, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "batch", "batch": self.name, "model": self.model, "state": self.state}
+        if self.handle is not None:
+            out["handle"] = self.handle
+        if self.requests:
+            out["n"] = self.requests
+        if self.block is not None:
+            out["b"] = self.block
+            out["attempts"] = [list(a) for a in self.attempts]
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BatchEntry:
+        return cls(d["batch"], d["model"], d["state"], handle=d.get("handle"), requests=d.get("n", 0),
+                   block=d.get("b"), attempts=tuple((a[0], a[1], a[2]) for a in d.get("attempts", ())))

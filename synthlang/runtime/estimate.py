@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engines.batch_format import MAX_BATCH_REQUESTS
 from ..files import read_bytes
 from ..plan.model import Block, Plan
 from ..values import MAX_STORED_BYTES, MAX_STORED_DEPTH, load_json
 from .acceptance import accept
 from .attempts import Attempts
+from .batch_engine import batched_models
 from .cache import identity_key
 from .dedup import Deduper
 from .driver import JOURNAL, RUN_DIR, replay
@@ -60,6 +62,8 @@ class BlockEstimate:
     tokens_from: str = "bounds"        # "cache" (mean tokens of the cached results) or "bounds" (max_tokens)
     tokens_per_second: float | None = None
     dropped: int = 0                   # records of the last run the new plan does not keep
+    batches: int | None = None         # with --batch-files: the batch files of the first round
+    topup_batches: int | None = None   # ... and at most this many more, for cells a round leaves short
 
 
 @dataclass
@@ -192,7 +196,27 @@ def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st
     if b.tokens_per_second:
         b.seconds = round(b.tokens / b.tokens_per_second, 1)
     b.dropped = len(previous - kept)
+    if options.batch_files is not None and b.to_generate:
+        _batches(plan, block, options.batch_files, b)
     return b
+
+
+def _batches(plan: Plan, block: Block, mode: str, b: BlockEstimate) -> None:
+    """How many batch files the block's requests make: one per step (one for a one-prompt block)
+    and one for the judge, of MAX_BATCH_REQUESTS each, in the first round; a round that leaves a
+    cell short is topped up by a batch of its own (one per step and judge), cell after cell."""
+    batched = set(batched_models(plan.models, mode))
+    per_round = 0
+    calls = max(1, len(block.steps))   # engine calls a wave makes: one per step
+    if block.model in batched:
+        per_round += calls * max(1, math.ceil(b.requests / calls / MAX_BATCH_REQUESTS))
+    if block.judge is not None and block.judge.model in batched and b.judge_requests:
+        per_round += math.ceil(b.judge_requests / MAX_BATCH_REQUESTS)
+    if not per_round:
+        return
+    b.batches = per_round
+    short = sum(1 for c in b.cells if c.to_generate)
+    b.topup_batches = 0 if b.acceptance == 1.0 else short * (calls + (block.judge is not None))
 
 
 def _previous_records(journal: Path) -> dict[str, set[str]]:
@@ -243,6 +267,8 @@ def render_text(e: PlanEstimate) -> str:
         lines.append(f"  {'total':<{width}}  {b.count:>7}  {b.reused:>6}  {b.to_generate:>7}  {b.requests:>8}")
         if b.to_generate:
             lines.append("  " + _cost(b))
+        if b.batches is not None:
+            lines.append("  " + _batch_cost(b))
         if b.dropped:
             lines.append(f"  dropped: {b.dropped} records of the last run are not kept by this plan")
     for block, n in e.dropped_blocks.items():
@@ -268,6 +294,14 @@ def _cost(b: BlockEstimate) -> str:
     when = (f", about {_duration(b.seconds)} at the {b.tokens_per_second:.0f} tokens/s measured for the model"
             if b.seconds is not None else ", time unknown until the model has run once")
     return f"estimate: {b.requests} requests{judge}, {acceptance}; {b.tokens} {tokens}{when}"
+
+
+def _batch_cost(b: BlockEstimate) -> str:
+    judge = f" and {b.judge_requests} judge requests" if b.judge_requests else ""
+    topups = (f", plus up to {b.topup_batches} top-up batches for cells a round leaves short" if b.topup_batches
+              else "")
+    return (f"batch files: about {b.batches} batch{'es' if b.batches != 1 else ''} of {b.requests} requests{judge}, "
+            f"{b.tokens} tokens{' at most' if b.tokens_from == 'bounds' else ''}{topups}")
 
 
 def _duration(seconds: float | None) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..files import human_size, open_append, open_read, open_update
 from ..values import MAX_STORED_DEPTH, load_json
+from .entries import BATCH_STATES, BatchEntry
 
 # a line longer than this is no entry synthc wrote (an accepted record with its provenance is
 # far smaller), and is not read into memory to find that out
@@ -67,10 +68,12 @@ def _is_labels(v: object) -> bool:
 
 
 def _well_formed(entry: dict) -> bool:
-    """True for the header, or for an attempt whose every key holds what synthc writes there
-    (so replaying it cannot fail on a type)."""
+    """True for the header, a batch (entries.BatchEntry), or an attempt whose every key holds
+    what synthc writes there (so replaying it cannot fail on a type)."""
     if entry.get("kind") == "header":
         return True
+    if entry.get("kind") == "batch":
+        return _is_batch(entry)
     if not (isinstance(entry.get("b"), str) and _is_int(entry.get("c")) and _is_int(entry.get("a"))
             and isinstance(entry.get("ok"), bool)):
         return False
@@ -81,6 +84,17 @@ def _well_formed(entry: dict) -> bool:
     elif not isinstance(entry.get("why"), str):
         return False
     return all(entry.get(key) is None or holds(entry[key]) for key, holds in _OPTIONAL.items())
+
+
+def _is_batch(entry: dict) -> bool:
+    """A batch line as BatchEntry.to_json writes it."""
+    attempts = entry.get("attempts", [])
+    return (isinstance(entry.get("batch"), str) and isinstance(entry.get("model"), str)
+            and entry.get("state") in BATCH_STATES and isinstance(entry.get("handle", ""), str)
+            and _is_int(entry.get("n", 0)) and isinstance(entry.get("b", ""), str)
+            and isinstance(attempts, list)
+            and all(isinstance(a, list) and len(a) == 3 and all(_is_int(x) for x in a) for a in attempts)
+            and set(entry) <= {"kind", "batch", "model", "state", "handle", "n", "b", "attempts"})
 
 
 PREVIOUS = "journal.previous.jsonl"   # the journal of the plan before an edit, kept one generation
@@ -141,6 +155,9 @@ class Journal:
     def entries(self) -> Iterator[dict]:
         return read_entries(self.path)
 
+    def batches(self) -> Iterator[BatchEntry]:
+        return (BatchEntry.from_json(e) for e in read_lines(self.path) if e.get("kind") == "batch")
+
     def _write_line(self, entry: dict) -> None:
         self._fh.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
 
@@ -173,8 +190,13 @@ def read_header(path: Path) -> dict | None:
 
 
 def read_entries(path: Path) -> Iterator[dict]:
-    """Every entry after the header; a torn last line (a run killed mid-write, not yet resumed)
+    """Every attempt after the header; a torn last line (a run killed mid-write, not yet resumed)
     is left out."""
+    return (e for e in read_lines(path) if e.get("kind") != "batch")
+
+
+def read_lines(path: Path) -> Iterator[dict]:
+    """Every line after the header, attempts and batches; a torn last line is left out."""
     with open_read(path) as fh:
         line_no = 0
         while True:

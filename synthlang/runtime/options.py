@@ -29,3 +29,6 @@ class RunOptions:
     workers: int | None = None               # Ray workers, one engine each (default: the cluster's CPUs)
     cache_dir: Path | None = None            # the result cache's folder; None: no cache
     cache_max_bytes: int = DEFAULT_MAX_BYTES
+    batch_files: str | None = None           # "api" or "offline": requests as batch files (batch_engine.py)
+    batch_poll: float | None = None          # seconds between polls of a batch (default: 30 api, 1 offline)
+    batch_wait: float | None = None          # seconds to wait for a batch before stopping, resumably (None: until done)

@@ -1,0 +1,380 @@
+"""Batch files (`synthc run --batch-files`): the Batch API's submit/poll protocol against a
+loopback test server (a stand-in for OpenAI's Batch API, answering as the fake engine would,
+constraints enforced), a run killed while a batch is out and the resume collecting it, the
+offline runner's files, the journal's batch lines and `synthc plan`'s estimate."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from synthlang.compiler import compile
+from synthlang.engines.base import GenerationRequest
+from synthlang.engines.batch_format import parse_output_line
+from synthlang.engines.fake import FakeEngine
+from synthlang.runtime.entries import BatchEntry
+from synthlang.runtime.journal import JournalCorrupt, read_entries, read_lines
+from synthlang.values import check_record
+
+ROOT = Path(__file__).resolve().parents[1]
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def fake_answer(body: dict) -> str:
+    """What the fake engine writes for a chat-completions body: valid for its schema, a function
+    of the request alone (a constrained model at a fixed seed)."""
+    schema = body["response_format"]["json_schema"]["schema"]
+    request = GenerationRequest(messages=tuple(body["messages"]), json_schema=schema,
+                                max_tokens=int(body["max_tokens"]), seed=int(body["seed"]), temperature=1.0,
+                                top_p=1.0)
+    return FakeEngine().generate([request])[0].text or ""
+
+
+def output_line(request: dict, n: int) -> str:
+    text = fake_answer(request["body"])
+    return json.dumps({"id": f"req-{n}", "custom_id": request["custom_id"],
+                       "response": {"status_code": 200, "request_id": f"r{n}", "body": {
+                           "id": f"cmpl-{n}", "object": "chat.completion",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                        "finish_reason": "stop"}],
+                           "usage": {"completion_tokens": max(1, len(text) // 4)}}},
+                       "error": None}) + "\n"
+
+
+class LoopbackBatchAPI:
+    """A loopback test server speaking OpenAI's Batch API: POST /files (multipart, purpose batch),
+    POST /batches, GET /batches/{id}, GET /batches (listing), GET /files/{id}/content. A batch
+    stays in_progress until `hold` is cleared, then completes with one output line per request."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.uploads: list[list[dict]] = []       # the request lines of every uploaded file
+        self.hold = threading.Event()             # set: batches stay in progress
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/files":
+                    content = _multipart_file(data, self.headers["Content-Type"])
+                    with outer.lock:
+                        fid = f"file-{len(outer.files)}"
+                        outer.files[fid] = content
+                        outer.uploads.append([json.loads(line) for line in content.decode().splitlines()])
+                    self._send(200, {"id": fid, "object": "file", "purpose": "batch", "bytes": len(content)})
+                elif self.path == "/v1/batches":
+                    body = json.loads(data)
+                    assert body["endpoint"] == "/v1/chat/completions" and body["completion_window"] == "24h"
+                    with outer.lock:
+                        bid = f"batch_{len(outer.batches)}"
+                        outer.batches[bid] = {"id": bid, "object": "batch", "status": "validating",
+                                              "input_file_id": body["input_file_id"],
+                                              "metadata": body.get("metadata") or {}}
+                        self._send(200, outer.batches[bid])
+                else:
+                    self._send(404, {"error": {"message": "no such route"}})
+
+            def do_GET(self):
+                if self.path.startswith("/v1/batches?"):
+                    with outer.lock:
+                        self._send(200, {"object": "list", "data": list(outer.batches.values())})
+                elif self.path.startswith("/v1/batches/"):
+                    with outer.lock:
+                        b = outer.batches.get(self.path.rsplit("/", 1)[1])
+                        if b is not None:
+                            outer._advance(b)
+                    self._send(200, b) if b else self._send(404, {"error": {"message": "no such batch"}})
+                elif self.path.startswith("/v1/files/") and self.path.endswith("/content"):
+                    content = outer.files.get(self.path.split("/")[3])
+                    if content is None:
+                        self._send(404, {"error": {"message": "no such file"}})
+                    else:
+                        self._send(200, None, raw=content)
+                else:
+                    self._send(404, {"error": {"message": "no such route"}})
+
+            def _send(self, code, data, raw=None):
+                payload = raw if raw is not None else json.dumps(data).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def _advance(self, b: dict) -> None:
+        if b["status"] == "validating":
+            b["status"] = "in_progress"
+        elif b["status"] == "in_progress" and not self.hold.is_set():
+            lines = [json.loads(line) for line in self.files[b["input_file_id"]].decode().splitlines()]
+            fid = f"file-{len(self.files)}"
+            self.files[fid] = "".join(output_line(r, n) for n, r in enumerate(lines)).encode()
+            b.update(status="completed", output_file_id=fid,
+                     request_counts={"total": len(lines), "completed": len(lines), "failed": 0})
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _multipart_file(data: bytes, content_type: str) -> bytes:
+    boundary = content_type.split("boundary=")[1].encode()
+    for part in data.split(b"--" + boundary):
+        head, _, body = part.partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            return body.removesuffix(b"\r\n")
+    raise AssertionError("no file in the upload")
+
+
+@pytest.fixture
+def server():
+    s = LoopbackBatchAPI()
+    yield s
+    s.stop()
+
+
+SPEC = """enum Kind {{ bug, idea, question }}
+model m {{ engine openai  name "m"  endpoint "{url}" }}
+schema Note {{
+  kind:  Kind
+  stars: int(1..5)
+  drift: int(-9..-2)
+  title: str(5..40)
+}}
+generate Note {{
+  count 9
+  using m
+  quota kind {{ bug: 4, idea: 3, question: 2 }}
+  prompt "Write a short {{{{ kind }}}} note."
+}}
+output "out" {{ format jsonl }}
+"""
+
+
+def write_spec(folder: Path, url: str) -> Path:
+    spec = folder / "notes.synth"
+    spec.write_text(SPEC.format(url=url))
+    return spec
+
+
+def synthc(*args, cwd: Path, timeout: float = 300):
+    return subprocess.run([sys.executable, "-m", "synthlang.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def start(*args, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "synthlang.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def records_checked(spec: Path) -> list[dict]:
+    """The run's records, each checked against its schema and the quotas exactly, without the
+    runtime's code."""
+    plan = compile(spec).plan
+    rows = [json.loads(line) for line in (spec.parent / "out/train.jsonl").read_text().splitlines()]
+    block = plan.blocks[0]
+    assert len(rows) == block.count == 9
+    assert Counter(r["kind"] for r in rows) == Counter({c.key["kind"]: c.count for c in block.cells})
+    for r in rows:
+        check_record(plan.schemas["Note"], {k: v for k, v in r.items() if k != "_meta"}, plan.schemas.get,
+                     require_generated=True)
+        assert 1 <= r["stars"] <= 5 and -9 <= r["drift"] <= -2 and 5 <= len(r["title"]) <= 40
+    assert len({r["_meta"]["id"] for r in rows}) == len(rows)
+    return rows
+
+
+def batch_lines(spec: Path) -> list[dict]:
+    return [e for e in read_lines(spec.parent / "out/.synth/journal.jsonl") if e.get("kind") == "batch"]
+
+
+def test_the_batch_api_protocol_against_a_loopback_server(tmp_path, server):
+    spec = write_spec(tmp_path, server.url)
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = records_checked(spec)
+    # one batch holds the whole first wave (every cell's attempts); the fake server's answers
+    # all pass, so no top-up batch is needed
+    assert len(server.uploads) == len(server.batches) == 1
+    lines = server.uploads[0]
+    assert len(lines) == 9
+    assert all(HEX64.fullmatch(line["custom_id"]) for line in lines)
+    assert len({line["custom_id"] for line in lines}) == 9
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"}
+    body = lines[0]["body"]
+    assert body["model"] == "m" and body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"]["properties"]["stars"] == {
+        "type": "integer", "minimum": 1, "maximum": 5}
+    # the journal says which batch held which attempts, and how it went
+    journaled = batch_lines(spec)
+    assert [e["state"] for e in journaled] == ["written", "out", "collected"]
+    first = BatchEntry.from_json(journaled[0])
+    assert first.block == "Note" and sum(n for _, _, n in first.attempts) == 9 and first.requests == 9
+    assert journaled[1]["handle"] == "batch_0"
+    assert "batch batch-" in proc.stderr and "9 results collected" in proc.stderr
+    # a second run is served by the result cache: nothing is uploaded, the same records written
+    again = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--fresh", "--progress", "log",
+                   cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(server.uploads) == 1 and "9 reused from the cache" in again.stderr
+    assert records_checked(spec) == rows
+
+
+def _wait_for(what, predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_run_killed_while_a_batch_is_out_resumes_by_collecting_it(tmp_path, server):
+    spec = write_spec(tmp_path, server.url)
+    server.hold.set()
+    proc = start("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    try:
+        _wait_for("the batch to be journaled as out",
+                  lambda: (tmp_path / "out/.synth/journal.jsonl").is_file()
+                  and any(e["state"] == "out" for e in batch_lines(spec)))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(server.batches) == 1 and not (tmp_path / "out/train.jsonl").exists()
+    assert not list(read_entries(tmp_path / "out/.synth/journal.jsonl"))  # no attempt journaled yet
+    sent = {line["custom_id"] for line in server.uploads[0]}
+    server.hold.clear()   # the batch completes while no run is watching
+    proc2 = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log",
+                   cwd=tmp_path)
+    assert proc2.returncode == 0, proc2.stderr
+    records_checked(spec)
+    # collected, not sent again: no upload after the kill holds any of its requests
+    assert len(server.batches) == 1 and len(server.uploads) == 1, [len(u) for u in server.uploads]
+    assert len(sent) == 9
+    assert [e["state"] for e in batch_lines(spec)] == ["written", "out", "collected"]
+
+
+def test_a_batch_still_out_stops_the_run_resumably_and_the_next_run_collects_it(tmp_path, server):
+    spec = write_spec(tmp_path, server.url)
+    server.hold.set()
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--batch-wait", "0.3",
+                  "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "is still out at the Batch API" in proc.stderr and "the next run collects it" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    server.hold.clear()
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records_checked(spec)
+    assert len(server.uploads) == 1
+
+
+def test_the_offline_runner_reads_the_output_file_another_program_writes(tmp_path):
+    # an `engine openai` model whose batch files a program of the user's runs: here a thread
+    # that answers every input file it finds, as vLLM's run_batch would
+    spec = write_spec(tmp_path, "http://127.0.0.1:9/v1")
+    folder = tmp_path / "out/.synth/batches"
+    stop = threading.Event()
+
+    def runner():
+        while not stop.is_set():
+            for path in folder.glob("*.input.jsonl") if folder.is_dir() else ():
+                out = path.with_name(path.name.replace(".input.", ".output."))
+                if not out.exists():
+                    lines = [json.loads(line) for line in path.read_text().splitlines()]
+                    tmp = out.with_name(out.name + ".part")
+                    tmp.write_text("".join(output_line(r, n) for n, r in enumerate(lines)))
+                    tmp.replace(out)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=runner, daemon=True)
+    thread.start()
+    try:
+        proc = synthc("run", spec.name, "--batch-files", "offline", "--batch-poll", "0.05", "--progress", "log",
+                      cwd=tmp_path)
+    finally:
+        stop.set()
+        thread.join()
+    assert proc.returncode == 0, proc.stderr
+    records_checked(spec)
+    assert len(list(folder.glob("*.input.jsonl"))) == 1
+    assert "from an OpenAI-format batch runner" in proc.stderr
+
+
+def test_plan_estimates_batches_and_tokens(tmp_path):
+    spec = write_spec(tmp_path, "http://127.0.0.1:9/v1")
+    proc = synthc("plan", spec.name, "--batch-files", "api", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"batch files: about 1 batch of 9 requests, \d+ tokens at most, plus up to 3 top-up", proc.stdout), proc.stdout
+    data = json.loads(synthc("plan", spec.name, "--batch-files", "api", "--format", "json", cwd=tmp_path).stdout)
+    assert data["blocks"][0]["batches"] == 1 and data["blocks"][0]["tokens"] > 0
+
+
+def test_batch_files_are_refused_where_nothing_would_be_batched(tmp_path):
+    (tmp_path / "s.synth").write_text('model m { engine llamacpp }\nschema R { k: "a" | "b" }\n'
+                                      'generate R { count 2 using m }\noutput "out" { format jsonl }\n')
+    proc = synthc("run", "s.synth", "--batch-files", "api", cwd=tmp_path)
+    assert proc.returncode == 2 and "no model of this plan has engine openai" in proc.stderr, proc.stderr
+    proc = synthc("run", "s.synth", "--batch-wait", "5", cwd=tmp_path)
+    assert proc.returncode == 2 and "go with --batch-files" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("line, error, kind, reason", [
+    ({"custom_id": "k", "response": {"status_code": 500, "body": None}, "error": "overloaded"}, "HTTP 500",
+     "transient", None),
+    ({"custom_id": "k", "response": {"status_code": 400, "body": {"error": "bad schema"}}}, "HTTP 400",
+     "deterministic", "request_refused"),
+    ({"custom_id": "k", "response": None, "error": {"code": "batch_expired"}}, "batch_expired", "transient", None),
+    ({"custom_id": "k", "response": {"status_code": 200, "body": {"choices": []}}}, "malformed reply",
+     "deterministic", "malformed_reply"),
+    ({"custom_id": "k", "response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": "{\"a\""}, "finish_reason": "length"}]}}}, "max_tokens",
+     "deterministic", "max_tokens"),
+])
+def test_an_output_line_reads_as_the_live_reply_would(line, error, kind, reason):
+    custom_id, result = parse_output_line(json.dumps(line))
+    assert custom_id == "k" and result is not None and result.text is None
+    assert error in (result.error or "") and result.error_kind == kind and result.reason == reason
+
+
+def test_an_output_line_with_a_completion():
+    line = {"custom_id": "k", "response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": "{\"a\":1}"}, "finish_reason": "stop"}], "usage": {"completion_tokens": 3}}}}
+    custom_id, result = parse_output_line(json.dumps(line))
+    assert (custom_id, result.text, result.tokens, result.error) == ("k", "{\"a\":1}", 3, None)
+    assert parse_output_line("not json") == (None, None)
+    assert parse_output_line(json.dumps({"no": "custom_id"})) == (None, None)
+
+
+def test_a_batch_line_in_the_journal_is_checked_like_every_other(tmp_path):
+    journal = tmp_path / "journal.jsonl"
+    entry = BatchEntry("batch-1", "m", "written", requests=3, block="B", attempts=((0, 0, 2), (1, 0, 1)))
+    assert BatchEntry.from_json(entry.to_json()) == entry
+    good = json.dumps({"plan": "p", "dataset": "d", "kind": "header"}) + "\n" + json.dumps(entry.to_json()) + "\n"
+    journal.write_text(good)
+    assert [BatchEntry.from_json(e) for e in read_lines(journal)] == [entry]
+    assert list(read_entries(journal)) == []   # replay sees attempts only
+    journal.write_text(good + json.dumps({"kind": "batch", "batch": "b", "model": "m", "state": "lost"}) + "\n")
+    with pytest.raises(JournalCorrupt):
+        list(read_lines(journal))
