@@ -6,6 +6,7 @@ offline runner's files, the journal's batch lines and `synthc plan`'s estimate."
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -378,3 +379,83 @@ def test_a_batch_line_in_the_journal_is_checked_like_every_other(tmp_path):
     journal.write_text(good + json.dumps({"kind": "batch", "batch": "b", "model": "m", "state": "lost"}) + "\n")
     with pytest.raises(JournalCorrupt):
         list(read_lines(journal))
+
+
+VLLM_SPEC = """model m { engine vllm  temperature 0.7 }
+schema R {
+  kind:  "a" | "b"
+  stars: int(1..5)
+  drift: float(-2.5..7.25)
+  body:  str(5..60)
+}
+generate R { count 4 using m }
+output "out" { format jsonl }
+"""
+# what the batch runner needs on vLLM's CPU build (as the vllm_server fixture of the engine matrix)
+VLLM_CPU = ["--dtype", "bfloat16", "--enforce-eager", "--no-enable-chunked-prefill", "--gpu-memory-utilization", "0.3"]
+
+
+def _has_vllm() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(not _has_vllm() and not os.environ.get("SYNTHLANG_REQUIRE_VLLM"), reason="vLLM is not installed")
+def test_vllm_s_own_batch_runner_runs_the_batch_files_end_to_end(tmp_path):
+    # synthc leaves the files; vLLM's run_batch (the command synthc prints) runs each on the
+    # embedded model, with the structured-output fields vLLM reads in a batch file's body
+    from synthlang.engines.batch_runners import runner_command
+
+    (tmp_path / "r.synth").write_text(VLLM_SPEC)
+    model = compile(tmp_path / "r.synth").plan.models["m"]
+    proc = start("run", "r.synth", "--batch-files", "offline", "--batch-poll", "0.5", "--progress", "log",
+                 cwd=tmp_path)
+    folder = tmp_path / "out/.synth/batches"
+    runs = []
+    deadline = time.time() + 1800
+    try:
+        while proc.poll() is None:
+            assert time.time() < deadline, "the run did not end"
+            for path in sorted(folder.glob("*.input.jsonl")) if folder.is_dir() else ():
+                out = path.with_name(path.name.replace(".input.", ".output."))
+                if out.exists():
+                    continue
+                command = shlex.split(runner_command(model, path, out))
+                assert command[:3] == ["python", "-m", "vllm.entrypoints.openai.run_batch"]
+                ran = subprocess.run([sys.executable, *command[1:], *VLLM_CPU], capture_output=True, text=True,
+                                     timeout=900)
+                assert ran.returncode == 0, ran.stderr[-3000:]
+                runs.append(path)
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert runs and "run_batch" in stderr   # synthc said how to run the file
+    # what went out: one line per request, the schema as vLLM's structured_outputs, compact JSON
+    first = [json.loads(line) for line in runs[0].read_text().splitlines()]
+    assert len(first) >= 4 and all(HEX64.fullmatch(line["custom_id"]) for line in first)
+    so = first[0]["body"]["structured_outputs"]
+    assert so["disable_any_whitespace"] is True and so["json"]["properties"]["stars"] == {
+        "type": "integer", "minimum": 1, "maximum": 5}
+    # the records, checked without the product's code: count, fields, bounds
+    rows = [json.loads(line) for line in (tmp_path / "out/train.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    for r in rows:
+        assert set(r) == {"kind", "stars", "drift", "body", "_meta"}
+        assert r["kind"] in ("a", "b")
+        assert isinstance(r["stars"], int) and 1 <= r["stars"] <= 5
+        assert isinstance(r["drift"], (int, float)) and -2.5 <= r["drift"] <= 7.25
+        assert isinstance(r["body"], str) and 5 <= len(r["body"]) <= 60
+    # every record came from a line of vLLM's output files, by its request's content address
+    outputs = [json.loads(line) for p in folder.glob("*.output.jsonl") for line in p.read_text().splitlines()]
+    texts = {o["response"]["body"]["choices"][0]["message"]["content"] for o in outputs if o["response"]["body"]}
+    written = [json.loads(t) for t in texts]
+    for r in rows:   # (a text the plausibility filter cut back to a sentence end is a prefix of it)
+        assert any(all(w.get(k) == r[k] for k in ("kind", "stars", "drift")) and w["body"].startswith(r["body"])
+                   for w in written), r
+    journaled = batch_lines(tmp_path / "r.synth")
+    assert {e["batch"] for e in journaled if e["state"] == "collected"} == {p.name.split(".")[0] for p in runs}

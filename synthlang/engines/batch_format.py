@@ -37,6 +37,7 @@ def request_body(model: ir.Model, r: GenerationRequest, constrained: bool = True
     if model.engine != "vllm":
         return chat_body(served_name(model), r, model.schema_format if constrained else None)
     body = chat_body(served_name(model), r, None)
+    body["seed"] = r.seed % (2**63)   # as the in-process engine seeds it: the same request, the same output
     if constrained:
         backend = ir.ENGINE_BACKENDS["vllm"].get(model.backend, "guidance")
         body["structured_outputs"] = (
