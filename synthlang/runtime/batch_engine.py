@@ -58,8 +58,10 @@ class BatchLedger(Protocol):
 class JournalLedger:
     """The batches of a run, in its journal: the driver says which wave is being made."""
 
-    def __init__(self, journal: Journal):
+    def __init__(self, journal: Journal, models: set[str]):
         self.journal = journal
+        self.models = models          # the batched models
+        self.wave_size = MAX_BATCH_REQUESTS  # attempts a wave of theirs may hold: a whole batch file
         self.wave: tuple[str, tuple[tuple[int, int, int], ...]] | None = None
         self.latest: dict[str, BatchEntry] = {}
         for e in journal.batches():

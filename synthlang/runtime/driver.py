@@ -136,9 +136,9 @@ class Driver:
         """With --batch-files: the batched models' engines send batch files, journaled here."""
         if self.opt.batch_files is None:
             return None
-        from .batch_engine import BATCH_DIR, BatchFactory, JournalLedger
+        from .batch_engine import BATCH_DIR, BatchFactory, JournalLedger, batched_models
 
-        ledger = JournalLedger(journal)
+        ledger = JournalLedger(journal, set(batched_models(self.plan.models, self.opt.batch_files)))
         self.opt.engine_factory = BatchFactory(self.plan.models, self.opt, ledger, self.opt.batch_files,
                                                run_dir / BATCH_DIR, previous=self.opt.engine_factory)
         return ledger
@@ -194,6 +194,8 @@ class Driver:
         attempt order, so making some candidates early changes which records are kept only as
         far as the engine's output depends on what shares its batch (docs/engines.md)."""
         target = self.pool.in_flight(block.model)
+        if self.batches is not None and block.model in self.batches.models:
+            target = self.batches.wave_size   # one batch file holds what every cell still needs
         # no more attempts than a cell still needs at the block's pass rate so far
         rate = sum(st.accepted) / sum(st.attempts) if sum(st.attempts) else 1.0
 
