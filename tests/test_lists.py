@@ -224,3 +224,27 @@ def test_references_of_an_item_field_reach_mentions_and_indexes(tmp_path):
     # the declaration, `round(qty * price, 2)`, `lines[0].qty` and `lines.qty` in the mentions
     assert [(s.line, BILL[s.start - 6:s.end].strip()) for s in found] == [
         (4, "r\")\n  qty"), (7, "round(qty"), (14, "es[0].qty"), (15, "lines.qty")]
+
+
+def test_seed_rows_must_hold_their_items_values_in_order(tmp_path):
+    schema = '''
+schema Line {
+  product: str ~ pick("widget", "gadget")
+  qty:     int(1..9) ~ uniform
+}
+schema Bill {
+  lines: list[Line](1..3)
+  total: int = sum(lines.qty)
+  text:  str(10..200) mentions lines.product, lines.qty, total
+}
+seeds real from "rows.jsonl" as Bill
+'''
+    good = {"lines": [{"product": "widget", "qty": 2}, {"product": "gadget", "qty": 3}], "total": 5,
+            "text": "2 x widget? no: widget 2, gadget 3, total 5."}
+    bad = {**good, "text": "gadget 3, widget 2, total 5."}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    spec = tmp_path / "spec.synth"
+    spec.write_text(schema)
+    found = [(d.code, d.span.line, d.message) for d in compile(spec).diagnostics]
+    assert found == [("E0302", 2, "row 2 of `rows.jsonl` does not fit Bill: field `text` does not contain the values "
+                      "of `lines.product`, `lines.qty`, `total` in that order")]

@@ -4,10 +4,10 @@ everything kept so far, then noise and provenance."""
 
 from __future__ import annotations
 
+from ..mention_values import span_entry
 from ..plan.model import Block, Plan
 from .dedup import Deduper
 from .entries import Candidate, JournalEntry
-from .mentions import span_entry
 from .noise import apply_noise
 from .seeding import record_id, sub_rng
 

@@ -23,6 +23,7 @@ from ..engines.probe import run_probe
 from ..engines.registry import get_engine
 from ..expr import passes, to_source
 from ..files import ensure_dir
+from ..mention_values import mention_values
 from ..plan.model import Block, Plan
 from ..values import MAX_STORED_DEPTH, ValueError_, check_record, check_value, find_in_order, load_json, match_key
 from . import plausibility
@@ -31,7 +32,7 @@ from .derive import DeriveError, derive
 from .entries import PENDING, Attempt, Candidate
 from .grow import Grown, cell_rows, grow_values
 from .label_check import LabelReader, label_schema, label_text, reader_for, record_text
-from .mentions import find_spans, gap_ranges, mention_pattern, mention_values
+from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, label_messages, messages_for
 from .sampling import SamplingError, draw_fields, get_path
@@ -287,7 +288,7 @@ class Attempts:
             if mc.path[0] not in schema.get("properties", {}):
                 continue   # a text copied from a real row, not written by the model
             parent = get_path(values, mc.path[:-1]) if len(mc.path) > 1 else values
-            vals = [text for _, text in mention_values(mc, parent or {})]
+            vals = [text for _, text in mention_values(mc.values, mc.decimals, parent or {})]
             if not vals:
                 continue   # a drawn list with no items, and nothing else mentioned
             pattern = mention_pattern(mc, vals)
@@ -356,7 +357,7 @@ class Attempts:
         span_fields: dict[str, tuple[str, ...]] = {}
         for mc in block.mentions:
             parent = get_path(record, mc.path[:-1]) if len(mc.path) > 1 else record
-            labelled = mention_values(mc, parent)
+            labelled = mention_values(mc.values, mc.decimals, parent)
             vals = [v for _, v in labelled]
             text = str(parent.get(mc.path[-1]))
             label = ".".join(mc.path)

@@ -12,8 +12,10 @@ from typing import Any
 from .. import ir
 from ..diagnostics import Note
 from ..files import read_bytes
+from ..mention_values import mention_values, path_of
 from ..source import SourceFile, Span
 from ..values import ValueError_, check_record, coerce_text, find_in_order, load_json
+from .check_mentions import mention_decimals
 from .context import Context
 
 MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
@@ -133,6 +135,7 @@ def load_seeds(ctx: Context) -> None:
         lines: list[int] = []
         bad = 0
         known = {f.name for f in schema.fields}
+        decimals = {f.name: mention_decimals(ctx, schema, f.mentions) for f in schema.fields if f.mentions}
         unknown_reported: set[str] = set()
         for line_no, row, problem in rows_iter:
             if problem is None:
@@ -144,7 +147,7 @@ def load_seeds(ctx: Context) -> None:
                                          notes=[Note(decl.name.span, "seed set declared here")])
                 try:
                     checked = check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema)
-                    problem = _mention_problem(schema, checked)
+                    problem = _mention_problem(schema, checked, decimals)
                     if problem is None:
                         rows.append(checked)
                         lines.append(line_no)
@@ -168,16 +171,19 @@ def load_seeds(ctx: Context) -> None:
                                      span=decl.name.span)
 
 
-def _mention_problem(schema: ir.Schema, row: dict[str, Any]) -> str | None:
+def _mention_problem(schema: ir.Schema, row: dict[str, Any], decimals: dict[str, dict[str, int]]) -> str | None:
     """Seed rows must hold the ground truth they claim: mentioned values appear in order."""
     for f in schema.fields:
         text = row.get(f.name)
         if not f.mentions or not isinstance(text, str):
             continue
-        present = [m for m in f.mentions if row.get(m) is not None]
-        if find_in_order(text, [str(row[m]) for m in present]) is None:
+        # each mentioned value as the text writes it (one per item through a list); a row may
+        # lack one
+        values = mention_values(f.mentions, decimals.get(f.name, {}), row, skip_absent=True)
+        if find_in_order(text, [v for _, v in values]) is None:
+            shown = list(dict.fromkeys(path_of(label) for label, _ in values))
             return (f"field `{f.name}` does not contain the values of "
-                    f"{', '.join(f'`{m}`' for m in present)} in that order")
+                    f"{', '.join(f'`{m}`' for m in shown)} in that order")
     return None
 
 
