@@ -98,6 +98,102 @@ def test_a_failure_mid_run_quotes_the_log_too(tmp_path):
     assert caught.value.lines == ("RuntimeError: CPU out of memory in the KV cache",)
 
 
+def test_a_failure_quotes_its_own_run_never_an_earlier_one(tmp_path):
+    path = tmp_path / ".synth" / "engine.log"
+
+    def fails_with(*lines: bytes):
+        def start():
+            for line in lines:
+                os.write(2, line)
+            raise EngineDead("llama.cpp could not load the model")
+        return start
+
+    with pytest.raises(EngineDead) as first:
+        start_logged(fails_with(b"gguf_init_from_file_impl: invalid magic characters\n"), EngineLog(path))
+    assert first.value.lines == ("gguf_init_from_file_impl: invalid magic characters",)
+    with pytest.raises(EngineDead) as second:  # the next run, on the same (appended) log
+        start_logged(fails_with(b"llama_model_loader: loaded meta data\n"), EngineLog(path))
+    assert second.value.lines == ("llama_model_loader: loaded meta data",)
+    assert "invalid magic" in path.read_text()  # kept in the file, not quoted for the second run
+
+
+def test_a_large_log_is_rotated_when_a_run_opens_it(tmp_path, monkeypatch):
+    from synthlang.engines import engine_log
+
+    path = tmp_path / ".synth" / "engine.log"
+    path.parent.mkdir()
+    path.write_text("old line\n" * 20)
+    monkeypatch.setattr(engine_log, "ROTATE_BYTES", 100)
+    engine = start_logged(lambda: NoisyEngine(logging.getLogger("quiet")), EngineLog(path))
+    engine.close()
+    assert path.with_name("engine.log.1").read_text() == "old line\n" * 20
+    assert "old line" not in path.read_text() and "closing noisily" in path.read_text()
+
+
+def test_the_log_is_not_written_through_a_planted_link_out_of_the_tree(tmp_path):
+    from synthlang.files import UnsafePath
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".synth").symlink_to(outside)
+    with pytest.raises(UnsafePath):
+        start_logged(lambda: NoisyEngine(logging.getLogger("quiet")), EngineLog(out / ".synth" / "engine.log"))
+    assert list(outside.iterdir()) == []
+
+
+def test_a_logged_failure_crosses_processes_whole():
+    import pickle
+
+    from synthlang.engines.engine_log import EngineLogged
+
+    exc = EngineLogged("vLLM failed (the engine's log is x/engine.log)", Path("x/engine.log"), ("a", "b"))
+    again = pickle.loads(pickle.dumps(exc))
+    assert (type(again), str(again), again.path, again.lines) == (EngineLogged, str(exc), exc.path, exc.lines)
+    assert isinstance(again, EngineDead)
+
+
+def test_a_handler_made_during_a_run_writes_to_the_next_run_s_log(tmp_path):
+    logger = logging.getLogger("made-while-quiet")
+    made: list[logging.Handler] = []
+
+    class MakesAHandler(NoisyEngine):  # as vLLM configures its logging on import, inside the first run
+        def __init__(self, logger):
+            handler = logging.StreamHandler(sys.stderr)
+            logger.addHandler(handler)
+            made.append(handler)
+
+        def generate(self, requests):
+            self.logger.warning("generating")
+            return [GenerationResult("{}") for _ in requests]
+
+    try:
+        first = EngineLog(tmp_path / "one" / ".synth" / "engine.log")
+        engine = start_logged(lambda: MakesAHandler(logger), first)
+        engine.logger = logger
+        second = EngineLog(tmp_path / "two" / ".synth" / "engine.log")
+        with second.quiet():
+            logger.warning("the second run's line")
+    finally:
+        for h in made:
+            logger.removeHandler(h)
+    assert "the second run's line" in second.path.read_text()
+    assert "the second run's line" not in first.path.read_text()
+
+
+def test_a_native_crash_inside_a_quiet_call_is_reported_on_the_terminal(tmp_path):
+    crash = ("import ctypes, sys\n"
+             "from pathlib import Path\n"
+             "from synthlang.engines.engine_log import EngineLog\n"
+             f"with EngineLog(Path({str(tmp_path / '.synth' / 'engine.log')!r})).quiet():\n"
+             "    ctypes.string_at(0)\n")  # a segfault, as a failed native assert in an engine would be
+    proc = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": ""})
+    assert proc.returncode != 0
+    assert "Fatal Python error: Segmentation fault" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_no_log_file_leaves_the_engine_as_it_is():
     engine = NoisyEngine(logging.getLogger("quiet"))
     assert start_logged(lambda: engine, None) is engine

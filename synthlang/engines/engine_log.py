@@ -8,6 +8,7 @@ log file (`--verbose`) nothing is redirected."""
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import logging
 import os
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..files import ensure_dir
 from .base import Engine, EngineDead, GenerationRequest, GenerationResult
 
 LOGGED_ENGINES = ("llamacpp", "vllm")   # the in-process engines whose libraries print
@@ -26,7 +28,10 @@ TAIL_BYTES = 256 * 1024                   # read from the end of the log to find
 # a line worth quoting: what went wrong, not the INFO lines around it
 RELEVANT = re.compile(r"error|exception|traceback|fail|fatal|abort|killed|out of memory|oom|cannot|could not|"
                       r"refus|invalid|not found|no such", re.I)
+ROTATE_BYTES = 16 << 20                   # a log this large when a run opens it is moved to `.1` first
 _LOCK = threading.RLock()                 # one redirection at a time: file descriptors are per process
+_LOG_STREAMS: list[io.TextIOWrapper] = []  # every log opened in this process (handlers may hold one)
+_CRASH_FILE: list = []                    # the terminal's stderr, kept for faulthandler (see _crashes_to)
 
 
 class EngineLog:
@@ -34,6 +39,7 @@ class EngineLog:
         self.path = path
         self._depth = 0
         self._stream: io.TextIOWrapper | None = None
+        self._start = 0          # where this run's lines start in the (appended) file
 
     @contextmanager
     def quiet(self) -> Iterator[None]:
@@ -54,6 +60,7 @@ class EngineLog:
                 except (OSError, ValueError):
                     pass
             log = self._open()
+            _crashes_to_terminal()
             saved = [os.dup(1), os.dup(2)]
             old_streams = sys.stdout, sys.stderr
             handlers = _library_handlers()
@@ -82,20 +89,30 @@ class EngineLog:
                 self._depth = 0
 
     def _open(self) -> io.TextIOWrapper:
-        """The log file, appended to, opened once (the libraries' handlers keep it)."""
+        """The log file, appended to, opened once (the libraries' handlers keep it), inside the
+        output folder's tree (its `.synth` folder may not lead elsewhere). One grown past
+        ROTATE_BYTES is moved to `NAME.1` first."""
         if self._stream is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.path.parent, self.path.parent.parent)
+            try:
+                if os.lstat(self.path).st_size > ROTATE_BYTES:
+                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            except FileNotFoundError:
+                pass
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            self._start = os.fstat(fd).st_size
             self._stream = io.TextIOWrapper(os.fdopen(fd, "wb", buffering=0), encoding="utf-8", errors="replace",
                                             line_buffering=True)
+            _LOG_STREAMS.append(self._stream)
         return self._stream
 
     def tail(self, lines: int = TAIL_LINES) -> list[str]:
-        """The log's last relevant lines (failures, errors), or its last lines when none is."""
+        """This run's last relevant lines in the log (failures, errors), or its last lines when
+        none is; an earlier run's lines are never quoted."""
         try:
             with open(self.path, "rb") as fh:
                 end = fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, end - TAIL_BYTES))
+                fh.seek(max(self._start if end >= self._start else 0, end - TAIL_BYTES))
                 text = fh.read().decode("utf-8", errors="replace")
         except OSError:
             return []
@@ -121,14 +138,33 @@ class EngineLogged(EngineDead):
         self.path = path
         self.lines = lines
 
+    def __reduce__(self):  # it crosses processes (Ray workers): rebuilt with all three parts
+        return (type(self), (str(self), self.path, self.lines))
+
+
+def _crashes_to_terminal() -> None:
+    """A native crash (a segfault, an abort, a failed GGML_ASSERT) inside a quiet call would
+    otherwise print nowhere but the log: faulthandler writes its report to the terminal's stderr
+    (a copy of file descriptor 2 made before any redirection), unless something (pytest,
+    `python -X faulthandler`) already set it up."""
+    if _CRASH_FILE or faulthandler.is_enabled():
+        return
+    try:
+        _CRASH_FILE.append(os.fdopen(os.dup(2), "w"))
+        faulthandler.enable(_CRASH_FILE[0])
+    except (OSError, ValueError, RuntimeError):
+        return
+
 
 def _library_handlers() -> list[logging.StreamHandler]:
-    """Stream handlers of loggers that write to the terminal (vLLM configures its own)."""
+    """Stream handlers of loggers that write to the terminal (vLLM configures its own), or to
+    the log of an earlier run in this process (handlers made while it was quiet hold it)."""
     found: list[logging.StreamHandler] = []
+    terminal = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
     for logger in [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]:
         for h in getattr(logger, "handlers", ()):
-            if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (sys.stdout, sys.stderr,
-                                                                                  sys.__stdout__, sys.__stderr__):
+            stream = getattr(h, "stream", None)
+            if type(h) is logging.StreamHandler and (stream in terminal or any(stream is s for s in _LOG_STREAMS)):
                 found.append(h)
     return found
 
