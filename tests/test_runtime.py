@@ -360,3 +360,20 @@ def test_output_nested_past_any_schema_is_an_invalid_output_not_a_crash(tmp_path
                                                      probe=False))
     block = report.manifest["blocks"]["T"]
     assert block["accepted"] == 6 and block["rejections"].get("invalid_output", 0) >= 1, block
+
+
+def test_with_batch_files_the_live_models_of_the_run_are_still_probed(tmp_path, monkeypatch):
+    from synthlang.runtime import attempts
+    from synthlang.runtime.batch_engine import BatchEngine
+
+    spec = tmp_path / "two.synth"
+    spec.write_text('model live {\n  engine llamacpp\n}\nmodel batched {\n  engine vllm\n}\n'
+                    'schema A {\n  text: str(5..40)\n}\nschema B {\n  text: str(5..40)\n}\n'
+                    'generate A {\n  count 2\n  using live\n}\ngenerate B {\n  count 2\n  using batched\n}\n'
+                    'output "out" {\n  format jsonl\n}\n')
+    probed = []
+    monkeypatch.setattr(attempts, "run_probe", lambda engine, *a: probed.append(engine))
+    with pytest.raises(EngineDead, match="still out"):  # the offline batch is never run here
+        run(spec, tmp_path / "out", batch_files="offline", batch_wait=0.0, batch_poll=0.01)
+    assert len(probed) == 1 and isinstance(probed[0], FakeEngine)  # the live model's engine, not the batch's
+    assert not any(isinstance(e, BatchEngine) for e in probed)

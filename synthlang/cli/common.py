@@ -109,8 +109,6 @@ def batch_options(args, plan, options) -> str | None:
     options.batch_files = mode
     options.batch_wait = getattr(args, "batch_wait", None)
     options.batch_poll = getattr(args, "batch_poll", None)
-    # the start-up probe would be a batch round trip of its own: every output is still validated
-    options.probe = False
     return None
 
 

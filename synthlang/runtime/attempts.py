@@ -27,6 +27,7 @@ from ..mention_values import mention_values
 from ..plan.model import Block, Plan
 from ..values import MAX_STORED_DEPTH, ValueError_, check_record, check_value, find_in_order, load_json, match_key
 from . import plausibility
+from .batch_engine import BatchEngine
 from .cache import ResultCache, identity_key, request_key, sha256_file
 from .derive import DeriveError, derive
 from .entries import PENDING, Attempt, Candidate
@@ -83,7 +84,9 @@ class Attempts:
             started = time.perf_counter()
             engine = (self.opt.engine_factory(model) if self.opt.engine_factory
                       else get_engine(model, self.opt.engine_options))
-            if self.opt.probe:
+            # a model sent batch files is not probed: the probe would be a batch round trip of its
+            # own (every output is still validated); the live models of the same run are
+            if self.opt.probe and not isinstance(engine, BatchEngine):
                 run_probe(engine, model.temperature, model.top_p)
                 key = _engine_key(model)
                 names = {n for n, m in self.plan.models.items() if _engine_key(m) == key}  # all it serves
