@@ -302,11 +302,14 @@ class Examples(Node):
 
 
 # noise rules (defined once; the checker and the runtime read these): text rules rewrite a
-# string's surface, the others change a date's format or drop an optional value
+# string's surface, the others change a date's format, the way a text writes the numbers it
+# mentions (number_format), or drop an optional value
 TextRule = Literal["typo", "lowercase", "uppercase", "strip_punct", "whitespace", "ocr"]
-NoiseRuleName = Literal[TextRule, "date_format", "drop"]
+NoiseRuleName = Literal[TextRule, "date_format", "number_format", "drop"]
 TEXT_RULES: tuple[str, ...] = get_args(TextRule)
-NOISE_RULES: tuple[str, ...] = TEXT_RULES + ("date_format", "drop")
+NOISE_RULES: tuple[str, ...] = TEXT_RULES + ("date_format", "number_format", "drop")
+# the rules that take a list of formats, one drawn per record
+FORMAT_RULES: tuple[str, ...] = ("date_format", "number_format")
 # the plausibility filters every record goes through; `allow NAME` switches one off for a block
 # (`off_label` is the label check: see LabelRule)
 PLAUSIBILITY_FILTERS: tuple[str, ...] = ("echo", "truncated", "repetition", "hollow", "junk", "copies", "off_label")
@@ -317,7 +320,7 @@ class NoiseRule(Node):
     field: str
     rule: NoiseRuleName
     rate: float                        # probability per record, 0..1
-    formats: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()      # date_format: strftime codes; number_format: 1234.5 as written
 
 
 class Dedup(Node):

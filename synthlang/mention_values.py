@@ -75,3 +75,13 @@ def span_entry(label: str, start: int, end: int) -> dict[str, Any]:
     if m is None:
         return {"field": label, "start": start, "end": end}
     return {"field": path_of(label), "item": int(m.group(2)), "start": start, "end": end}
+
+
+def value_at(parent: dict, label: str) -> Any:
+    """The value a label names: `total`, `items[2].qty`."""
+    m = _ITEM_LABEL.match(label)
+    if m is None:
+        return _get(parent, label.split("."))
+    items = _get(parent, m.group(1).split("."))
+    at = int(m.group(2))
+    return _get(items[at], m.group(3).split(".")) if isinstance(items, list) and at < len(items) else None

@@ -5,6 +5,9 @@ surface form (money with two decimals)."""
 from itertools import pairwise
 
 MONEY = ("lines.amount", "subtotal", "tax", "total")
+# the example's number formats: (before the digits, thousands separator, decimal mark, after)
+FORMATS = {"1234.50": ("", "", ".", ""), "1,234.50": ("", ",", ".", ""), "$1,234.50": ("$", ",", ".", ""),
+           "1.234,50 €": ("", ".", ",", " €")}
 
 
 def cents(x: float) -> int:
@@ -22,9 +25,19 @@ def assert_sums(r: dict) -> None:
     assert cents(r["total"]) == cents(r["subtotal"]) + cents(r["tax"])
 
 
+def money(value: float, fmt: str) -> str:
+    before, group, mark, after = FORMATS[fmt]
+    whole, frac = f"{value:.2f}".split(".")
+    digits = [whole[max(0, i - 3):i] for i in range(len(whole), 0, -3)][::-1]
+    return f"{before}{group.join(digits)}{mark}{frac}{after}"
+
+
 def surface(r: dict, field: str, item: int | None) -> str:
     value = r["lines"][item][field.split(".", 1)[1]] if item is not None else r[field]
-    return f"{value:.2f}" if field in MONEY else str(value)
+    if field not in MONEY:
+        return str(value)
+    fmt = next((n["format"] for n in r["_meta"]["noise"] if n["rule"] == "number_format"), "1234.50")
+    return money(value, fmt)
 
 
 def assert_spans(r: dict) -> None:

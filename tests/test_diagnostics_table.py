@@ -11,6 +11,10 @@ HEAD = 'enum Intent { billing, outage }\nschema T {\n  intent: Intent\n  body: s
 # a record with sampled fields and one the model writes, for the rows on lists of records
 ITEM = 'schema I {\n  p: str ~ pick("a", "b")\n  q: int(1..9) ~ uniform\n  w: str(1..9)\n}\n'
 
+# a text that mentions a rounded amount, and one that mentions none
+MONEY = ('schema T {\n  n: int(1..5) ~ uniform\n  x: float = round(n / 3, 2)\n  t: str(10..99) mentions x\n'
+         '  u: str(10..99) mentions n\n}\n')
+
 CASES = [
     ("E0001", "schema {", 1, 8),
     ("E0002", 'schema T { a: str(1..5) ~ pick("x) }', 1, 32),
@@ -74,6 +78,11 @@ CASES = [
     ("E0601", ITEM + "schema T {\n  n: int(1..3) ~ uniform\n  s: int = n[0]\n}", 8, 12),
     ("E0101", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(i.nope for i in a)\n}", 8, 18),
     ("E0601", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(a.p * 2)\n}", 8, 16),
+    # number formats of the amounts a text mentions
+    ("E0701", MONEY + 'generate T { count 2 noise u { number_format ["1,234.50"] 5% } }', 7, 32),
+    ("E0701", MONEY + 'generate T { count 2 noise t { number_format ["1,234"] 5% } }', 7, 47),
+    ("E0701", MONEY + 'generate T { count 2 noise t { number_format ["1234.5"] 5% } }', 7, 47),
+    ("E0701", MONEY + 'generate T { count 2 noise t { number_format 5% } }', 7, 32),
 ]
 
 

@@ -8,7 +8,8 @@ from .. import __version__, ir
 from ..diagnostics import Note
 from ..expr import EvalError, Unknown, evaluate, to_source
 from ..files import readable_name
-from ..sema.check_mentions import mention_decimals
+from ..number_formats import parse_format
+from ..sema.check_mentions import mention_decimals, resolve_path
 from ..sema.context import Context
 from ..sema.early_fields import early_fields
 from ..source import Span
@@ -53,6 +54,25 @@ def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: lis
         if isinstance(inner, ir.RecordType) and f.source != "sampled":
             _walk(ctx, ctx.schemas[inner.name], path, sampled, derived, mentions,
                   in_list or isinstance(f.type, ir.ListType), span_for_errors)
+
+
+def _room_for_formats(ctx: Context, schema: ir.Schema, mc: MentionConstraint,
+                      noise: tuple[ir.NoiseRule, ...]) -> MentionConstraint:
+    """A text whose numbers `number_format` may write longer (`$1,234.50` for 1234.50) is decoded
+    that much shorter, so the rule always fits in its length bounds: each mentioned number (one
+    per item through a list) may grow by the longest currency and two thousands separators."""
+    formats = [parse_format(x) for r in noise if r.rule == "number_format" and (r.field,) == mc.path
+               for x in r.formats]
+    growth = max((len(f.prefix) + len(f.suffix) + 2 * len(f.group) for f in formats if not isinstance(f, str)),
+                 default=0)
+    if not growth:
+        return mc
+    numbers = 0
+    for name in mc.decimals:
+        _, through, _ = resolve_path(ctx, schema, tuple(name.split(".")))
+        numbers += ir.item_counts(through.type)[1] if through is not None and isinstance(through.type, ir.ListType) \
+            else 1
+    return mc.copy(max_len=max(mc.min_len, mc.max_len - growth * numbers))
 
 
 def _evaluation_order(derived: list[DerivedField]) -> tuple[DerivedField, ...]:
@@ -154,6 +174,7 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     derived: list[DerivedField] = []
     mentions: list[MentionConstraint] = []
     _walk(ctx, schema, (), sampled, derived, mentions, False, g.span, frozenset(quota_fields))
+    mentions = [_room_for_formats(ctx, schema, mc, g.noise) for mc in mentions]
     sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
     cells = allocate_quota(g.count, g.quotas)
     _check_cells(ctx, g, cells)

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from .. import ir
 from ..endpoints import model_problems
 from ..files import path_text_problem
+from ..number_formats import parse_format
 from ..regexes import compile_error
 from .json_schema import MENTION_GAP_CLASS
 from .layout import mix_rows
@@ -224,6 +225,9 @@ def _block_field_problems(plan: Plan, b: Block, schema: ir.Schema) -> list[str]:
         t = field.type if field is not None else None
         fits = t is not None and (isinstance(t, ir.StrType) if rule.rule in ir.TEXT_RULES
                                   else isinstance(t, ir.DateType) if rule.rule == "date_format"
+                                  else isinstance(t, ir.StrType) and bool(rule.formats)
+                                  and all(not isinstance(parse_format(x), str) for x in rule.formats)
+                                  if rule.rule == "number_format"
                                   else field is not None and field.optional)
         if not fits:
             problems.append(f"noise `{rule.rule}` does not fit field `{rule.field}`")

@@ -4,7 +4,7 @@ everything kept so far, then noise and provenance."""
 
 from __future__ import annotations
 
-from ..mention_values import span_entry
+from ..mention_values import path_of, span_entry, value_at
 from ..plan.model import Block, Plan
 from .dedup import Deduper
 from .entries import Candidate, JournalEntry
@@ -27,8 +27,11 @@ def accept(plan: Plan, block: Block, candidate: Candidate, deduper: Deduper) -> 
     top_spans = {k: v for k, v in spans.items() if "." not in k}
     mentions = {mc.path[0]: candidate.span_fields.get(mc.path[0], mc.values) for mc in block.mentions
                 if len(mc.path) == 1}
+    numbers = {text: [value_at(record, label) if path_of(label) in mc.decimals else None for label in labels]
+               for mc in block.mentions if len(mc.path) == 1 and mc.decimals
+               for text, labels in [(mc.path[0], mentions[mc.path[0]])]}
     applied, truth = apply_noise(block.noise, record, schema, top_spans, sub_rng(seed, "noise"), plan.schemas.get,
-                                 mentions)
+                                 mentions, numbers)
     spans.update(top_spans)
     meta: dict = {
         "id": record_id(block.id, block.cells[at.cell].key, at.attempt), "source": "synthetic",

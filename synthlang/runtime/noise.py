@@ -12,6 +12,7 @@ import string
 from datetime import date
 
 from .. import ir
+from ..number_formats import parse_format
 from ..values import ValueError_, check_value
 
 _KEYBOARD_NEIGHBOURS = {
@@ -126,13 +127,32 @@ def _rewrite_mentions(record: dict, spans: dict, mentions: dict[str, tuple[str, 
     return out
 
 
+def _write_numbers(text: str, spans: list[tuple[int, int]], numbers: list[float | None], example: str
+                   ) -> tuple[str, list[tuple[int, int]]]:
+    """The text with each mentioned number (None: not a number) written in the format, spans moved."""
+    fmt = parse_format(example)
+    assert not isinstance(fmt, str)  # the checker and validate_plan refuse a format that does not parse
+    moved, shift = [], 0
+    for (start, end), number in zip(spans, numbers):
+        start, end = start + shift, end + shift
+        if number is not None:
+            surface = fmt.write(number)
+            text = text[:start] + surface + text[end:]
+            shift += len(surface) - (end - start)
+            end = start + len(surface)
+        moved.append((start, end))
+    return text, moved
+
+
 def apply_noise(rules: tuple[ir.NoiseRule, ...], record: dict, schema: ir.Schema, spans: dict,
-                rng: random.Random, schemas, mentions: dict[str, tuple[str, ...]] | None = None
-                ) -> tuple[list[dict], dict]:
+                rng: random.Random, schemas, mentions: dict[str, tuple[str, ...]] | None = None,
+                numbers: dict[str, list[float | None]] | None = None) -> tuple[list[dict], dict]:
     """Mutates record (and spans, field -> list of (start, end)). Returns (applied, truth):
     the rules applied and the normalised values of fields whose surface changed form.
     `mentions`: text field -> the fields it mentions, in order; a date given another format is
-    written in that format where a text mentions it too, with the spans moved."""
+    written in that format where a text mentions it too, with the spans moved. `numbers`: text
+    field -> for each of its spans the rounded number it shows, or None: `number_format` writes
+    those in a format drawn for the record (the record keeps the numbers themselves)."""
     applied: list[dict] = []
     truth: dict = {}
     for rule in rules:
@@ -167,6 +187,19 @@ def apply_noise(rules: tuple[ir.NoiseRule, ...], record: dict, schema: ir.Schema
                 record[text_field] = text
                 spans[text_field] = moved
             applied.append({"field": rule.field, "rule": "date_format", "format": fmt})
+        elif rule.rule == "number_format":
+            shown = (numbers or {}).get(rule.field)
+            if not shown or all(n is None for n in shown) or len(shown) != len(spans.get(rule.field, [])):
+                continue
+            example = rng.choice(rule.formats)
+            new_text, moved = _write_numbers(value, spans[rule.field], shown, example)
+            try:
+                check_value(field.type, new_text, schemas)
+            except ValueError_:
+                continue  # written so, the text would break its own length bounds
+            record[rule.field] = new_text
+            spans[rule.field] = moved
+            applied.append({"field": rule.field, "rule": "number_format", "format": example})
         elif rule.rule == "drop":
             truth.setdefault(rule.field, value)
             record[rule.field] = None

@@ -9,9 +9,11 @@ from typing import Any, cast
 
 from .. import ir
 from ..diagnostics import Note, did_you_mean
+from ..number_formats import parse_format
 from ..syntax import ast
 from .check_feasible import never_passes
 from .check_grow import check_grow
+from .check_mentions import mention_decimals
 from .check_prompt import check_prompt, default_grow_prompt, default_prompt
 from .check_quotas import check_quota
 from .check_settings import DEFAULT_MODEL
@@ -52,14 +54,14 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
             sink.error("E0102", f"noise rule `{rule}` appears twice for `{field.name}`", r.rule.span)
             continue
         seen.add(rule)
-        if r.rate is None and rule != "date_format":
+        if r.rate is None and rule not in ir.FORMAT_RULES:
             sink.error("E0701", f"noise rule `{rule}` needs a rate, e.g. `{rule} 5%`", r.span)
             continue
         rate = 100.0 if r.rate is None else r.rate.value
         if not 0 <= rate <= 100:
             sink.error("E0701", "a noise rate lies in 0%..100%", r.rate.span if r.rate else r.span)
             continue
-        if r.formats is not None and rule != "date_format":
+        if r.formats is not None and rule not in ir.FORMAT_RULES:
             sink.error("E0701", f"noise rule `{rule}` takes no format list", r.formats[0].span)
             continue
         formats: tuple[str, ...] = ()
@@ -96,6 +98,11 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
             if bad:
                 continue
             formats = tuple(f.value for f in r.formats)
+        elif rule == "number_format":
+            found = _number_formats(ctx, r, field, schema)
+            if found is None:
+                continue
+            formats = found
         elif rule == "drop":
             if not field.optional:
                 sink.error("E0701", f"`drop` makes a field null; `{field.name}` is not optional", r.rule.span,
@@ -104,6 +111,34 @@ def _noise(ctx: Context, n: ast.Noise, schema: ir.Schema, mentioned: set[str]) -
         out.append(ir.NoiseRule(field=field.name, rule=cast(ir.NoiseRuleName, rule), rate=rate / 100.0,
                                 formats=formats))
     return out
+
+
+def _number_formats(ctx: Context, r: ast.NoiseRule, field: ir.FieldDef, schema: ir.Schema) -> tuple[str, ...] | None:
+    """`number_format [...]` on a text: the formats it draws from for the rounded numbers the
+    text mentions (each format as 1234.5 is written in it), or None after an error."""
+    sink = ctx.sink
+    decimals = mention_decimals(ctx, schema, field.mentions)
+    if not decimals:
+        sink.error("E0701", f"`number_format` rewrites the numbers a text mentions; `{field.name}` mentions no "
+                   "number derived as round(x, N)", r.rule.span,
+                   help="mention a money field such as `total: float = round(..., 2)`")
+        return None
+    if not r.formats:
+        sink.error("E0701", '`number_format` needs formats, e.g. number_format ["1,234.50", "$1,234.50"]', r.span)
+        return None
+    ok = True
+    for fmt in r.formats:
+        parsed = parse_format(fmt.value)
+        if isinstance(parsed, str):
+            sink.error("E0701", f"number format `{fmt.value}`: {parsed}", fmt.span)
+            ok = False
+        elif any(n != parsed.decimals for n in decimals.values()):
+            other = next(f"`{k}` has {n}" for k, n in decimals.items() if n != parsed.decimals)
+            plural = "" if parsed.decimals == 1 else "s"
+            sink.error("E0701", f"number format `{fmt.value}` writes {parsed.decimals} decimal{plural}, but {other}",
+                       fmt.span, help="a format shows each mentioned number with all its decimals")
+            ok = False
+    return tuple(f.value for f in r.formats) if ok else None
 
 
 def check_generate(ctx: Context, g: ast.GenerateDecl) -> ir.Generate | None:
