@@ -150,8 +150,11 @@ def ensure_dir(folder: Path, root: Path) -> Path:
         try:
             info = os.lstat(current)
         except FileNotFoundError:
-            os.mkdir(current)
-            continue
+            try:
+                os.mkdir(current)
+                continue
+            except FileExistsError:  # another run made it at the same moment: checked as found
+                info = os.lstat(current)
         if stat.S_ISLNK(info.st_mode):
             target = Path(os.path.realpath(current))
             if not inside(target, root_real):
