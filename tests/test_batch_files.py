@@ -51,6 +51,13 @@ def output_line(request: dict, n: int) -> str:
                        "error": None}) + "\n"
 
 
+def refused_line(request: dict, n: int) -> str:
+    return json.dumps({"id": f"req-{n}", "custom_id": request["custom_id"],
+                       "response": {"status_code": 400, "request_id": f"r{n}",
+                                    "body": {"error": {"message": "response_format is not supported"}}},
+                       "error": None}) + "\n"
+
+
 class LoopbackBatchAPI:
     """A loopback test server speaking OpenAI's Batch API: POST /files (multipart, purpose batch),
     POST /batches, GET /batches/{id}, GET /batches (listing), GET /files/{id}/content. A batch
@@ -61,6 +68,7 @@ class LoopbackBatchAPI:
         self.batches: dict[str, dict] = {}
         self.uploads: list[list[dict]] = []       # the request lines of every uploaded file
         self.hold = threading.Event()             # set: batches stay in progress
+        self.refuse = False                       # every request of a batch answered with HTTP 400
         self.lock = threading.Lock()
         outer = self
 
@@ -127,7 +135,8 @@ class LoopbackBatchAPI:
         elif b["status"] == "in_progress" and not self.hold.is_set():
             lines = [json.loads(line) for line in self.files[b["input_file_id"]].decode().splitlines()]
             fid = f"file-{len(self.files)}"
-            self.files[fid] = "".join(output_line(r, n) for n, r in enumerate(lines)).encode()
+            self.files[fid] = "".join(refused_line(r, n) if self.refuse else output_line(r, n)
+                                      for n, r in enumerate(lines)).encode()
             b.update(status="completed", output_file_id=fid,
                      request_counts={"total": len(lines), "completed": len(lines), "failed": 0})
 
@@ -276,6 +285,31 @@ def test_a_run_killed_while_a_batch_is_out_resumes_by_collecting_it(tmp_path, se
     assert [e["state"] for e in batch_lines(spec)] == ["written", "out", "collected"]
 
 
+def test_a_run_killed_as_it_handed_a_batch_over_finds_it_at_the_service(tmp_path, server):
+    # killed after the batch was created and before the journal said so: the resume looks the
+    # batch up by its name (metadata.synthc_batch) instead of uploading it a second time
+    spec = write_spec(tmp_path, server.url)
+    server.hold.set()
+    proc = start("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    journal = tmp_path / "out/.synth/journal.jsonl"
+    try:
+        _wait_for("the batch to be journaled as out",
+                  lambda: journal.is_file() and any(e["state"] == "out" for e in batch_lines(spec)))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(line for line in lines if '"state":"out"' not in line))
+    assert [e["state"] for e in batch_lines(spec)] == ["written"]
+    server.hold.clear()
+    proc2 = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log",
+                   cwd=tmp_path)
+    assert proc2.returncode == 0, proc2.stderr
+    records_checked(spec)
+    assert len(server.uploads) == len(server.batches) == 1
+    assert [e["state"] for e in batch_lines(spec)] == ["written", "out", "collected"]
+
+
 def test_a_batch_still_out_stops_the_run_resumably_and_the_next_run_collects_it(tmp_path, server):
     spec = write_spec(tmp_path, server.url)
     server.hold.set()
@@ -289,6 +323,22 @@ def test_a_batch_still_out_stops_the_run_resumably_and_the_next_run_collects_it(
     assert proc.returncode == 0, proc.stderr
     records_checked(spec)
     assert len(server.uploads) == 1
+
+
+def test_a_service_refusing_every_request_of_a_batch_stops_the_run_with_its_reason(tmp_path, server):
+    spec = write_spec(tmp_path, server.url)
+    server.refuse = True
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "refused every request of batch" in proc.stderr and "response_format is not supported" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(server.batches) == 1   # not batch after batch
+    assert not (tmp_path / "out/train.jsonl").exists()
+    # the service fixed, the same command makes the dataset: the refused requests go in a new batch
+    server.refuse = False
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records_checked(spec)
+    assert len(server.batches) == 2
 
 
 def test_the_offline_runner_reads_the_output_file_another_program_writes(tmp_path):
@@ -435,12 +485,13 @@ def test_vllm_s_own_batch_runner_runs_the_batch_files_end_to_end(tmp_path):
         _, stderr = proc.communicate()
     assert proc.returncode == 0, stderr
     assert runs and "run_batch" in stderr   # synthc said how to run the file
-    # what went out: one line per request, the schema as vLLM's structured_outputs, compact JSON
+    # what went out: one line per request, the schema as vLLM's structured_outputs; compact JSON
+    # is the runner's setting, in the command synthc prints
     first = [json.loads(line) for line in runs[0].read_text().splitlines()]
     assert len(first) >= 4 and all(HEX64.fullmatch(line["custom_id"]) for line in first)
-    so = first[0]["body"]["structured_outputs"]
-    assert so["disable_any_whitespace"] is True and so["json"]["properties"]["stars"] == {
+    assert first[0]["body"]["structured_outputs"]["json"]["properties"]["stars"] == {
         "type": "integer", "minimum": 1, "maximum": 5}
+    assert '"disable_any_whitespace": true' in stderr
     # the records, checked without the product's code: count, fields, bounds
     rows = [json.loads(line) for line in (tmp_path / "out/train.jsonl").read_text().splitlines()]
     assert len(rows) == 4
@@ -452,8 +503,10 @@ def test_vllm_s_own_batch_runner_runs_the_batch_files_end_to_end(tmp_path):
         assert isinstance(r["body"], str) and 5 <= len(r["body"]) <= 60
     # every record came from a line of vLLM's output files, by its request's content address
     outputs = [json.loads(line) for p in folder.glob("*.output.jsonl") for line in p.read_text().splitlines()]
-    texts = {o["response"]["body"]["choices"][0]["message"]["content"] for o in outputs if o["response"]["body"]}
+    texts = [o["response"]["body"]["choices"][0]["message"]["content"] for o in outputs if o["response"]["body"]]
     written = [json.loads(t) for t in texts]
+    # compact JSON: no whitespace outside the strings
+    assert not any(re.search(r"\s", re.sub(r'"(\\.|[^"\\])*"', "", t)) for t in texts), texts
     for r in rows:   # (a text the plausibility filter cut back to a sentence end is a prefix of it)
         assert any(all(w.get(k) == r[k] for k in ("kind", "stars", "drift")) and w["body"].startswith(r["body"])
                    for w in written), r

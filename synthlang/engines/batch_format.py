@@ -2,8 +2,9 @@
 
 An input line is {"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}: the body
 is the chat-completions request a live call would send (openai_compat.chat_body), or for
-`engine vllm` the request vLLM's own batch runner reads, the schema in `structured_outputs` with
-compact JSON (or, for the Outlines backend, as the same exact regex the in-process engine sends).
+`engine vllm` the request vLLM's own batch runner reads, the schema in `structured_outputs` (for
+the Outlines backend, as the same exact regex the in-process engine sends) and the seed as the
+in-process engine passes it.
 An output line is {"id", "custom_id", "response": {"status_code", "body"}, "error"}; each is read
 back, bounded like a live reply, to the GenerationResult a live call would have given."""
 
@@ -40,9 +41,10 @@ def request_body(model: ir.Model, r: GenerationRequest, constrained: bool = True
     body["seed"] = r.seed % (2**63)   # as the in-process engine seeds it: the same request, the same output
     if constrained:
         backend = ir.ENGINE_BACKENDS["vllm"].get(model.backend, "guidance")
-        body["structured_outputs"] = (
-            {"regex": json_regex(r.json_schema)} if backend == "outlines"
-            else {"json": r.json_schema, "disable_any_whitespace": backend in COMPACT_BACKENDS})
+        # compact JSON is the runner's setting (vLLM reads disable_any_whitespace from its
+        # --structured-outputs-config only, not per request: batch_runners.runner_command)
+        body["structured_outputs"] = ({"regex": json_regex(r.json_schema)} if backend == "outlines"
+                                      else {"json": r.json_schema})
     return body
 
 

@@ -25,7 +25,7 @@ from .. import ir
 from ..endpoints import key_consent_problem, model_problems
 from ..values import load_json
 from .base import EngineDead, EngineOptions
-from .batch_format import BATCH_URL, served_name
+from .batch_format import BATCH_URL, COMPACT_BACKENDS, served_name
 from .openai_compat import _OPENER, RETRY_STATUS, _error_detail, _retry_after
 
 MAX_STATUS_BYTES = 1 << 20          # a batch object or a list of them
@@ -91,7 +91,8 @@ class BatchAPI:
 
     def find(self, name: str) -> str | None:
         listed = self._call("GET", "/batches?limit=100")
-        for b in listed.get("data") or []:
+        data = listed.get("data")
+        for b in data if isinstance(data, list) else []:
             if isinstance(b, dict) and isinstance(b.get("metadata"), dict) and b["metadata"].get(NAME_KEY) == name \
                     and isinstance(b.get("id"), str) and b.get("status") not in ("failed", "expired", "cancelled"):
                 return str(b["id"])
@@ -231,7 +232,8 @@ def runner_command(model: ir.Model, input_path: Path, output_path: Path) -> str:
 
     weights = str(prepared_path()) if ir.is_embedded(model.model) else model.model
     backend = ir.ENGINE_BACKENDS.get("vllm", {}).get(model.backend, "guidance")
-    config = json.dumps({"backend": backend})
+    # compact JSON, as the in-process engine has it: vLLM reads this from its config only
+    config = json.dumps({"backend": backend, "disable_any_whitespace": backend in COMPACT_BACKENDS})
     return shlex.join(["python", "-m", "vllm.entrypoints.openai.run_batch", "-i", str(input_path), "-o",
                        str(output_path), "--model", weights, "--served-model-name", served_name(model),
                        "--max-model-len", str(model.n_ctx), "--structured-outputs-config", config])

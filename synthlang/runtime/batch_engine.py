@@ -38,6 +38,7 @@ BATCH_DIR = "batches"                 # in the run's .synth folder
 MODES = ("api", "offline")            # --batch-files: a Batch API, or files left for an offline runner
 DEFAULT_POLL = {"api": 30.0, "offline": 1.0}
 OUT = ("written", "out")              # a batch in one of these states is still to be collected
+REFUSED = ("request_refused", "malformed_reply")  # what a batch's results all being stops the run
 
 
 def batched_models(plan_models: dict[str, ir.Model], mode: str) -> list[str]:
@@ -179,6 +180,12 @@ class BatchEngine:
         self.say(f"batch {entry.name}: {len(found)} results collected"
                  + (f", {missing} requests without one (asked again)" if missing else "")
                  + (f", {odd} lines that are not results of its requests left out" if odd else ""))
+        refused = [r for r in found.values() if r.reason in REFUSED]
+        if found and len(refused) == len(found):
+            # a service that refuses every request of a file refuses the next file as well: stop,
+            # as a live run stops at its first refused request, instead of batch after batch
+            raise EngineDead(f"{self.runner.where} refused every request of batch {entry.name} "
+                             f"({len(found)}): {refused[0].error}")
 
     def _wait(self, entry: BatchEntry, handle: str) -> BatchState:
         deadline = None if self.settings.wait is None else time.monotonic() + self.settings.wait
