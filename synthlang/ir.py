@@ -177,8 +177,45 @@ class FakerSampler(_SamplerBase):
     provider: str
 
 
+class SamplerCase(Node):
+    """One case of a conditional sampler: the condition's value it is for (`when`; the
+    default case has none), and its picked values or its weights over the field's options."""
+
+    kind: Literal["case"] = "case"
+    when: Any = None
+    values: tuple[Any, ...] | None = None
+    weights: tuple[float, ...] | None = None
+
+
+class ConditionalSampler(_SamplerBase):
+    """`pick by FIELD { v: (...), else: (...) }` (PickBySampler) and `weights by FIELD { ... }`
+    (WeightsBySampler): the field is drawn with the case of the value `by` (a sibling field,
+    drawn or in the quota cell first) holds."""
+
+    weights: None = None
+    values: None = None
+    provider: None = None
+    by: str
+    cases: tuple[SamplerCase, ...]
+    default: SamplerCase | None = None
+
+    def case_for(self, value: Any) -> SamplerCase | None:
+        for case in self.cases:
+            if case.when == value and type(case.when) is type(value):
+                return case
+        return self.default
+
+
+class PickBySampler(ConditionalSampler):
+    method: Literal["pick_by"] = "pick_by"
+
+
+class WeightsBySampler(ConditionalSampler):
+    method: Literal["weights_by"] = "weights_by"
+
+
 # told apart by `method` when a plan is loaded
-Sampler = UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler
+Sampler = UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler | PickBySampler | WeightsBySampler
 
 
 class FieldDef(Node):

@@ -115,3 +115,16 @@ def test_the_list_examples_compile_into_drawn_lists():
     (mention,) = bill.mentions
     assert mention.values == ("vendor", "lines.product", "lines.qty", "total")
     assert mention.decimals == {"total": 2}                         # written as 12.50
+
+
+def test_the_conditional_sampler_examples_compile_with_their_cases():
+    result = compile(SPEC.parent / "conditional.synth")
+    assert [d for d in result.diagnostics if d.severity is Severity.ERROR] == []
+    block = result.plan.block("Ticket")
+    product, channel = block.sampled
+    assert product.sampler.method == "pick_by" and product.sampler.by == "intent"
+    assert {c.when: c.values for c in product.sampler.cases} == {
+        "billing": ("web dashboard", "API"), "login": ("mobile app", "web dashboard")}
+    assert product.sampler.default.values == ("desktop client",)
+    assert channel.sampler.method == "weights_by" and channel.sampler.case_for("outage").weights == (1.0, 3.0, 2.0)
+    assert channel.sampler.case_for("refund") == channel.sampler.default

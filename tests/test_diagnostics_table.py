@@ -11,6 +11,8 @@ HEAD = 'enum Intent { billing, outage }\nschema T {\n  intent: Intent\n  body: s
 # a record with sampled fields and one the model writes, for the rows on lists of records
 ITEM = 'schema I {\n  p: str ~ pick("a", "b")\n  q: int(1..9) ~ uniform\n  w: str(1..9)\n}\n'
 
+# a sampled condition, for the rows on conditional samplers
+COND = 'enum Intent { billing, outage, login }\nschema T {\n  intent: Intent ~ uniform\n  body: str(5..50)\n'
 # a text that mentions a rounded amount, and one that mentions none
 MONEY = ('schema T {\n  n: int(1..5) ~ uniform\n  x: float = round(n / 3, 2)\n  t: str(10..99) mentions x\n'
          '  u: str(10..99) mentions n\n}\n')
@@ -78,6 +80,18 @@ CASES = [
     ("E0601", ITEM + "schema T {\n  n: int(1..3) ~ uniform\n  s: int = n[0]\n}", 8, 12),
     ("E0101", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(i.nope for i in a)\n}", 8, 18),
     ("E0601", ITEM + "schema T {\n  a: list[I](1..3)\n  s: int = sum(a.p * 2)\n}", 8, 16),
+    # conditional samplers: the condition, its values, their cases
+    ("E0211", COND + '  p: str ~ pick by intent { billing: ("a"), login: ("b") }\n}', 5, 10),
+    ("E0211", COND + '  p: str ~ pick by intent { billing: ("a"), refund: ("b"), else: ("c") }\n}', 5, 45),
+    ("E0211", COND + '  p: str ~ pick by intnt { else: ("c") }\n}', 5, 20),
+    ("E0211", COND + '  p: str ~ pick by body { else: ("c") }\n}', 5, 20),
+    ("E0206", COND + '  p: "x" | "y" ~ weights by intent { billing: (1, 2, 3), else: (1, 1) }\n}', 5, 38),
+    ("E0211", COND + '  p: "x" | "y" ~ pick by q { else: ("x") }\n  q: "x" | "y" ~ pick by p { else: ("y") }\n}', 5, 3),
+    ("E0211", 'enum Intent { billing, outage }\nschema T {\n  intent: Intent\n  p: str ~ pick by intent { else: ("c") }\n'
+     '  body: str(5..50)\n}\ngenerate T { count 2 }', 4, 3),
+    ("E0211", COND + '  d: bool = intent == "billing"\n  p: str ~ pick by d { true: ("a"), false: ("b") }\n}', 6, 3),
+    ("E0211", COND + '  p: str ~ pick by intent { billing: ("a"), billing: ("b"), else: ("c") }\n}', 5, 45),
+    ("E0207", COND + '  p: int(1..5) ~ pick by intent { billing: (9), else: (1) }\n}', 5, 45),
     # number formats of the amounts a text mentions
     ("E0701", MONEY + 'generate T { count 2 noise u { number_format ["1,234.50"] 5% } }', 7, 32),
     ("E0701", MONEY + 'generate T { count 2 noise t { number_format ["1,234"] 5% } }', 7, 47),

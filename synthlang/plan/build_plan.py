@@ -75,6 +75,27 @@ def _room_for_formats(ctx: Context, schema: ir.Schema, mc: MentionConstraint,
     return mc.copy(max_len=max(mc.min_len, mc.max_len - growth * numbers))
 
 
+def _conditions_first(sampled: list[SampledField]) -> list[SampledField]:
+    """The sampled fields in declaration order, except that a field drawn by another's value
+    comes after that one (cycles are refused at check, E0211). Unchanged without conditions."""
+    paths = {sf.path for sf in sampled}
+    placed: set[tuple[str, ...]] = set()
+    out: list[SampledField] = []
+    waiting = list(sampled)
+    def ready(sf: SampledField) -> bool:
+        s = sf.sampler
+        needs = sf.path[:-1] + (s.by,) if isinstance(s, ir.ConditionalSampler) else None
+        return needs is None or needs not in paths or needs in placed
+
+    while waiting:
+        # the first field whose condition is drawn; in a cycle, the first one left
+        i = next((k for k, sf in enumerate(waiting) if ready(sf)), 0)
+        sf = waiting.pop(i)
+        out.append(sf)
+        placed.add(sf.path)
+    return [sf.copy(items=tuple(_conditions_first(list(sf.items)))) if sf.items else sf for sf in out]
+
+
 def _evaluation_order(derived: list[DerivedField]) -> tuple[DerivedField, ...]:
     """Derived fields in an order that evaluates each after what it reads: fields of nested
     records before their parents (a parent's expression may read them), and within one record
@@ -176,6 +197,15 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
     _walk(ctx, schema, (), sampled, derived, mentions, False, g.span, frozenset(quota_fields))
     mentions = [_room_for_formats(ctx, schema, mc, g.noise) for mc in mentions]
     sampled = [s for s in sampled if not (len(s.path) == 1 and s.path[0] in quota_fields)]
+    sampled = _conditions_first(sampled)
+    for sf in sampled:
+        s = sf.sampler
+        if isinstance(s, ir.ConditionalSampler) and len(sf.path) == 1 and s.by not in quota_fields \
+                and schema.require(s.by).source != "sampled":
+            ctx.sink.error("E0211", f"`{sf.path[0]}` is drawn by the value of `{s.by}`, which the model writes in "
+                           f"generate {g.id}; it is not known when `{sf.path[0]}` is drawn",
+                           schema.require(sf.path[0]).span or g.span,
+                           help=f"sample `{s.by}` (`~ uniform`), or put it under a quota in generate {g.id}")
     cells = allocate_quota(g.count, g.quotas)
     _check_cells(ctx, g, cells)
     if g.steps:

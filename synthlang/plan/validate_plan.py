@@ -291,4 +291,14 @@ def _sampler_problem(sf: SampledField) -> str | None:
             return "weights are not negative and not all zero"
     if isinstance(s, ir.PickSampler) and not s.values:
         return "`pick` has no values"
+    if isinstance(s, ir.ConditionalSampler):
+        options = ir.options_of(t)
+        for case in (*s.cases, *([s.default] if s.default is not None else [])):
+            if s.method == "weights_by" and (case.weights is None or options is None
+                                             or len(case.weights) != len(options) or any(w < 0 for w in case.weights)
+                                             or not sum(case.weights) > 0):
+                return "a case of `weights by` has no weight per option"
+            if s.method == "pick_by" and not case.values:
+                return "a case of `pick by` has no values"
+
     return None

@@ -249,7 +249,7 @@ class Attempts:
         values: dict = {}
         try:
             for _ in range(20):
-                values = draw_fields(block, rng, self.schemas)
+                values = draw_fields(block, rng, self.schemas, cell.key)
                 values.update(cell.key)
                 if block.grow is not None:
                     rows = self._grow_rows.get((block.id, ci))

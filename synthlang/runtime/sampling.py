@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections import ChainMap
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -74,12 +76,28 @@ def _draw_list(sf: SampledField, t: ir.ListType, rng: random.Random, schemas) ->
     for _ in range(n):
         item: dict = {}
         for sub in sf.items:
-            set_path(item, sub.path, draw(sub, rng, schemas))
+            set_path(item, sub.path, draw(sub, rng, schemas, item))
         items.append(item)
     return items
 
 
-def draw(sf: SampledField, rng: random.Random, schemas) -> Any:
+def _conditional(sf: SampledField, s: ir.ConditionalSampler, rng: random.Random, parent: Mapping | None) -> Any:
+    """A value drawn with the case of the condition's value (drawn before it, or the cell's)."""
+    node: Any = parent
+    for part in sf.path[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    when = node.get(s.by) if isinstance(node, Mapping) else None
+    case = s.case_for(when)
+    if case is None:
+        raise SamplingError(f"`{'.'.join(sf.path)}`: no case for {s.by} = {when!r}")
+    if case.weights is not None:
+        return rng.choices(ir.options_of(sf.type) or (), weights=case.weights)[0]
+    return rng.choice(case.values or (None,))
+
+
+def draw(sf: SampledField, rng: random.Random, schemas, parent: Mapping | None = None) -> Any:
+    """A value of the field. `parent`: the record drawn so far (from its root), which a
+    conditional sampler reads its condition from."""
     t, s = sf.type, sf.sampler
     if isinstance(t, ir.ListType):
         if not isinstance(s, (ir.UniformSampler, ir.WeightsSampler)) or not isinstance(t.item, ir.RecordType):
@@ -103,6 +121,8 @@ def draw(sf: SampledField, rng: random.Random, schemas) -> Any:
                     raise SamplingError(str(exc)) from None
             case ir.FakerSampler():
                 value = _faker_value(s.provider, t, rng)
+            case ir.ConditionalSampler():
+                value = _conditional(sf, s, rng, parent)
         try:
             return check_value(t, value, schemas)
         except ValueError_:
@@ -126,9 +146,11 @@ def get_path(record: dict, path: tuple[str, ...]) -> Any:
     return node
 
 
-def draw_fields(block: Block, rng: random.Random, schemas) -> dict:
-    """The sampled values of one record, as a nested dict."""
+def draw_fields(block: Block, rng: random.Random, schemas, given: dict | None = None) -> dict:
+    """The sampled values of one record, as a nested dict, beside `given` (the quota cell's
+    values, which a conditional sampler may read)."""
     values: dict = {}
+    seen = ChainMap(values, given or {})
     for sf in block.sampled:
-        set_path(values, sf.path, draw(sf, rng, schemas))
+        set_path(values, sf.path, draw(sf, rng, schemas, seen))
     return values

@@ -9,7 +9,9 @@ from ..values import ValueError_, check_value
 from .context import Context
 
 
-def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None:
+def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type, schema: ir.Schema | None = None) -> ir.Sampler | None:
+    """`schema`: the field's record (its fields typed), where a conditional sampler's
+    condition is looked up."""
     s = f.source
     assert isinstance(s, ast.SamplerNode)
     sink = ctx.sink
@@ -17,6 +19,8 @@ def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type) -> ir.Sampler | None
     tname = ir.type_name(t)
     if isinstance(t, ir.ListType):
         return _item_count(ctx, f, t)
+    if s.kind in ("pick_by", "weights_by"):
+        return _conditional(ctx, f, t, schema)
     match s.kind:
         case "uniform":
             if options is not None:
@@ -126,3 +130,131 @@ def _item_count(ctx: Context, f: ast.Field, t: ir.ListType) -> ir.Sampler | None
     sink.error("E0205", f"`~ {s.kind}` cannot draw a list; a list's item count is drawn by `~ uniform` or "
                "`~ weights(...)`", s.span)
     return None
+
+
+def _case_value(key: ast.Lit | ast.Str, cond: ir.Type) -> tuple[bool, object]:
+    """(fits, value) of a case's key as a value of the condition's type."""
+    raw = key.value
+    if isinstance(cond, ir.BoolType):
+        return isinstance(raw, bool), raw
+    if isinstance(raw, bool) or not isinstance(raw, str):
+        raw = str(raw)
+    return raw in (ir.options_of(cond) or ()), raw
+
+
+def _conditional(ctx: Context, f: ast.Field, t: ir.Type, schema: ir.Schema | None) -> ir.Sampler | None:
+    """`pick by COND { v: (...), else: (...) }` / `weights by COND { v: (w, ...), ... }`: the
+    condition a sibling with a finite set of values, each case's key one of them, once; every
+    value covered or an `else`; the picked values fitting the field, or one weight per option."""
+    s = f.source
+    assert isinstance(s, ast.SamplerNode)
+    sink = ctx.sink
+    by, cases = s.args[0], s.args[1:]
+    cond = schema.field(by.value) if schema is not None else None
+    if cond is None or by.value == f.name.value:
+        sink.error("E0211", f"`{by.value}` is not another field of this record", by.span,
+                   help=did_you_mean(by.value, [x.name for x in schema.fields if x.name != f.name.value])
+                   if schema is not None else None)
+        return None
+    cond_options = ir.options_of(cond.type)
+    if cond_options is None:
+        sink.error("E0211", f"`{by.value}` is {ir.type_name(cond.type)}; a field is drawn by the value of an enum, "
+                   "a literal union or a bool", by.span)
+        return None
+    options = ir.options_of(t)
+    if s.kind == "weights_by" and options is None:
+        sink.error("E0205", f"`~ weights by` needs an enum, a literal union or bool, not {ir.type_name(t)}", s.span)
+        return None
+    if s.kind == "pick_by" and isinstance(t, (ir.ListType, ir.RecordType)):
+        sink.error("E0205", f"`~ pick by` draws single values, not a {ir.type_name(t)}", s.span)
+        return None
+    out: list[ir.SamplerCase] = []
+    default: ir.SamplerCase | None = None
+    seen: list[object] = []
+    for case in cases:
+        assert isinstance(case, ast.SamplerCase)
+        if case.key is not None:
+            fits, when = _case_value(case.key, cond.type)
+            if not fits:
+                sink.error("E0211", f"`{case.key.value}` is not a value of `{by.value}` ({ir.type_name(cond.type)})",
+                           case.key.span, help=did_you_mean(str(case.key.value), [str(o) for o in cond_options])
+                           or f"values: {', '.join(_shown(o) for o in cond_options)}")
+                return None
+            if when in seen:
+                sink.error("E0211", f"`{case.key.value}` has two cases", case.key.span)
+                return None
+            seen.append(when)
+        elif default is not None:
+            sink.error("E0211", "two `else` cases", case.span)
+            return None
+        made = _case(ctx, s.kind, case, t, options)
+        if made is None:
+            return None
+        if case.key is None:
+            default = made
+        else:
+            out.append(made.copy(when=when))
+    missing = [o for o in cond_options if o not in seen]
+    if missing and default is None:
+        shown = ", ".join(_shown(o) for o in missing)
+        sink.error("E0211", f"no case for {shown} of `{by.value}`", s.span,
+                   help="give each value a case, or add `else: (...)` for the rest")
+        return None
+    sampler = ir.PickBySampler if s.kind == "pick_by" else ir.WeightsBySampler
+    return sampler(by=by.value, cases=tuple(out), default=default)
+
+
+def _shown(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _case(ctx: Context, kind: str, case: ast.SamplerCase, t: ir.Type,
+          options: tuple[object, ...] | None) -> ir.SamplerCase | None:
+    sink = ctx.sink
+    if kind == "weights_by":
+        assert options is not None
+        ws = []
+        for w in case.args:
+            if w.kind not in ("int", "float") or w.value < 0:
+                sink.error("E0206", "weights are non-negative numbers", w.span)
+                return None
+            ws.append(float(w.value))
+        if len(ws) != len(options):
+            sink.error("E0206", f"{len(ws)} weights for {len(options)} options of {ir.type_name(t)}", case.span,
+                       help="give one weight per option, in declaration order")
+            return None
+        if sum(ws) <= 0:
+            sink.error("E0206", "the weights add up to zero", case.span)
+            return None
+        return ir.SamplerCase(weights=tuple(ws))
+    values = []
+    for v in case.args:
+        raw = v.value
+        if isinstance(v, ast.Lit) and v.kind == "date":
+            raw = v.value.isoformat()
+        if isinstance(v, ast.Lit) and v.kind == "percent":
+            raw = v.value / 100
+        try:
+            values.append(check_value(t, raw, ctx.schema))
+        except ValueError_ as exc:
+            sink.error("E0207", f"picked value does not fit {ir.type_name(t)}: {exc.message}", v.span)
+            return None
+    return ir.SamplerCase(values=tuple(values))
+
+
+def conditional_cycles(schema: ir.Schema) -> list[list[str]]:
+    """Fields drawn by each other's values (`a ~ pick by b`, `b ~ pick by a`): no order draws them."""
+    by = {f.name: f.sampler.by for f in schema.fields if isinstance(f.sampler, ir.ConditionalSampler)}
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+    for start in by:
+        path, node = [start], by[start]
+        while node in by and node not in path and node not in done:
+            path.append(node)
+            node = by[node]
+        if node in path:
+            cycle = path[path.index(node):] + [node]
+            if not done & set(cycle):
+                cycles.append(cycle)
+        done |= set(path)
+    return cycles

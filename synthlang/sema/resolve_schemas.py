@@ -13,7 +13,7 @@ from .check_mentions import check_mentions
 from .context import Context
 from .derived_cycles import derived_cycles
 from .record_cycles import record_cycles
-from .resolve_samplers import resolve_sampler
+from .resolve_samplers import conditional_cycles, resolve_sampler
 from .resolve_types import SchemaResolver
 from .type_depth import check_type_depth
 from .typecheck import describe, group, lower_expr
@@ -64,7 +64,7 @@ def resolve_schemas(ctx: Context) -> None:
             spec: dict[str, Any] = {"name": f.name.value, "type": t, "optional": f.optional, "span": f.name.span}
             if isinstance(f.source, ast.SamplerNode):
                 spec["source"] = "sampled"
-                spec["sampler"] = resolve_sampler(ctx, f, t)
+                spec["sampler"] = resolve_sampler(ctx, f, t, ctx.schemas[name])
             elif f.source is None and isinstance(t, ir.ListType) and isinstance(t.item, ir.RecordType) \
                     and draws_fields(ctx, t.item.name):
                 # a list of records with sampled fields is drawn: its item count uniformly
@@ -91,6 +91,15 @@ def resolve_schemas(ctx: Context) -> None:
             out.append(ir.FieldDef(**spec))
         ctx.schemas[name] = ir.Schema(name=name, fields=tuple(out), span=ctx.schemas[name].span)
         _report_derived_cycles(ctx, ctx.schemas[name], fields)
+        for fd in ctx.schemas[name].fields:
+            s = fd.sampler
+            if isinstance(s, ir.ConditionalSampler) and ctx.schemas[name].require(s.by).source == "derived":
+                ctx.sink.error("E0211", f"`{fd.name}` is drawn by the value of `{s.by}`, which is derived after "
+                               "generation", fd.span, help=f"draw `{fd.name}` by a sampled or quota field")
+        for cycle in conditional_cycles(ctx.schemas[name]):
+            field = ctx.schemas[name].require(cycle[0])
+            ctx.sink.error("E0211", "fields are drawn by each other's values: " + " -> ".join(cycle), field.span,
+                           help="draw one of them by its own sampler")
 
     # phase 3: mentions, once every schema's sources are known (a text may mention the items of a
     # drawn list, or a total derived from them)

@@ -140,9 +140,20 @@ Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null | Index 
 
 # ---- sources of a field ------------------------------------------------------------------------
 class SamplerNode(AstNode):
-    kind: str  # uniform | weights | pick | regex | faker
+    """kind: uniform | weights | pick | regex | faker, or pick_by | weights_by (args: the
+    condition's Name, then its SamplerCases)."""
+
+    kind: str
     args: tuple[Any, ...] = ()
     span: Span | None = None
+
+
+class SamplerCase(AstNode):
+    """One case of `pick by FIELD { VALUE: (...), else: (...) }`: `key` None for `else`."""
+
+    key: Lit | Str | None
+    args: tuple[Any, ...]
+    span: Span
 
 
 class Derived(AstNode):

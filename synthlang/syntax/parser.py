@@ -285,6 +285,25 @@ class _ToAst:
         return tuple(children)
 
     @_with_meta
+    def pick_by(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
+        return ast.SamplerNode("pick_by", (self._name(children[0]), *children[1:]), self._span(meta))
+
+    @_with_meta
+    def weights_by(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
+        return ast.SamplerNode("weights_by", (self._name(children[0]), *children[1:]), self._span(meta))
+
+    @_with_meta
+    def pick_case(self, meta: Meta, children: list[Any]) -> ast.SamplerCase:
+        return ast.SamplerCase(children[0], tuple(children[1:]), self._span(meta))
+
+    @_with_meta
+    def weight_case(self, meta: Meta, children: list[Any]) -> ast.SamplerCase:
+        return ast.SamplerCase(children[0], tuple(children[1:]), self._span(meta))
+
+    def else_key(self, children: list[Any]) -> None:
+        return None
+
+    @_with_meta
     def mention_path(self, meta: Meta, children: list[Any]) -> ast.Name:
         """A mentioned path is one name, dotted: `items.product`."""
         return ast.Name(".".join(str(t) for t in children), self._span(meta))
