@@ -206,10 +206,17 @@ class Driver:
         first = max(1, min(wanted(ci), target))
         work = [(ci, list(range(st.next_attempt[ci], st.next_attempt[ci] + first)))]
         room = target - first
+        batched = self.batches is not None and block.model in self.batches.models
         for cj in range(ci + 1, len(block.cells)):
             if room <= 0:
                 break
             if cj in ahead:
+                if batched:   # its top-up goes in this batch too, not in a batch of its own later
+                    n = min(self._short(block, cj, st, ahead[cj], rate), room)
+                    if n > 0:
+                        start = st.next_attempt[cj] + len(ahead[cj])
+                        work.append((cj, list(range(start, start + n))))
+                        room -= n
                 continue
             n = min(wanted(cj), room)
             if n > 0:
@@ -224,8 +231,20 @@ class Driver:
                 counts[0] += c.sent
                 counts[1] += c.reused
         for (cj, _), candidates in zip(work[1:], made[1:]):
-            ahead[cj] = deque(candidates)
+            ahead.setdefault(cj, deque()).extend(candidates)   # after what it held: attempt order
         return deque(made[0])
+
+    def _short(self, block: Block, cj: int, st: BlockState, made: deque[Candidate], rate: float) -> int:
+        """Attempts a later cell will still need once the candidates made for it are accepted, at
+        the block's pass rate (those already rejected by a filter count as rejected; dedup may
+        reject more, then a later wave tops it up). Within its attempt budget."""
+        if any(c.why == PENDING for c in made):
+            return 0   # part of what was made for it is not known yet
+        missing = block.cells[cj].count - st.accepted[cj] - sum(1 for c in made if c.ok)
+        if missing <= 0:
+            return 0
+        room = self._budget(block, cj) - st.attempts[cj] - len(made)
+        return max(0, min(math.ceil(missing / max(rate, 0.05)), room))
 
     @staticmethod
     def _shown(block: Block, ci: int) -> str:

@@ -63,7 +63,7 @@ class BlockEstimate:
     tokens_per_second: float | None = None
     dropped: int = 0                   # records of the last run the new plan does not keep
     batches: int | None = None         # with --batch-files: the batch files of the first round
-    topup_batches: int | None = None   # ... and at most this many more, for cells a round leaves short
+    topup_batches: int | None = None   # ... and about this many more at most, for rejected attempts
 
 
 @dataclass
@@ -203,8 +203,8 @@ def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st
 
 def _batches(plan: Plan, block: Block, mode: str, b: BlockEstimate) -> None:
     """How many batch files the block's requests make: one per step (one for a one-prompt block)
-    and one for the judge, of MAX_BATCH_REQUESTS each, in the first round; a round that leaves a
-    cell short is topped up by a batch of its own (one per step and judge), cell after cell."""
+    and one for the judge, of MAX_BATCH_REQUESTS each, in the first round, then the top-up
+    rounds for the attempts that round leaves rejected."""
     batched = set(batched_models(plan.models, mode))
     per_round = 0
     calls = max(1, len(block.steps))   # engine calls a wave makes: one per step
@@ -215,8 +215,10 @@ def _batches(plan: Plan, block: Block, mode: str, b: BlockEstimate) -> None:
     if not per_round:
         return
     b.batches = per_round
-    short = sum(1 for c in b.cells if c.to_generate)
-    b.topup_batches = 0 if b.acceptance == 1.0 else short * (calls + (block.judge is not None))
+    # a round's top-ups for every short cell go in one next batch (per step and judge); each
+    # round leaves far fewer short than the last: about log2 of the records rounds at most
+    rounds = math.ceil(math.log2(b.to_generate + 1))
+    b.topup_batches = 0 if b.acceptance == 1.0 else rounds * (calls + (block.judge is not None))
 
 
 def _previous_records(journal: Path) -> dict[str, set[str]]:
@@ -298,8 +300,8 @@ def _cost(b: BlockEstimate) -> str:
 
 def _batch_cost(b: BlockEstimate) -> str:
     judge = f" and {b.judge_requests} judge requests" if b.judge_requests else ""
-    topups = (f", plus up to {b.topup_batches} top-up batches for cells a round leaves short" if b.topup_batches
-              else "")
+    topups = (f", plus up to {b.topup_batches} top-up batches for the attempts a round leaves rejected"
+              if b.topup_batches else "")
     return (f"batch files: about {b.batches} batch{'es' if b.batches != 1 else ''} of {b.requests} requests{judge}, "
             f"{b.tokens} tokens{' at most' if b.tokens_from == 'bounds' else ''}{topups}")
 
