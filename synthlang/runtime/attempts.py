@@ -262,8 +262,8 @@ class Attempts:
                 try:   # fields derived from drawn values alone: prompts and mentions see them
                     derive(block.derived, values, self.plan.schemas, self.plan.schemas[block.schema_name],
                            early_only=True)
-                except DeriveError as exc:
-                    return seed, None, f"derived: {'.'.join(exc.path)}: {exc.message}"
+                except DeriveError as exc:   # rejected as the derivation after generation would be
+                    return seed, None, f"derived: {'.'.join(exc.path)}"
                 schema = self._schema_with_mentions(block, values)
                 if schema is not None:
                     break
