@@ -78,3 +78,13 @@ def test_a_hand_edited_plan_with_a_case_without_weights_is_refused(tmp_path):
     problems = validate_plan(Plan.load(data).with_hash())
     assert any("a case of `weights by` has no weight per option" in p for p in problems)
     assert validate_plan(plan) == []
+
+
+def test_hover_shows_the_condition_and_its_cases(tmp_path):
+    from synthlang.lsp.analysis import analyse
+    from synthlang.lsp.hover import hover_text
+
+    spec = (tmp_path / "h.synth").resolve()
+    spec.write_text(SPEC)
+    text = hover_text(analyse(spec, {}), spec, SPEC.index("product:"))
+    assert text is not None and "pick by intent { billing, login, else }" in text

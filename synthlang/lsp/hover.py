@@ -79,6 +79,12 @@ def _field_source(f: ir.FieldDef) -> str:
         s = f.sampler
         how = {"weights": f"weights{s.weights}", "pick": f"pick{s.values}",
                "faker": f'faker("{s.provider}")'}.get(s.method, s.method)
+        if isinstance(s, ir.ConditionalSampler):
+            cases = ", ".join([*(str(c.when).lower() if isinstance(c.when, bool) else str(c.when) for c in s.cases),
+                               *(["else"] if s.default is not None else [])])
+            how = f"{s.method.replace('_', ' ')} {s.by} {{ {cases} }}"
+        if isinstance(f.type, ir.ListType):
+            return f"{text} ~ {how} (drawn: its item count, then each item's sampled fields)"
         return f"{text} ~ {how} (sampled)"
     if f.source == "derived" and f.derived is not None:
         return f"{text} = {to_source(f.derived)} (derived)"
