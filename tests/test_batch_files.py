@@ -425,11 +425,12 @@ def test_batch_files_are_refused_where_nothing_would_be_batched(tmp_path):
 
 
 @pytest.mark.parametrize("line, error, kind, reason", [
+    # a transient failure of one line: the batch was its try, a later attempt asks in the next batch
     ({"custom_id": "k", "response": {"status_code": 500, "body": None}, "error": "overloaded"}, "HTTP 500",
-     "transient", None),
+     "exhausted", None),
     ({"custom_id": "k", "response": {"status_code": 400, "body": {"error": "bad schema"}}}, "HTTP 400",
      "deterministic", "request_refused"),
-    ({"custom_id": "k", "response": None, "error": {"code": "batch_expired"}}, "batch_expired", "transient", None),
+    ({"custom_id": "k", "response": None, "error": {"code": "batch_expired"}}, "batch_expired", "exhausted", None),
     ({"custom_id": "k", "response": {"status_code": 200, "body": {"choices": []}}}, "malformed reply",
      "deterministic", "malformed_reply"),
     ({"custom_id": "k", "response": {"status_code": 200, "body": {
@@ -449,6 +450,106 @@ def test_an_output_line_with_a_completion():
     assert (custom_id, result.text, result.tokens, result.error) == ("k", "{\"a\":1}", 3, None)
     assert parse_output_line("not json") == (None, None)
     assert parse_output_line(json.dumps({"no": "custom_id"})) == (None, None)
+
+
+class Ledger:
+    """The batch ledger's protocol over a list, for the engine's own tests."""
+
+    def __init__(self):
+        self.entries: list[BatchEntry] = []
+
+    def record(self, entry):
+        self.entries.append(entry)
+
+    def latest(self, model, state):
+        last = {e.name: e for e in self.entries if e.model == model}
+        return [e for e in last.values() if e.state in state]
+
+    def outstanding(self, model):
+        return self.latest(model, ("written", "out"))
+
+    def collected(self, model):
+        return self.latest(model, ("collected",))
+
+    def known(self, name):
+        return any(e.name == name for e in self.entries)
+
+
+class FilesRunner:
+    """An offline runner that answers each input file at once, `answer` choosing each line."""
+
+    def __init__(self, folder: Path, answer):
+        self.folder, self.answer, self.where, self.inputs = folder, answer, "the test's runner", []
+
+    def submit(self, name, input_path, requests):
+        lines = [json.loads(line) for line in input_path.read_text().splitlines()]
+        self.inputs.append((name, [r["custom_id"] for r in lines]))
+        (self.folder / f"{name}.output.jsonl").write_text(
+            "".join(self.answer(r, n) for n, r in enumerate(lines)))
+        return name
+
+    def find(self, name):
+        return None
+
+    def poll(self, handle):
+        from synthlang.engines.batch_runners import BatchState
+
+        return BatchState("done")
+
+    def fetch(self, handle, state, folder, name):
+        return [folder / f"{handle}.output.jsonl"]
+
+
+def _batch_engine(tmp_path, ledger, runner):
+    from synthlang import ir
+    from synthlang.runtime.batch_engine import BatchEngine, BatchSettings
+
+    model = ir.Model(name="m", engine="openai", model="m", endpoint="http://127.0.0.1:9/v1")
+    return BatchEngine(model, runner, BatchSettings("offline", tmp_path, 0.01, None), ledger, {"model": "m"},
+                       say=lambda text: None)
+
+
+def _requests(n):
+    return [GenerationRequest(messages=({"role": "user", "content": f"note {i}"},),
+                              json_schema={"type": "object", "properties": {"kind": {"enum": ["a", "b"]}},
+                                           "required": ["kind"], "additionalProperties": False},
+                              max_tokens=16, seed=i, temperature=1.0, top_p=1.0) for i in range(n)]
+
+
+def test_the_same_requests_sent_again_go_in_a_batch_of_a_new_name(tmp_path):
+    # every line answered 503 the first time: the requests come back in a later batch, which an
+    # offline runner must run anew, not find the first one's output under the same name
+    seen: set[str] = set()
+
+    def answer(request, n):
+        first = request["custom_id"] not in seen
+        seen.add(request["custom_id"])
+        return refused_line(request, n).replace('"status_code": 400', '"status_code": 503') if first \
+            else output_line(request, n)
+
+    runner = FilesRunner(tmp_path, answer)
+    engine = _batch_engine(tmp_path, Ledger(), runner)
+    requests = _requests(3)
+    first = engine.generate(requests)
+    assert all(r.error and r.error_kind == "exhausted" for r in first)  # not retried inside the wave
+    again = engine.generate(requests)
+    assert all(r.error is None and r.text for r in again), [r.error for r in again]
+    (name1, ids1), (name2, ids2) = runner.inputs
+    assert ids1 == ids2 and name1 != name2
+
+
+def test_a_collected_batch_s_results_are_read_again_on_resume_not_paid_for_twice(tmp_path):
+    # a run collected a batch and ended before its results reached the result cache (killed, or
+    # stopped by --batch-wait on a later batch): the next run answers from the batch's output
+    ledger = Ledger()
+    runner = FilesRunner(tmp_path, output_line)
+    requests = _requests(4)
+    got = _batch_engine(tmp_path, ledger, runner).generate(requests)
+    assert [e.state for e in ledger.entries] == ["written", "out", "collected"]
+    resumed = _batch_engine(tmp_path, ledger, runner)   # a new run: nothing in memory
+    again = resumed.generate(requests)
+    assert len(runner.inputs) == 1
+    assert [r.text for r in again] == [r.text for r in got]
 
 
 def test_a_batch_line_in_the_journal_is_checked_like_every_other(tmp_path):

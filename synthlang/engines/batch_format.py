@@ -66,6 +66,17 @@ def write_input(path: Path, lines: Iterable[str]) -> int:
     return size
 
 
+def input_file(folder: Path, name: str) -> Path:
+    """Where batch `name`'s requests are written."""
+    return folder / f"{name}.input.jsonl"
+
+
+def output_files(folder: Path, name: str) -> list[Path]:
+    """Where batch `name`'s results land: its output file (an offline runner's, or the one a
+    Batch API's is downloaded to) and, from a Batch API, its error file."""
+    return [folder / f"{name}.output.jsonl", folder / f"{name}.errors.jsonl"]
+
+
 def read_output(path: Path, wanted: set[str]) -> tuple[dict[str, GenerationResult], int]:
     """The results of an output (or error) file by custom_id, for the ids in `wanted` (others,
     and lines that are not output lines, are left out and counted: the second value)."""
@@ -101,7 +112,8 @@ def parse_output_line(line: str) -> tuple[str | None, GenerationResult | None]:
     error = out.get("error")
     if not isinstance(response, dict):
         why = json.dumps(error)[:300] if error is not None else "no response"
-        return custom_id, GenerationResult(None, error=f"batch: {why}")   # transient: the next batch asks again
+        # transient, and the batch was its try: a later attempt asks again in the next batch
+        return custom_id, GenerationResult(None, error=f"batch: {why}", error_kind="exhausted")
     status = response.get("status_code")
     body = response.get("body")
     if not isinstance(status, int) or isinstance(status, bool):
@@ -109,7 +121,7 @@ def parse_output_line(line: str) -> tuple[str | None, GenerationResult | None]:
     if status != 200 or not isinstance(body, dict):
         why = f"HTTP {status}: {json.dumps(error if error is not None else body)[:300]}"
         if status in RETRY_STATUS:
-            return custom_id, GenerationResult(None, error=f"batch: {why}")
+            return custom_id, GenerationResult(None, error=f"batch: {why}", error_kind="exhausted")
         return custom_id, deterministic(f"batch: {why}", "request_refused")
     try:
         reply = parse_reply(json.dumps(body).encode("utf-8"), logprobs=True)

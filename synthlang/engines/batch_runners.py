@@ -25,7 +25,7 @@ from .. import ir
 from ..endpoints import key_consent_problem, model_problems
 from ..values import load_json
 from .base import EngineDead, EngineOptions
-from .batch_format import BATCH_URL, COMPACT_BACKENDS, served_name
+from .batch_format import BATCH_URL, COMPACT_BACKENDS, input_file, output_files, served_name
 from .openai_compat import _OPENER, RETRY_STATUS, _error_detail, _retry_after
 
 MAX_STATUS_BYTES = 1 << 20          # a batch object or a list of them
@@ -114,8 +114,7 @@ class BatchAPI:
 
     def fetch(self, handle: str, state: BatchState, folder: Path, name: str) -> list[Path]:
         paths = []
-        for i, file_id in enumerate(state.outputs):
-            path = folder / f"{name}.{'output' if i == 0 else 'errors'}.jsonl"
+        for file_id, path in zip(state.outputs, output_files(folder, name)):
             self._download(f"/files/{_safe_id(file_id)}/content", path)
             paths.append(path)
         return paths
@@ -201,7 +200,7 @@ class OfflineRunner:
         self.announce = True
 
     def output_path(self, name: str) -> Path:
-        return self.folder / f"{name}.output.jsonl"
+        return output_files(self.folder, name)[0]
 
     def submit(self, name: str, input_path: Path, requests: int) -> str:
         if self.announce:
@@ -212,11 +211,11 @@ class OfflineRunner:
         return name
 
     def find(self, name: str) -> str | None:
-        return name if (self.folder / f"{name}.input.jsonl").is_file() else None
+        return name if input_file(self.folder, name).is_file() else None
 
     def poll(self, handle: str) -> BatchState:
         path = self.output_path(handle)
-        wanted = _lines(self.folder / f"{handle}.input.jsonl")
+        wanted = _lines(input_file(self.folder, handle))
         have = _lines(path) if path.is_file() else 0
         if wanted and have >= wanted:
             return BatchState("done", f"{have} lines", (str(path),))

@@ -23,7 +23,15 @@ from typing import Protocol
 
 from .. import ir
 from ..engines.base import Engine, EngineDead, GenerationRequest, GenerationResult
-from ..engines.batch_format import MAX_BATCH_REQUESTS, read_output, request_body, request_line, write_input
+from ..engines.batch_format import (
+    MAX_BATCH_REQUESTS,
+    input_file,
+    output_files,
+    read_output,
+    request_body,
+    request_line,
+    write_input,
+)
 from ..engines.batch_runners import BatchAPI, BatchRunner, BatchState, OfflineRunner
 from ..engines.identity import model_identity
 from ..engines.registry import get_engine
@@ -55,6 +63,12 @@ class BatchLedger(Protocol):
     def outstanding(self, model: str) -> list[BatchEntry]:
         """The model's batches journaled as out and not yet collected."""
 
+    def collected(self, model: str) -> list[BatchEntry]:
+        """The model's batches journaled as collected."""
+
+    def known(self, name: str) -> bool:
+        """Whether a batch of this name was ever journaled."""
+
 
 class JournalLedger:
     """The batches of a run, in its journal: the driver says which wave is being made."""
@@ -84,6 +98,12 @@ class JournalLedger:
 
     def outstanding(self, model: str) -> list[BatchEntry]:
         return [e for e in self.latest.values() if e.model == model and e.state in OUT]
+
+    def collected(self, model: str) -> list[BatchEntry]:
+        return [e for e in self.latest.values() if e.model == model and e.state == "collected"]
+
+    def known(self, name: str) -> bool:
+        return name in self.latest
 
 
 @dataclass
@@ -120,6 +140,8 @@ class BatchEngine:
             return []
         if not self._resumed:
             self._resumed = True
+            for entry in self.ledger.collected(self.model.name):
+                self._reread(entry)
             for entry in self.ledger.outstanding(self.model.name):
                 self._collect(entry)
         keys = [request_key(self.identity, r) for r in requests]
@@ -132,16 +154,25 @@ class BatchEngine:
             answers.update((k, self.ready.pop(k)) for k in chunk if k in self.ready)
         results = []
         for k, r in zip(keys, requests):
-            got = answers.get(k) or GenerationResult(None, error="the batch's output holds no result for this request")
+            got = answers.get(k) or GenerationResult(None, error="the batch's output holds no result for this request",
+                                                     error_kind="exhausted")  # asked again in the next batch
             if got.logprobs is not None and not r.logprobs:
                 got = replace(got, logprobs=None)
             results.append(got)
         return results
 
     def _send(self, chunk: dict[str, GenerationRequest]) -> None:
-        name = "batch-" + hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:16]
+        # named by its requests, and by how many batches of the same requests went before (the
+        # same requests are sent again when a batch came back without their results): a name
+        # is never used twice, so an earlier batch's output never answers for a later one
+        base = "batch-" + hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:16]
         folder = self.settings.folder
-        path = folder / f"{name}.input.jsonl"
+        name, again = base, 0
+        while self.ledger.known(name) or input_file(folder, name).exists() or \
+                any(p.exists() for p in output_files(folder, name)):
+            again += 1
+            name = f"{base}-{again}"
+        path = input_file(folder, name)
         write_input(path, (request_line(k, request_body(self.model, r, self.constrained)) for k, r in chunk.items()))
         self.ledger.record(BatchEntry(name, self.model.name, "written", requests=len(chunk)))
         handle = self.runner.submit(name, path, len(chunk))
@@ -155,7 +186,7 @@ class BatchEngine:
         A batch written but not journaled as out is looked for at the runner first (the run was
         killed as it handed it over), and handed over again only when it is not there."""
         folder = self.settings.folder
-        path = folder / f"{entry.name}.input.jsonl"
+        path = input_file(folder, entry.name)
         handle = entry.handle
         if handle is None:
             handle = self.runner.find(entry.name)
@@ -186,6 +217,16 @@ class BatchEngine:
             # as a live run stops at its first refused request, instead of batch after batch
             raise EngineDead(f"{self.runner.where} refused every request of batch {entry.name} "
                              f"({len(found)}): {refused[0].error}")
+
+    def _reread(self, entry: BatchEntry) -> None:
+        """A collected batch's results, read again from its output files on a resume: the run
+        that collected it may have ended before the results reached the result cache (killed,
+        or stopped by --batch-wait on a later batch), and must not pay for them twice."""
+        wanted = _custom_ids(input_file(self.settings.folder, entry.name))
+        for output in output_files(self.settings.folder, entry.name):
+            if output.is_file():
+                got, _ = read_output(output, wanted)
+                self.ready.update((k, r) for k, r in got.items() if r.error is None or r.error_kind == "deterministic")
 
     def _wait(self, entry: BatchEntry, handle: str) -> BatchState:
         deadline = None if self.settings.wait is None else time.monotonic() + self.settings.wait
