@@ -76,6 +76,7 @@ class LoopbackBatchAPI:
         self.hold = threading.Event()             # set: batches stay in progress
         self.refuse = False                       # every request of a batch answered with HTTP 400
         self.broken = False                       # about a third of the answers (by seed) not JSON
+        self.expire_first = False                 # the first batch expires with half its lines done
         self.lock = threading.Lock()
         outer = self
 
@@ -142,6 +143,12 @@ class LoopbackBatchAPI:
         elif b["status"] == "in_progress" and not self.hold.is_set():
             lines = [json.loads(line) for line in self.files[b["input_file_id"]].decode().splitlines()]
             fid = f"file-{len(self.files)}"
+            if self.expire_first and b["id"] == "batch_0":
+                done = lines[:len(lines) // 2]
+                self.files[fid] = "".join(output_line(r, n) for n, r in enumerate(done)).encode()
+                b.update(status="expired", output_file_id=fid,
+                         request_counts={"total": len(lines), "completed": len(done), "failed": 0})
+                return
             self.files[fid] = "".join(refused_line(r, n) if self.refuse
                                       else broken_line(r, n) if self.broken and r["body"]["seed"] % 3 == 0
                                       else output_line(r, n) for n, r in enumerate(lines)).encode()
@@ -316,6 +323,20 @@ def test_top_ups_of_every_short_cell_go_in_one_next_batch(tmp_path, server):
     assert len(sent) == len(set(sent))
     batched = {(c, a) for w in written for c, first, n in w.attempts for a in range(first, first + n)}
     assert {(e["c"], e["a"]) for e in attempts} <= batched
+
+
+def test_an_expired_batch_keeps_what_it_finished_and_the_rest_goes_in_the_next_batch(tmp_path, server):
+    spec = write_spec(tmp_path, server.url)
+    server.expire_first = True
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records_checked(spec)
+    first = {line["custom_id"] for line in server.uploads[0]}
+    later = [line["custom_id"] for upload in server.uploads[1:] for line in upload]
+    assert len(server.uploads) >= 2 and len(first) == 9
+    # the 4 the expired batch answered are used, not asked again; nothing is asked twice
+    assert len(first & set(later)) == 0 and len(later) == len(set(later))
+    assert "4 results collected, 5 requests without one" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_a_run_killed_as_it_handed_a_batch_over_finds_it_at_the_service(tmp_path, server):

@@ -35,6 +35,7 @@ TRIES = 5                           # of one Batch API call on 429, 5xx and drop
 COMPLETION_WINDOW = "24h"           # the only window OpenAI's Batch API offers
 RUNNING = ("validating", "in_progress", "finalizing", "cancelling")
 DONE = ("completed",)
+ENDED_EARLY = ("expired", "cancelled")      # ended before every request was run; its output holds the rest
 NAME_KEY = "synthc_batch"           # the metadata key naming a batch by its file's name
 
 
@@ -105,8 +106,12 @@ class BatchAPI:
         detail = f"{status}" + (f", {counts.get('completed', 0)} of {counts.get('total', '?')} done" if counts else "")
         if status in RUNNING:
             return BatchState("running", detail)
+        outputs = tuple(str(b[k]) for k in ("output_file_id", "error_file_id") if isinstance(b.get(k), str))
         if status in DONE:
-            outputs = tuple(str(b[k]) for k in ("output_file_id", "error_file_id") if isinstance(b.get(k), str))
+            return BatchState("done", detail, outputs)
+        if status in ENDED_EARLY and outputs:
+            # an expired or cancelled batch keeps what it finished: those results are read, the
+            # rest of its requests come back without one and go in the next batch
             return BatchState("done", detail, outputs)
         errors = b.get("errors")
         why = json.dumps(errors)[:300] if errors else ""
