@@ -573,6 +573,26 @@ def test_a_collected_batch_s_results_are_read_again_on_resume_not_paid_for_twice
     assert [r.text for r in again] == [r.text for r in got]
 
 
+def test_a_batch_waited_for_says_now_and_then_that_it_is_still_out(tmp_path, monkeypatch):
+    from synthlang.engines.batch_runners import BatchState
+    from synthlang.runtime import batch_engine
+
+    class Slow(FilesRunner):
+        polls = 0
+
+        def poll(self, handle):
+            self.polls += 1
+            return BatchState("done") if self.polls > 3 else BatchState("running", f"{self.polls} polls")
+
+    monkeypatch.setattr(batch_engine, "WAIT_NOTE", 0.0)
+    said: list[str] = []
+    engine = _batch_engine(tmp_path, Ledger(), Slow(tmp_path, output_line))
+    engine.say = said.append
+    assert all(r.text for r in engine.generate(_requests(2)))
+    still = [line for line in said if "still out at the test's runner" in line]
+    assert len(still) == 3 and "(3 polls)" in still[-1]
+
+
 def test_a_batch_line_in_the_journal_is_checked_like_every_other(tmp_path):
     journal = tmp_path / "journal.jsonl"
     entry = BatchEntry("batch-1", "m", "written", requests=3, block="B", attempts=((0, 0, 2), (1, 0, 1)))

@@ -46,6 +46,7 @@ BATCH_DIR = "batches"                 # in the run's .synth folder
 MODES = ("api", "offline")            # --batch-files: a Batch API, or files left for an offline runner
 DEFAULT_POLL = {"api": 30.0, "offline": 1.0}
 OUT = ("written", "out")              # a batch in one of these states is still to be collected
+WAIT_NOTE = 60.0                      # seconds between "still out" lines while a batch is waited for
 REFUSED = ("request_refused", "malformed_reply")  # what a batch's results all being stops the run
 
 
@@ -229,11 +230,16 @@ class BatchEngine:
                 self.ready.update((k, r) for k, r in got.items() if r.error is None or r.error_kind == "deterministic")
 
     def _wait(self, entry: BatchEntry, handle: str) -> BatchState:
-        deadline = None if self.settings.wait is None else time.monotonic() + self.settings.wait
+        started = noted = time.monotonic()
+        deadline = None if self.settings.wait is None else started + self.settings.wait
         while True:
             state = self.runner.poll(handle)
             if state.state == "done":
                 return state
+            if time.monotonic() - noted >= WAIT_NOTE:  # a wait of hours says it is still waiting
+                noted = time.monotonic()
+                self.say(f"batch {entry.name}: still out at {self.runner.where} ({state.detail}) after "
+                         f"{noted - started:.0f} s")
             if state.state == "failed":
                 self.ledger.record(replace(entry, state="failed"))
                 raise EngineDead(f"batch {entry.name} failed at {self.runner.where} ({state.detail}); its requests "
