@@ -711,6 +711,24 @@ output "out" {
 '''
 
 
+def engine_runs(folder: Path, spec: str, engine):
+    """The real-engine cases' runs: `spec` compiled in `folder`, and a function running it into
+    `folder/OUT` in this process on `engine` (loaded once, shared by the runs)."""
+    from synthlang.compiler import compile
+    from synthlang.runtime.driver import run_plan
+    from synthlang.runtime.options import RunOptions
+
+    folder.mkdir()
+    (folder / "notes.synth").write_text(spec)
+    plan = compile(folder / "notes.synth").plan
+    assert plan is not None
+
+    def run(out: str):
+        return run_plan(plan, RunOptions(out_dir=folder / out, engine_factory=lambda m: engine, progress=False))
+
+    return run
+
+
 class Faulty:
     """A loaded llama.cpp engine (LlamaCppEngine) shared by runs, never closed by them, sent
     waves of one batch each (`in_flight` = its slots); `arm(kind, wave, call)` makes its decoder
@@ -777,10 +795,7 @@ def engine_raises(work: Path, figures: Figures, engine=None,
     docs/engines.md ("Reproducibility": records drawn in other batches may differ) does not
     arise and the comparison is exact."""
     from synthlang import ir
-    from synthlang.compiler import compile
     from synthlang.engines.base import EngineDead, EngineOptions
-    from synthlang.runtime.driver import run_plan
-    from synthlang.runtime.options import RunOptions
 
     own = engine is None
     if own:
@@ -790,14 +805,7 @@ def engine_raises(work: Path, figures: Figures, engine=None,
     faulty = Faulty(engine)
     try:
         folder = work / "engine_raises"
-        folder.mkdir()
-        (folder / "notes.synth").write_text(ENGINE_SPEC)
-        plan = compile(folder / "notes.synth").plan
-        assert plan is not None
-
-        def run(out: str):
-            return run_plan(plan, RunOptions(out_dir=folder / out, engine_factory=lambda m: faulty, progress=False))
-
+        run = engine_runs(folder, ENGINE_SPEC, faulty)
         faulty.arm(None)
         run("ref")
         names = ("train.jsonl",)
@@ -883,21 +891,11 @@ def vllm_raises(work: Path, figures: Figures, engine) -> dict[str, int]:
     wave again whole and ends in exactly the records of an uninterrupted run. Either way the
     requests the failed batch left in vLLM's scheduler must not answer for the next batch's.
     Records are compared by id (compare_ids); returns, per kind, how many are identical in full."""
-    from synthlang.compiler import compile
     from synthlang.engines.base import EngineDead
-    from synthlang.runtime.driver import run_plan
-    from synthlang.runtime.options import RunOptions
 
     faulty = VLLMFaulty(engine)
     folder = work / "vllm_raises"
-    folder.mkdir()
-    (folder / "notes.synth").write_text(ENGINE_SPEC.replace("count 6", "count 12"))
-    plan = compile(folder / "notes.synth").plan
-    assert plan is not None
-
-    def run(out: str):
-        return run_plan(plan, RunOptions(out_dir=folder / out, engine_factory=lambda m: faulty, progress=False))
-
+    run = engine_runs(folder, ENGINE_SPEC.replace("count 6", "count 12"), faulty)
     faulty.arm(None)
     run("ref")
     names = ("train.jsonl",)
