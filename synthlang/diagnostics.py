@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "E0105": "missing required declaration or setting",
     "E0106": "unknown setting",
     "E0107": "invalid setting value",
+    "E0108": "a field needs a constraint its model's engine and backend do not enforce",
     "E0201": "constraint does not fit the field's type",
     "E0202": "empty or inverted range, or bounds past what a run allows",
     "E0203": "invalid regular expression",

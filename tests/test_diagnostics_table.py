@@ -32,6 +32,8 @@ CASES = [
     ("E0105", HEAD + "generate T { }", 7, 10),
     ("E0106", "dataset d { sead 3 }", 1, 13),
     ("E0107", 'model m { engine gpt }', 1, 18),
+    ("E0108", 'model m {\n  engine vllm\n  backend xgrammar\n}\nschema T {\n  a: str(/[a-z]+/)\n}\n'
+              'generate T {\n  count 2\n  using m\n}', 6, 3),
     ("E0201", "schema T { a: bool(1..2) }", 1, 20),
     ("E0202", "schema T { a: str(5..1) }", 1, 19),
     ("E0202", "schema T { a: str(1..100000000) }\ngenerate T { count 2 }", 1, 15),

@@ -9,40 +9,13 @@ from __future__ import annotations
 
 import json
 
+from ..plan.engine_limits import block_features, schema_features
 from ..plan.model import Block
 from .base import Engine, GenerationRequest
 
 
 class UnsupportedFeature(Exception):
     pass
-
-
-def schema_features(schema: dict, path: str = "") -> list[tuple[str, str]]:
-    """(field path, feature) for every constraint keyword in a JSON Schema."""
-    out: list[tuple[str, str]] = []
-    for key in ("pattern", "enum", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
-        if key in schema:
-            out.append((path or "(record)", key))
-    if "pattern" in schema and ("minLength" in schema or "maxLength" in schema):
-        out.append((path or "(record)", "patternWithLength"))
-    for name, sub in schema.get("properties", {}).items():
-        out += schema_features(sub, f"{path}.{name}" if path else name)
-    if "items" in schema:
-        out += schema_features(schema["items"], f"{path}[]")
-    for sub in schema.get("anyOf", []):
-        out += schema_features(sub, path)
-    return out
-
-
-def block_features(block: Block) -> list[tuple[str, str]]:
-    found = schema_features(block.json_schema)
-    found += [(".".join(m.path), "pattern") for m in block.mentions]
-    seen, out = set(), []
-    for item in found:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
 
 
 def _probe(schema_props: dict, prompt: str):

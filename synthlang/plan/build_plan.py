@@ -16,6 +16,7 @@ from ..source import Span
 from ..values import match_key
 from .allocate_quota import allocate_quota
 from .check_request_sizes import TOKEN_MARGIN, check_request_sizes
+from .engine_limits import check_engine_limits
 from .json_schema import MENTION_GAP_CLASS, SchemaBuilder
 from .label_rules import label_rules
 from .layout import mix_rows, split_sizes, train_index
@@ -312,6 +313,8 @@ def build_plan(ctx: Context) -> Plan | None:
             _check_cells(ctx, g, allocate_quota(g.count, g.quotas))
         return None
     blocks = [build_block(ctx, g) for g in ctx.blocks]
+    for g, b in zip(ctx.blocks, blocks):
+        check_engine_limits(ctx, g, b)
     if ctx.sink.has_errors:
         return None
     used_models = ({b.model for b in blocks} | {b.judge.model for b in blocks if b.judge}
