@@ -687,3 +687,28 @@ def test_vllm_s_own_batch_runner_runs_the_batch_files_end_to_end(tmp_path):
                    for w in written), r
     journaled = batch_lines(tmp_path / "r.synth")
     assert {e["batch"] for e in journaled if e["state"] == "collected"} == {p.name.split(".")[0] for p in runs}
+
+
+def test_a_full_disk_while_a_batch_output_downloads_is_named_not_blamed_on_the_service(tmp_path, server,
+                                                                                    monkeypatch):
+    from synthlang import ir
+    from synthlang.engines.base import EngineDead, EngineOptions
+    from synthlang.engines.batch_runners import BatchAPI, BatchState
+
+    api = BatchAPI(ir.Model(name="m", engine="openai", model="m", endpoint=server.url), EngineOptions(),
+                   backoff=0.01)
+    server.files["file-x"] = b'{"custom_id": "k"}\n'
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    real_open = open
+
+    def full(path, mode="r", *a, **kw):
+        if "w" in mode and str(path).startswith(str(folder)):
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, *a, **kw)
+
+    monkeypatch.setattr("builtins.open", full)
+    started = time.monotonic()
+    with pytest.raises(EngineDead, match=r"could not write .*No space left on device"):
+        api.fetch("batch_0", BatchState("done", "", ("file-x",)), folder, "b")
+    assert time.monotonic() - started < 1.0  # not retried as if the service had not answered

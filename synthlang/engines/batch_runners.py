@@ -134,9 +134,13 @@ class BatchAPI:
         if multipart is not None:
             boundary = uuid.uuid4().hex
             purpose, file = multipart
+            try:
+                content = file.read_bytes()
+            except OSError as exc:  # this machine's file, not the service: not asked again
+                raise EngineDead(f"could not read {file}: {exc.strerror or exc}") from None
             data = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n"
                     f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file.name}\"\r\n"
-                    "Content-Type: application/jsonl\r\n\r\n").encode() + file.read_bytes() + \
+                    "Content-Type: application/jsonl\r\n\r\n").encode() + content + \
                 f"\r\n--{boundary}--\r\n".encode()
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
         elif body is not None:
@@ -165,13 +169,23 @@ class BatchAPI:
         def save(resp) -> None:
             tmp = into.with_name(into.name + ".tmp")
             size = 0
-            with open(tmp, "wb") as fh:
+            try:
+                fh = open(tmp, "wb")  # noqa: SIM115 - closed by the `with fh` below; the open alone is guarded
+            except OSError as exc:  # this machine's disk, not the service: not asked again
+                raise EngineDead(f"could not write {tmp}: {exc.strerror or exc}") from None
+            with fh:
                 while chunk := resp.read(DOWNLOAD_CHUNK):
                     size += len(chunk)
                     if size > MAX_DOWNLOAD_BYTES:
                         raise EngineDead(f"{self.where}: {path} is larger than {MAX_DOWNLOAD_BYTES:,} bytes")
-                    fh.write(chunk)
-            tmp.replace(into)
+                    try:
+                        fh.write(chunk)
+                    except OSError as exc:
+                        raise EngineDead(f"could not write {tmp}: {exc.strerror or exc}") from None
+            try:
+                tmp.replace(into)
+            except OSError as exc:
+                raise EngineDead(f"could not write {into}: {exc.strerror or exc}") from None
 
         self._with_retries("GET", path, lambda: self._request("GET", path, None, None), save)
 
