@@ -379,6 +379,25 @@ def test_a_batch_still_out_stops_the_run_resumably_and_the_next_run_collects_it(
     assert len(server.uploads) == 1
 
 
+def test_a_batch_the_service_forgot_is_failed_and_its_requests_go_in_a_new_one(tmp_path, server):
+    # the run stops while its batch is out; the service then loses the batch (deleted, or the
+    # account changed): the next run is told so, and the one after sends the requests again
+    spec = write_spec(tmp_path, server.url)
+    server.hold.set()
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--batch-wait", "0.3",
+                  "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    server.batches.clear()
+    server.hold.clear()
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 3 and "no longer knows this batch" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    proc = synthc("run", spec.name, "--batch-files", "api", "--batch-poll", "0.05", "--progress", "log", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records_checked(spec)
+    assert len(server.uploads) == 2 and [len(u) for u in server.uploads] == [9, 9]
+
+
 def test_a_service_refusing_every_request_of_a_batch_stops_the_run_with_its_reason(tmp_path, server):
     spec = write_spec(tmp_path, server.url)
     server.refuse = True

@@ -61,6 +61,10 @@ class BatchRunner(Protocol):
         """The batch's output files, written under `folder`."""
 
 
+class NotFound(EngineDead):
+    """The service answered 404 for a batch or file it was asked about."""
+
+
 class BatchAPI:
     """OpenAI's Batch API, as OpenAI and compatible servers offer it, at the model's endpoint."""
 
@@ -100,7 +104,10 @@ class BatchAPI:
         return None
 
     def poll(self, handle: str) -> BatchState:
-        b = self._call("GET", f"/batches/{_safe_id(handle)}")
+        try:
+            b = self._call("GET", f"/batches/{_safe_id(handle)}")
+        except NotFound:  # deleted, or another account's: failed, so its requests go in a new batch
+            return BatchState("failed", "the service no longer knows this batch (HTTP 404)")
         status = b.get("status")
         counts = b.get("request_counts") if isinstance(b.get("request_counts"), dict) else {}
         detail = f"{status}" + (f", {counts.get('completed', 0)} of {counts.get('total', '?')} done" if counts else "")
@@ -198,6 +205,8 @@ class BatchAPI:
                     return read(resp)
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}: {_error_detail(exc)}"
+                if exc.code == 404:
+                    raise NotFound(f"{self.where} does not know {method} {path}: {last}") from None
                 if exc.code not in RETRY_STATUS:
                     raise EngineDead(f"{self.where} refused {method} {path}: {last}") from None
                 wait = _retry_after(exc)
