@@ -77,6 +77,8 @@ class LoopbackBatchAPI:
         self.refuse = False                       # every request of a batch answered with HTTP 400
         self.broken = False                       # about a third of the answers (by seed) not JSON
         self.expire_first = False                 # the first batch expires with half its lines done
+        self.page_size: int | None = None         # list batches in pages of this many (None: all at once)
+        self.listed = 0                           # pages listed
         self.lock = threading.Lock()
         outer = self
 
@@ -108,7 +110,18 @@ class LoopbackBatchAPI:
             def do_GET(self):
                 if self.path.startswith("/v1/batches?"):
                     with outer.lock:
-                        self._send(200, {"object": "list", "data": list(outer.batches.values())})
+                        if outer.page_size is None:
+                            self._send(200, {"object": "list", "data": list(outer.batches.values())})
+                            return
+                        # as OpenAI lists them: newest first, `after` an id, pages with has_more
+                        query = dict(p.split("=", 1) for p in self.path.split("?", 1)[1].split("&"))
+                        newest = list(reversed(outer.batches.values()))
+                        ids = [b["id"] for b in newest]
+                        start = ids.index(query["after"]) + 1 if "after" in query else 0
+                        page = newest[start:start + outer.page_size]
+                        outer.listed += 1
+                        self._send(200, {"object": "list", "data": page,
+                                         "has_more": start + outer.page_size < len(newest)})
                 elif self.path.startswith("/v1/batches/"):
                     with outer.lock:
                         b = outer.batches.get(self.path.rsplit("/", 1)[1])
@@ -731,3 +744,18 @@ def test_a_full_disk_while_a_batch_output_downloads_is_named_not_blamed_on_the_s
     with pytest.raises(EngineDead, match=r"could not write .*No space left on device"):
         api.fetch("batch_0", BatchState("done", "", ("file-x",)), folder, "b")
     assert time.monotonic() - started < 1.0  # not retried as if the service had not answered
+
+
+def test_a_batch_handed_over_is_found_among_many_pages_of_the_account_s_batches(server):
+    from synthlang import ir
+    from synthlang.engines.base import EngineOptions
+    from synthlang.engines.batch_runners import BatchAPI
+
+    server.page_size = 100
+    server.batches["batch_mine"] = {"id": "batch_mine", "status": "in_progress", "metadata": {"synthc_batch": "b-1"}}
+    for i in range(150):  # other runs' batches, created after it: it is on the second page
+        server.batches[f"batch_other{i}"] = {"id": f"batch_other{i}", "status": "completed",
+                                             "metadata": {"synthc_batch": f"o-{i}"}}
+    api = BatchAPI(ir.Model(name="m", engine="openai", model="m", endpoint=server.url), EngineOptions())
+    assert api.find("b-1") == "batch_mine" and server.listed == 2
+    assert api.find("not-there") is None and server.listed == 4

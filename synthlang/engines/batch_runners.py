@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ COMPLETION_WINDOW = "24h"           # the only window OpenAI's Batch API offers
 RUNNING = ("validating", "in_progress", "finalizing", "cancelling")
 DONE = ("completed",)
 ENDED_EARLY = ("expired", "cancelled")      # ended before every request was run; its output holds the rest
+FIND_PAGES = 20                     # pages of 100 batches looked through for one created but not journaled
 NAME_KEY = "synthc_batch"           # the metadata key naming a batch by its file's name
 
 
@@ -95,12 +97,21 @@ class BatchAPI:
         return _text(created, "id", "the created batch")
 
     def find(self, name: str) -> str | None:
-        listed = self._call("GET", "/batches?limit=100")
-        data = listed.get("data")
-        for b in data if isinstance(data, list) else []:
-            if isinstance(b, dict) and isinstance(b.get("metadata"), dict) and b["metadata"].get(NAME_KEY) == name \
-                    and isinstance(b.get("id"), str) and b.get("status") not in ("failed", "expired", "cancelled"):
-                return str(b["id"])
+        """The batch created under `name`, looked for among the account's latest FIND_PAGES pages
+        of batches (newest first: one created by a run killed just after is among the first)."""
+        after = ""
+        for _ in range(FIND_PAGES):
+            listed = self._call("GET", "/batches?limit=100" + (f"&after={urllib.parse.quote(after)}" if after else ""))
+            data = listed.get("data")
+            batches = [b for b in data if isinstance(b, dict)] if isinstance(data, list) else []
+            for b in batches:
+                if isinstance(b.get("metadata"), dict) and b["metadata"].get(NAME_KEY) == name \
+                        and isinstance(b.get("id"), str) and b.get("status") not in ("failed", "expired", "cancelled"):
+                    return str(b["id"])
+            last = batches[-1].get("id") if batches else None
+            if listed.get("has_more") is not True or not isinstance(last, str):
+                return None
+            after = last
         return None
 
     def poll(self, handle: str) -> BatchState:
