@@ -759,3 +759,17 @@ def test_a_batch_handed_over_is_found_among_many_pages_of_the_account_s_batches(
     api = BatchAPI(ir.Model(name="m", engine="openai", model="m", endpoint=server.url), EngineOptions())
     assert api.find("b-1") == "batch_mine" and server.listed == 2
     assert api.find("not-there") is None and server.listed == 4
+
+
+def test_requests_are_split_into_batch_files_under_the_service_s_size_limit(tmp_path, monkeypatch):
+    from synthlang.runtime import batch_engine
+
+    monkeypatch.setattr(batch_engine, "MAX_BATCH_BYTES", 2500)
+    runner = FilesRunner(tmp_path, output_line)
+    engine = _batch_engine(tmp_path, Ledger(), runner)
+    got = engine.generate(_requests(7))
+    assert all(r.text for r in got)
+    sizes = [input_path.stat().st_size for input_path in sorted(tmp_path.glob("*.input.jsonl"))]
+    assert len(runner.inputs) == len(sizes) >= 2 and all(s <= 2500 for s in sizes)
+    assert sorted(k for _, ids in runner.inputs for k in ids) == sorted({k for _, ids in runner.inputs for k in ids})
+    assert sum(len(ids) for _, ids in runner.inputs) == 7

@@ -23,6 +23,7 @@ from .openai_compat import MALFORMED, MAX_REPLY_BYTES, RETRY_STATUS, MalformedRe
 
 BATCH_URL = "/v1/chat/completions"
 MAX_BATCH_REQUESTS = 50_000          # OpenAI's limit of requests in one batch file
+MAX_BATCH_BYTES = 190 << 20          # and under its 200 MB limit of one file's size
 MAX_OUTPUT_LINE = MAX_REPLY_BYTES + 4096
 COMPACT_BACKENDS = ("guidance", "xgrammar")   # vLLM's disable_any_whitespace covers these
 

@@ -1,7 +1,7 @@
 """Requests sent as OpenAI-format batch files instead of live calls (`synthc run --batch-files`).
 
 A BatchEngine takes the place of a model's engine. Each call's requests become one batch file
-(or several, MAX_BATCH_REQUESTS each), every line's custom_id the request's content address
+(or several, MAX_BATCH_REQUESTS lines and MAX_BATCH_BYTES each), every line's custom_id the request's content address
 (cache.request_key), so the result cache and a resume work as for live calls. The file is
 written under .synth/batches, journaled with the attempts of the wave that sent it (a
 BatchLedger: the driver's journal), handed to a runner (engines/batch_runners.py: a Batch API,
@@ -24,6 +24,7 @@ from typing import Protocol
 from .. import ir
 from ..engines.base import Engine, EngineDead, GenerationRequest, GenerationResult
 from ..engines.batch_format import (
+    MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
     input_file,
     output_files,
@@ -148,9 +149,7 @@ class BatchEngine:
         keys = [request_key(self.identity, r) for r in requests]
         answers: dict[str, GenerationResult] = {k: self.ready.pop(k) for k in dict.fromkeys(keys) if k in self.ready}
         todo = {k: r for k, r in zip(keys, requests) if k not in answers}
-        items = list(todo.items())
-        for start in range(0, len(items), MAX_BATCH_REQUESTS):
-            chunk = dict(items[start:start + MAX_BATCH_REQUESTS])
+        for chunk in _files(todo, lambda k, r: request_line(k, request_body(self.model, r, self.constrained))):
             self._send(chunk)
             answers.update((k, self.ready.pop(k)) for k in chunk if k in self.ready)
         results = []
@@ -162,7 +161,7 @@ class BatchEngine:
             results.append(got)
         return results
 
-    def _send(self, chunk: dict[str, GenerationRequest]) -> None:
+    def _send(self, chunk: dict[str, str]) -> None:
         # named by its requests, and by how many batches of the same requests went before (the
         # same requests are sent again when a batch came back without their results): a name
         # is never used twice, so an earlier batch's output never answers for a later one
@@ -174,7 +173,7 @@ class BatchEngine:
             again += 1
             name = f"{base}-{again}"
         path = input_file(folder, name)
-        write_input(path, (request_line(k, request_body(self.model, r, self.constrained)) for k, r in chunk.items()))
+        write_input(path, chunk.values())
         self.ledger.record(BatchEntry(name, self.model.name, "written", requests=len(chunk)))
         handle = self.runner.submit(name, path, len(chunk))
         entry = BatchEntry(name, self.model.name, "out", handle=handle, requests=len(chunk))
@@ -252,6 +251,22 @@ class BatchEngine:
 
     def close(self) -> None:
         return
+
+
+def _files(todo: dict[str, GenerationRequest], line: Callable[[str, GenerationRequest], str]) -> list[dict[str, str]]:
+    """The requests' lines (custom_id -> line), split into batch files of at most
+    MAX_BATCH_REQUESTS lines and MAX_BATCH_BYTES bytes (a line larger alone gets a file alone)."""
+    files: list[dict[str, str]] = []
+    size = 0
+    for k, r in todo.items():
+        text = line(k, r)
+        n = len(text.encode("utf-8"))
+        if not files or len(files[-1]) >= MAX_BATCH_REQUESTS or (files[-1] and size + n > MAX_BATCH_BYTES):
+            files.append({})
+            size = 0
+        files[-1][k] = text
+        size += n
+    return files
 
 
 def _custom_ids(path: Path) -> set[str]:
