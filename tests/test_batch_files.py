@@ -773,3 +773,11 @@ def test_requests_are_split_into_batch_files_under_the_service_s_size_limit(tmp_
     assert len(runner.inputs) == len(sizes) >= 2 and all(s <= 2500 for s in sizes)
     assert sorted(k for _, ids in runner.inputs for k in ids) == sorted({k for _, ids in runner.inputs for k in ids})
     assert sum(len(ids) for _, ids in runner.inputs) == 7
+
+
+def test_every_key_a_batch_line_is_written_with_is_one_the_journal_accepts():
+    from synthlang.runtime.entries import BATCH_KEYS
+
+    full = BatchEntry("b", "m", "out", handle="h", requests=3, block="Note", attempts=((0, 0, 3),))
+    assert set(full.to_json()) == BATCH_KEYS
+    assert BatchEntry.from_json(full.to_json()) == full

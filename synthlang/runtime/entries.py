@@ -104,6 +104,10 @@ class JournalEntry:
 BATCH_STATES = ("written", "out", "collected", "failed")
 
 
+# the keys of a batch line, as BatchEntry.to_json writes them (journal.py checks lines against it)
+BATCH_KEYS = frozenset({"kind", "batch", "model", "state", "handle", "n", "b", "attempts"})
+
+
 @dataclass(frozen=True)
 class BatchEntry:
     """How a batch file stands: `written` (in .synth/batches, maybe handed over), `out` (at its

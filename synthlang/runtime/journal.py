@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..files import human_size, open_append, open_read, open_update
 from ..values import MAX_STORED_DEPTH, load_json
-from .entries import BATCH_STATES, BatchEntry
+from .entries import BATCH_KEYS, BATCH_STATES, BatchEntry
 
 # a line longer than this is no entry synthc wrote (an accepted record with its provenance is
 # far smaller), and is not read into memory to find that out
@@ -94,7 +94,7 @@ def _is_batch(entry: dict) -> bool:
             and _is_int(entry.get("n", 0)) and isinstance(entry.get("b", ""), str)
             and isinstance(attempts, list)
             and all(isinstance(a, list) and len(a) == 3 and all(_is_int(x) for x in a) for a in attempts)
-            and set(entry) <= {"kind", "batch", "model", "state", "handle", "n", "b", "attempts"})
+            and set(entry) <= BATCH_KEYS)
 
 
 PREVIOUS = "journal.previous.jsonl"   # the journal of the plan before an edit, kept one generation
