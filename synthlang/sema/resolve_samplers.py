@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import ir
-from ..diagnostics import did_you_mean
+from ..diagnostics import DiagnosticSink, did_you_mean
+from ..source import Span
 from ..syntax import ast
 from ..values import ValueError_, check_value
 from .context import Context
@@ -40,20 +43,8 @@ def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type, schema: ir.Schema | 
             if options is None:
                 sink.error("E0205", f"`~ weights` needs an enum, a literal union or bool, not {tname}", s.span)
                 return None
-            ws = []
-            for w in s.args:
-                if w.kind not in ("int", "float") or w.value < 0:
-                    sink.error("E0206", "weights are non-negative numbers", w.span)
-                    return None
-                ws.append(float(w.value))
-            if len(ws) != len(options):
-                sink.error("E0206", f"{len(ws)} weights for {len(options)} options of {tname}", s.span,
-                           help="give one weight per option, in declaration order")
-                return None
-            if sum(ws) <= 0:
-                sink.error("E0206", "the weights add up to zero", s.span)
-                return None
-            return ir.WeightsSampler(weights=tuple(ws))
+            ws = _weights(sink, s.args, options, tname, s.span)
+            return None if ws is None else ir.WeightsSampler(weights=ws)
         case "pick":
             if isinstance(t, (ir.ListType, ir.RecordType)):
                 sink.error("E0205", f"`~ pick` draws single values, not a {tname}", s.span)
@@ -204,6 +195,25 @@ def _conditional(ctx: Context, f: ast.Field, t: ir.Type, schema: ir.Schema | Non
     return sampler(by=by.value, cases=tuple(out), default=default)
 
 
+def _weights(sink: DiagnosticSink, args: Sequence[ast.Lit], options: tuple[object, ...], tname: str,
+             span: Span | None) -> tuple[float, ...] | None:
+    """One non-negative weight per option, not all zero (E0206 otherwise)."""
+    ws = []
+    for w in args:
+        if w.kind not in ("int", "float") or w.value < 0:
+            sink.error("E0206", "weights are non-negative numbers", w.span)
+            return None
+        ws.append(float(w.value))
+    if len(ws) != len(options):
+        sink.error("E0206", f"{len(ws)} weights for {len(options)} options of {tname}", span,
+                   help="give one weight per option, in declaration order")
+        return None
+    if sum(ws) <= 0:
+        sink.error("E0206", "the weights add up to zero", span)
+        return None
+    return tuple(ws)
+
+
 def _shown(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -213,20 +223,8 @@ def _case(ctx: Context, kind: str, case: ast.SamplerCase, t: ir.Type,
     sink = ctx.sink
     if kind == "weights_by":
         assert options is not None
-        ws = []
-        for w in case.args:
-            if w.kind not in ("int", "float") or w.value < 0:
-                sink.error("E0206", "weights are non-negative numbers", w.span)
-                return None
-            ws.append(float(w.value))
-        if len(ws) != len(options):
-            sink.error("E0206", f"{len(ws)} weights for {len(options)} options of {ir.type_name(t)}", case.span,
-                       help="give one weight per option, in declaration order")
-            return None
-        if sum(ws) <= 0:
-            sink.error("E0206", "the weights add up to zero", case.span)
-            return None
-        return ir.SamplerCase(weights=tuple(ws))
+        ws = _weights(sink, case.args, options, ir.type_name(t), case.span)
+        return None if ws is None else ir.SamplerCase(weights=ws)
     values = []
     for v in case.args:
         raw = v.value
