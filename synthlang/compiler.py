@@ -15,6 +15,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic, DiagnosticSink, Severity
 from .plan.build_plan import build_plan
 from .plan.model import Plan
+from .sema.check_draws import check_draws
 from .sema.check_generates import check_generates
 from .sema.check_output import check_output
 from .sema.check_settings import check_settings
@@ -31,6 +32,7 @@ PASSES = (
     check_settings,
     resolve_schemas,
     load_seeds,
+    check_draws,
     check_generates,
     check_output,
 )

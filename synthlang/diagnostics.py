@@ -44,6 +44,8 @@ CODES: dict[str, str] = {
     "E0209": "invalid derived field (a type mismatch, fields derived from each other)",
     "E0210": "recursive record type, or types nested more than 100 levels deep",
     "E0211": "conditional sampler does not fit its condition (an unknown field or value, values not covered, a cycle)",
+    "E0212": "`draw` does not fit its seed set (an unknown column, a type it cannot fill, weights that are not "
+             "numbers, a value no row matches)",
     "E0301": "seed file missing or unreadable",
     "E0302": "seed row breaks the schema",
     "E0401": "quota on a field that cannot carry one",

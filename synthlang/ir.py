@@ -214,8 +214,41 @@ class WeightsBySampler(ConditionalSampler):
     method: Literal["weights_by"] = "weights_by"
 
 
+class DrawSampler(_SamplerBase):
+    """`~ draw(topics)` (a whole row, for a field of the seed set's schema) or
+    `~ draw(topics.name)` (one column), uniformly or `weighted by topics.weight`, and with
+    `matching category` only among the rows whose `category` equals the sibling field's value.
+    The rows stay in their file (see SeedSet.inline): the plan holds its digest, not its rows."""
+
+    method: Literal["draw"] = "draw"
+    weights: None = None
+    values: None = None
+    provider: None = None
+    seeds: str
+    column: str | None = None
+    weight: str | None = None
+    matching: str | None = None
+
+    def text(self) -> str:
+        """As a spec writes it."""
+        drawn = self.seeds + (f".{self.column}" if self.column else "")
+        return (f"draw({drawn}{f' matching {self.matching}' if self.matching else ''})"
+                + (f" weighted by {self.seeds}.{self.weight}" if self.weight else ""))
+
+
 # told apart by `method` when a plan is loaded
-Sampler = UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler | PickBySampler | WeightsBySampler
+Sampler = (UniformSampler | WeightsSampler | PickSampler | RegexSampler | FakerSampler | PickBySampler
+           | WeightsBySampler | DrawSampler)
+
+
+def condition_of(s: Sampler | None) -> str | None:
+    """The sibling field whose value a sampler draws by (`pick by F`, `draw(... matching F)`),
+    which must be drawn (or be the quota cell's) first; None for the others."""
+    if isinstance(s, ConditionalSampler):
+        return s.by
+    if isinstance(s, DrawSampler):
+        return s.matching
+    return None
 
 
 class FieldDef(Node):
@@ -310,12 +343,18 @@ class Model(Node):
 
 
 class SeedSet(Node):
+    """A seed file, checked row by row at compile time. A set only `draw` reads is not `inline`:
+    its rows stay in the file (of any size), which the run reads and checks against `sha256`
+    and `row_count`; the others carry their rows (examples, grown records and `mix` use them)."""
+
     kind: Literal["seeds"] = "seeds"
     name: str
     path: str  # relative to the spec's folder, POSIX separators
     schema_name: str
     sha256: str
     rows: tuple[dict[str, Any], ...]
+    inline: bool = field(default=True, exclude_if=lambda v: v)
+    row_count: int | None = field(default=None, exclude_if=lambda v: v is None)
     span: Any = _span()
 
 

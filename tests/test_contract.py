@@ -128,3 +128,13 @@ def test_the_conditional_sampler_examples_compile_with_their_cases():
     assert product.sampler.default.values == ("desktop client",)
     assert channel.sampler.method == "weights_by" and channel.sampler.case_for("outage").weights == (1.0, 3.0, 2.0)
     assert channel.sampler.case_for("refund") == channel.sampler.default
+
+
+def test_the_draw_examples_compile_and_keep_the_rows_in_their_files():
+    result = compile(SPEC.parent / "draw.synth")
+    assert [d for d in result.diagnostics if d.severity is Severity.ERROR] == []
+    persona, topic = result.plan.block("Ticket").sampled
+    assert persona.sampler.method == "draw" and persona.sampler.column is None
+    assert (topic.sampler.seeds, topic.sampler.column, topic.sampler.matching, topic.sampler.weight) == \
+        ("topics", "name", "intent", "weight")
+    assert [(s.inline, s.row_count, len(s.rows)) for s in result.plan.seeds.values()] == [(False, 3, 0), (False, 6, 0)]

@@ -211,6 +211,12 @@ def load_plan(arg: str, fmt: str):
             error(f"{path} is not a plan this synthc runs: " + "; ".join(problems[:5])
                    + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
             return None
+        from ..runtime.drawn_rows import file_problems
+
+        problems = file_problems(plan, path.resolve().parent)
+        if problems:
+            error(f"{path}: " + "; ".join(problems))
+            return None
         return plan, path.resolve().parent
     from ..compiler import compile
 

@@ -33,7 +33,7 @@ GENERATE_ITEMS = ("count", "using", "quota", "examples", "prompt", "noise", "che
 OUTPUT_ITEMS = ("format", "split", "mix")
 EVALUATE_ITEMS = ("text", "test", "compare")
 TYPES = ("str", "int", "float", "bool", "date", "list")
-SAMPLERS = ("uniform", "weights(", "pick(", "regex", 'faker("', "pick by ", "weights by ")
+SAMPLERS = ("uniform", "weights(", "pick(", "regex", 'faker("', "pick by ", "weights by ", "draw(")
 
 _DECL_START = re.compile(r"^(import|dataset|model|enum|schema|seeds|generate|output|evaluate)\b[^\n]*", re.M)
 _LEXEME = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*(?:"""|\Z)|"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[{}]', re.S)

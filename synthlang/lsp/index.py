@@ -144,6 +144,8 @@ class Index:
     def _schema_field(self, schema: str, f: ast.Field) -> None:
         self._add("field", schema, f.name, definition=True)
         self._type(f.type)
+        if isinstance(f.source, ast.SamplerNode) and f.source.kind == "draw":
+            self._draw(schema, f.source)
         if isinstance(f.source, ast.Derived):
             self._expr(schema, f.source.expr)
         for m in f.mentions:   # a path (`items.product`): each name in the record it is a field of
@@ -155,6 +157,21 @@ class Index:
                     break
                 self._add("field", scope, ast.Name(part, m.span.source.span(start, start + len(part))))
                 scope, at = self.record_of(scope, part), start + len(part)
+
+    def _draw(self, schema: str, s: ast.SamplerNode) -> None:
+        """`draw(topics.name matching category) weighted by topics.weight`: the seed set, its
+        columns (fields of the set's schema) and the matched field of this record."""
+        ref, matching, weight = s.args
+        decl = self.ctx.seeds_ast.get(ref.seeds.value)
+        rows = decl.schema.value if decl is not None else None
+        for r in (ref, weight):
+            if r is None:
+                continue
+            self._add("seeds", "", r.seeds)
+            if r.column is not None and rows is not None and self._field(rows, r.column.value) is not None:
+                self._add("field", rows, r.column)
+        if matching is not None:
+            self._add("field", schema, matching)
 
     def _type(self, t: ast.TypeExpr) -> None:
         match t:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ..files import read_bytes
-from ..sema.load_seeds import MAX_SEED_BYTES
+from ..seed_files import MAX_SEED_BYTES
 from ..source import SourceFile, Span
 from .analysis import Analysis
 from .index import Occurrence

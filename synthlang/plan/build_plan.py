@@ -35,7 +35,8 @@ def _walk(ctx: Context, schema: ir.Schema, prefix: tuple[str, ...], sampled: lis
         inner = f.type.item if isinstance(f.type, ir.ListType) else f.type
         if f.source == "sampled" and f.sampler is not None:
             items: list[SampledField] = []
-            if isinstance(f.type, ir.ListType) and isinstance(inner, ir.RecordType):
+            if isinstance(f.type, ir.ListType) and isinstance(inner, ir.RecordType) \
+                    and not isinstance(f.sampler, ir.DrawSampler):
                 _walk(ctx, ctx.schemas[inner.name], path, items, derived, mentions, True, span_for_errors)
                 items = [s.copy(path=s.path[len(path):]) for s in items]
             sampled.append(SampledField(path=path, type=f.type, sampler=f.sampler, items=tuple(items)))
@@ -85,7 +86,8 @@ def _conditions_first(sampled: list[SampledField]) -> list[SampledField]:
     waiting = list(sampled)
     def ready(sf: SampledField) -> bool:
         s = sf.sampler
-        needs = sf.path[:-1] + (s.by,) if isinstance(s, ir.ConditionalSampler) else None
+        cond = ir.condition_of(s)
+        needs = sf.path[:-1] + (cond,) if cond is not None else None
         return needs is None or needs not in paths or needs in placed
 
     while waiting:
@@ -177,6 +179,32 @@ def _check_cells(ctx: Context, g: ir.Generate, cells: list[tuple[dict[str, Any],
                                help=f"add seed rows with {shown}, or drop `matching`")
 
 
+def _check_draw_matching(ctx: Context, g: ir.Generate, schema: ir.Schema, sf: SampledField, s: ir.DrawSampler,
+                         quota_fields: tuple[str, ...]) -> None:
+    """A draw matching a field the model writes cannot be made before it; one matching a quota
+    field needs rows for every cell that has records (E0212)."""
+    assert s.matching is not None
+    if len(sf.path) == 1 and s.matching in quota_fields:
+        profile = ctx.draw_profiles.get(s.seeds)
+        held = profile.values.get(s.matching, set()) if profile is not None else set()
+        for cell in allocate_quota(g.count, g.quotas):
+            key, n = cell
+            if n and match_key([key[s.matching]]) not in held:
+                ctx.sink.error("E0212", f"no row of seed set `{s.seeds}` has {s.matching} = {key[s.matching]}, so "
+                               f"`{sf.path[0]}` cannot be drawn for that quota cell ({n} records)",
+                               schema.require(sf.path[0]).span or g.span, notes=[Note(g.span, f"generate {g.id}")],
+                               help="add rows for that value, or give the cell a 0% share")
+                return
+        return
+    parent = schema if len(sf.path) == 1 else None
+    cond = parent.field(s.matching) if parent is not None else None
+    if cond is not None and cond.source == "model":
+        ctx.sink.error("E0212", f"`{sf.path[0]}` is drawn matching `{s.matching}`, which the model writes in "
+                       f"generate {g.id}; it is not known when `{sf.path[0]}` is drawn",
+                       schema.require(sf.path[0]).span or g.span,
+                       help=f"sample `{s.matching}`, or put it under a quota in generate {g.id}")
+
+
 def build_block(ctx: Context, g: ir.Generate) -> Block:
     schema = ctx.schemas[g.schema_name]
     builder = SchemaBuilder(lambda n: ctx.schemas[n])
@@ -207,6 +235,8 @@ def build_block(ctx: Context, g: ir.Generate) -> Block:
                            f"generate {g.id}; it is not known when `{sf.path[0]}` is drawn",
                            schema.require(sf.path[0]).span or g.span,
                            help=f"sample `{s.by}` (`~ uniform`), or put it under a quota in generate {g.id}")
+        if isinstance(s, ir.DrawSampler) and s.matching is not None:
+            _check_draw_matching(ctx, g, schema, sf, s, quota_fields)
     cells = allocate_quota(g.count, g.quotas)
     _check_cells(ctx, g, cells)
     if g.steps:

@@ -101,8 +101,9 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
     _output(d, old.output, new.output)
     _named(d, "seeds", {k: _seed_set(v) for k, v in old.seeds.items()}, {k: _seed_set(v) for k, v in new.seeds.items()})
     for name in sorted(old.seeds.keys() & new.seeds.keys()):
-        a_rows, b_rows = old.seeds[name].rows, new.seeds[name].rows
-        if a_rows != b_rows and len(a_rows) == len(b_rows):
+        a, b = old.seeds[name], new.seeds[name]
+        if a.inline and b.inline and a.rows != b.rows and len(a.rows) == len(b.rows) \
+                or not (a.inline and b.inline) and a.sha256 != b.sha256 and _seed_set(a) == _seed_set(b):
             add(Change(f"seeds {name}", "rows changed (as many as before)"))
     if [_dump(e) for e in old.evaluate] != [_dump(e) for e in new.evaluate]:
         add(Change("evaluate", "changed", [_dump(e) for e in old.evaluate], [_dump(e) for e in new.evaluate]))
@@ -110,7 +111,7 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
 
 
 def _seed_set(s: ir.SeedSet) -> dict[str, Any]:
-    return {"path": s.path, "schema": s.schema_name, "rows": len(s.rows)}
+    return {"path": s.path, "schema": s.schema_name, "rows": len(s.rows) if s.inline else s.row_count}
 
 
 def _named(d: PlanDiff, kind: str, old: dict[str, Any], new: dict[str, Any]) -> None:

@@ -188,10 +188,33 @@ def _value_problems(plan: Plan) -> list[str]:
             if not 0 <= rule.rate <= 1:
                 problems.append(f"block {b.id}: a noise rate lies in 0..1")
         for sf in b.sampled:
-            problem = _sampler_problem(sf)
+            problem = _sampler_problem(sf) or _draw_problem(plan, sf)
             if problem:
                 problems.append(f"block {b.id}, sampled field {'.'.join(sf.path)}: {problem}")
     return problems
+
+
+def _draw_problem(plan: Plan, sf: SampledField) -> str | None:
+    """Why a draw cannot take its values from the seed set it names, or None."""
+    s = sf.sampler
+    if not isinstance(s, ir.DrawSampler):
+        return next((f"{'.'.join(sub.path)}: {p}" for sub in sf.items if (p := _draw_problem(plan, sub))), None)
+    seeds = plan.seeds.get(s.seeds)
+    source = plan.schemas.get(seeds.schema_name) if seeds is not None else None
+    if seeds is None or source is None:
+        return f"it draws from `{s.seeds}`, which the plan does not hold"
+    if not seeds.inline and (seeds.rows or seeds.row_count is None):
+        return f"seed set `{s.seeds}` is kept in its file: the plan holds its row count, not its rows"
+    if s.column is None and not (isinstance(sf.type, ir.RecordType) and sf.type.name == source.name):
+        return f"a whole row of `{s.seeds}` is a {source.name}"
+    if s.column is not None and source.field(s.column) is None:
+        return f"`{s.seeds}` has no column `{s.column}`"
+    if s.weight is not None and not isinstance(getattr(source.field(s.weight), "type", None),
+                                               (ir.IntType, ir.FloatType)):
+        return f"`{s.seeds}.{s.weight}` is not a column of numbers"
+    if s.matching is not None and source.field(s.matching) is None:
+        return f"`{s.seeds}` has no column `{s.matching}` to match"
+    return None
 
 
 def _block_field_problems(plan: Plan, b: Block, schema: ir.Schema) -> list[str]:

@@ -36,6 +36,7 @@ from .label_check import LabelReader, label_schema, label_text, reader_for, reco
 from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, label_messages, messages_for
+from .drawn_rows import DrawnRows
 from .sampling import SamplingError, draw_fields, get_path
 from .scores import judge_score
 from .seeding import record_seed, sub_rng
@@ -62,6 +63,7 @@ class Attempts:
         self._loaded_as: dict[str, str] = {}     # what an engine is loaded from -> the model that loaded it
         self._identities: dict[str, tuple[dict, str]] = {}
         self.schemas = plan.schemas.get
+        self.drawn = DrawnRows(plan, options.spec_dir)   # the rows `~ draw(...)` takes values from
         self.engine_seconds = 0.0                # time inside engine calls
         self.startup_seconds = 0.0               # engine loading and conformance probes
         self._example_index: dict[str, dict[str, list[dict]]] = {}
@@ -249,7 +251,7 @@ class Attempts:
         values: dict = {}
         try:
             for _ in range(20):
-                values = draw_fields(block, rng, self.schemas, cell.key)
+                values = draw_fields(block, rng, self.schemas, cell.key, self.drawn)
                 values.update(cell.key)
                 if block.grow is not None:
                     rows = self._grow_rows.get((block.id, ci))

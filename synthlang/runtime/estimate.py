@@ -16,15 +16,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import ir
 from ..engines.batch_format import MAX_BATCH_REQUESTS
 from ..files import read_bytes
-from ..plan.model import Block, Plan
+from ..plan.model import Block, Plan, SampledField
 from ..values import MAX_STORED_BYTES, MAX_STORED_DEPTH, load_json
 from .acceptance import accept
 from .attempts import Attempts
 from .batch_engine import batched_models
 from .cache import identity_key
 from .dedup import Deduper
+from .drawn_rows import DrawnFileError, DrawnRows
 from .driver import JOURNAL, RUN_DIR, replay
 from .entries import PENDING
 from .journal import read_entries, read_header
@@ -43,6 +45,7 @@ class CellEstimate:
     to_generate: int = 0
     requests: int = 0               # estimated generation requests for them
     budget_exhausted: bool = False  # the cell's attempt budget runs out on cached attempts alone
+    drawn: list[str] = field(default_factory=list)   # how the fields drawn by the cell's values are drawn in it
 
 
 @dataclass
@@ -64,6 +67,7 @@ class BlockEstimate:
     dropped: int = 0                   # records of the last run the new plan does not keep
     batches: int | None = None         # with --batch-files: the batch files of the first round
     topup_batches: int | None = None   # ... and about this many more at most, for rejected attempts
+    conditional: list[str] = field(default_factory=list)  # fields drawn by other drawn fields' values
 
 
 @dataclass
@@ -138,13 +142,68 @@ def requests_per_attempt(block: Block) -> float:
     return total
 
 
+def _walk_sampled(sampled: tuple[SampledField, ...]) -> list[SampledField]:
+    """The sampled fields and those of drawn lists' items (paths from the record)."""
+    out = []
+    for sf in sampled:
+        out.append(sf)
+        out += [sub.copy(path=sf.path + sub.path) for sub in _walk_sampled(sf.items)]
+    return out
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else json.dumps(value, ensure_ascii=False) \
+        if isinstance(value, str) else str(value)
+
+
+def sampler_text(s: ir.Sampler) -> str:
+    """A conditional sampler or a draw as a spec writes it (its cases' keys, not their values)."""
+    if isinstance(s, ir.DrawSampler):
+        return s.text()
+    if isinstance(s, ir.ConditionalSampler):
+        keys = [str(c.when).lower() if isinstance(c.when, bool) else str(c.when) for c in s.cases]
+        return f"{s.method.replace('_', ' ')} {s.by} {{ {', '.join(keys + (['else'] if s.default else []))} }}"
+    return s.method
+
+
+def cell_draws(plan: Plan, block: Block, key: dict[str, Any], drawn: DrawnRows) -> list[str]:
+    """How each field drawn by a quota field's value is drawn in the cell `key`: the case it
+    gets (`product ~ pick("API", "web dashboard")`) or the rows it draws from."""
+    out = []
+    for sf in block.sampled:
+        s = sf.sampler
+        cond = ir.condition_of(s)
+        if len(sf.path) != 1 or cond is None or cond not in key:
+            continue
+        name = sf.path[0]
+        if isinstance(s, ir.ConditionalSampler):
+            case = s.case_for(key[cond])
+            if case is None:
+                out.append(f"{name}: no case")
+            elif case.weights is not None:
+                options = ir.options_of(sf.type) or ()
+                out.append(f"{name} ~ weights({', '.join(f'{str(o).lower() if isinstance(o, bool) else o} {w:g}' for o, w in zip(options, case.weights))})")
+            else:
+                out.append(f"{name} ~ pick({', '.join(_shown(v) for v in case.values or ())})")
+        elif isinstance(s, ir.DrawSampler):
+            try:
+                n = drawn.rows_matching(s, key[cond])
+            except DrawnFileError as exc:
+                out.append(f"{name} ~ {s.text()}: {exc}")
+                continue
+            weighted = f", weighted by {s.weight}" if s.weight else ""
+            out.append(f"{name} ~ one of {n:,} row{'s' if n != 1 else ''} of {s.seeds}{weighted}")
+    return out
+
+
 def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st: BlockState, deduper: Deduper,
            previous: set[str], last: dict) -> BlockEstimate:
     seen = _Observed()
     kept: set[str] = set()
     cells = []
     for ci, cell in enumerate(block.cells):
-        c = CellEstimate(cell.key, cell.count, reused=st.accepted[ci])
+        c = CellEstimate(cell.key, cell.count, reused=st.accepted[ci], drawn=cell_draws(plan, block, cell.key,
+                                                                                        attempts.drawn))
         budget = options.max_attempts or max(50, 20 * cell.count)
         attempt, tried = st.next_attempt[ci], st.attempts[ci]
         accepted = st.accepted[ci]
@@ -173,7 +232,9 @@ def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st
         c.to_generate = cell.count - accepted
         c.budget_exhausted = c.to_generate > 0 and not pending
         cells.append(c)
-    b = BlockEstimate(block.id, block.model, block.count, cells)
+    b = BlockEstimate(block.id, block.model, block.count, cells, conditional=[
+        f"{'.'.join(sf.path)} ~ {sampler_text(sf.sampler)}" for sf in _walk_sampled(block.sampled)
+        if (cond := ir.condition_of(sf.sampler)) is not None and not (len(sf.path) == 1 and cond in block.quota_fields)])
     if seen.attempts >= MIN_MEASURED:
         b.acceptance, b.acceptance_from = seen.accepted / seen.attempts, "cache"
     elif last.get("acceptance_rate"):
@@ -267,6 +328,11 @@ def render_text(e: PlanEstimate) -> str:
             lines.append(f"  {_cell_name(c.key):<{width}}  {c.count:>7}  {c.reused:>6}  {c.to_generate:>7}  "
                          f"{c.requests:>8}{note}")
         lines.append(f"  {'total':<{width}}  {b.count:>7}  {b.reused:>6}  {b.to_generate:>7}  {b.requests:>8}")
+        if any(c.drawn for c in b.cells):
+            lines.append("  drawn by the cell:")
+            lines += [f"    {_cell_name(c.key)}: {'; '.join(c.drawn)}" for c in b.cells if c.drawn]
+        if b.conditional:
+            lines.append("  drawn by other drawn fields: " + "; ".join(b.conditional))
         if b.to_generate:
             lines.append("  " + _cost(b))
         if b.batches is not None:

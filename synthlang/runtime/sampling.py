@@ -14,6 +14,7 @@ from ..fakers import value_fits
 from ..plan.model import Block, SampledField
 from ..regexes import sample as sample_regex
 from ..values import ValueError_, check_value
+from .drawn_rows import DrawnFileError, DrawnRows
 
 
 class SamplingError(Exception):
@@ -61,7 +62,7 @@ def _uniform(t: ir.Type, rng: random.Random) -> Any:
     raise SamplingError(f"`uniform` cannot draw a {ir.type_name(t)}: it needs options or bounds")
 
 
-def _draw_list(sf: SampledField, t: ir.ListType, rng: random.Random, schemas) -> list[dict]:
+def _draw_list(sf: SampledField, t: ir.ListType, rng: random.Random, schemas, drawn: DrawnRows | None) -> list[dict]:
     """A drawn list of records: its item count (uniform, or one weight per count from the
     lowest), then each item's sampled fields, item after item, from the record's stream."""
     lo, hi = ir.item_counts(t)
@@ -76,17 +77,39 @@ def _draw_list(sf: SampledField, t: ir.ListType, rng: random.Random, schemas) ->
     for _ in range(n):
         item: dict = {}
         for sub in sf.items:
-            set_path(item, sub.path, draw(sub, rng, schemas, item))
+            set_path(item, sub.path, draw(sub, rng, schemas, item, drawn))
         items.append(item)
     return items
 
 
-def _conditional(sf: SampledField, s: ir.ConditionalSampler, rng: random.Random, parent: Mapping | None) -> Any:
-    """A value drawn with the case of the condition's value (drawn before it, or the cell's)."""
+def _sibling(sf: SampledField, name: str, parent: Mapping | None) -> Any:
+    """The value of a field beside `sf` in the record drawn so far."""
     node: Any = parent
     for part in sf.path[:-1]:
         node = node.get(part) if isinstance(node, Mapping) else None
-    when = node.get(s.by) if isinstance(node, Mapping) else None
+    return node.get(name) if isinstance(node, Mapping) else None
+
+
+def _from_rows(sf: SampledField, s: ir.DrawSampler, rng: random.Random, schemas, parent: Mapping | None,
+               drawn: DrawnRows | None) -> Any:
+    """A row of a seed set, or one column of it (rows checked against its schema when read)."""
+    if drawn is None:
+        raise SamplingError(f"`{'.'.join(sf.path)}`: no rows to draw from `{s.seeds}` in this run")
+    try:
+        value = drawn.draw(s, rng, _sibling(sf, s.matching, parent) if s.matching else None)
+    except (LookupError, DrawnFileError) as exc:
+        raise SamplingError(f"`{'.'.join(sf.path)}`: {exc}") from None
+    if s.column is None:
+        return value
+    try:
+        return check_value(sf.type, value, schemas)
+    except ValueError_ as exc:
+        raise SamplingError(f"`{'.'.join(sf.path)}`: the drawn {s.column} does not fit: {exc.message}") from None
+
+
+def _conditional(sf: SampledField, s: ir.ConditionalSampler, rng: random.Random, parent: Mapping | None) -> Any:
+    """A value drawn with the case of the condition's value (drawn before it, or the cell's)."""
+    when = _sibling(sf, s.by, parent)
     case = s.case_for(when)
     if case is None:
         raise SamplingError(f"`{'.'.join(sf.path)}`: no case for {s.by} = {when!r}")
@@ -95,14 +118,18 @@ def _conditional(sf: SampledField, s: ir.ConditionalSampler, rng: random.Random,
     return rng.choice(case.values or (None,))
 
 
-def draw(sf: SampledField, rng: random.Random, schemas, parent: Mapping | None = None) -> Any:
+def draw(sf: SampledField, rng: random.Random, schemas, parent: Mapping | None = None,
+         drawn: DrawnRows | None = None) -> Any:
     """A value of the field. `parent`: the record drawn so far (from its root), which a
-    conditional sampler reads its condition from."""
+    conditional sampler or a matching draw reads its condition from; `drawn`: the rows that
+    draws take values from."""
     t, s = sf.type, sf.sampler
+    if isinstance(s, ir.DrawSampler):
+        return _from_rows(sf, s, rng, schemas, parent, drawn)
     if isinstance(t, ir.ListType):
         if not isinstance(s, (ir.UniformSampler, ir.WeightsSampler)) or not isinstance(t.item, ir.RecordType):
             raise SamplingError(f"`{'.'.join(sf.path)}`: a list is drawn by its item count, for a list of records")
-        return _draw_list(sf, t, rng, schemas)
+        return _draw_list(sf, t, rng, schemas, drawn)
     for _ in range(50):
         value: Any
         match s:
@@ -146,11 +173,12 @@ def get_path(record: dict, path: tuple[str, ...]) -> Any:
     return node
 
 
-def draw_fields(block: Block, rng: random.Random, schemas, given: dict | None = None) -> dict:
+def draw_fields(block: Block, rng: random.Random, schemas, given: dict | None = None,
+                drawn: DrawnRows | None = None) -> dict:
     """The sampled values of one record, as a nested dict, beside `given` (the quota cell's
-    values, which a conditional sampler may read)."""
+    values, which a conditional sampler or a matching draw may read)."""
     values: dict = {}
     seen = ChainMap(values, given or {})
     for sf in block.sampled:
-        set_path(values, sf.path, draw(sf, rng, schemas, seen))
+        set_path(values, sf.path, draw(sf, rng, schemas, seen, drawn))
     return values

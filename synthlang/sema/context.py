@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import ir
 from ..diagnostics import DiagnosticSink
@@ -44,6 +45,8 @@ class Context:
     seeds: dict[str, ir.SeedSet] = field(default_factory=dict)
     # where each kept seed row is: seed set -> its file and each row's line, for diagnostics
     seed_lines: dict[str, tuple[SourceFile, tuple[int, ...]]] = field(default_factory=dict)
+    # what the draws from each seed set need to know of its rows (sema/check_draws.RowProfile)
+    draw_profiles: dict[str, Any] = field(default_factory=dict)
     blocks: list[ir.Generate] = field(default_factory=list)
     output: ir.Output | None = None
     evaluates: list[ir.Evaluate] = field(default_factory=list)

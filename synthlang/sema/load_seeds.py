@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-from collections.abc import Iterator
 from typing import Any
 
 from .. import ir
@@ -14,94 +10,19 @@ from ..diagnostics import Note
 from ..files import read_bytes
 from ..mention_values import mention_values, path_of
 from ..source import SourceFile, Span
-from ..values import ValueError_, check_record, coerce_text, find_in_order, load_json
+from ..seed_files import MAX_SEED_BYTES, SEED_SUFFIXES, read_rows
+from ..values import ValueError_, check_record, find_in_order
+from .check_draws import RowProfile, draw_uses, used_otherwise
 from .check_mentions import mention_decimals
 from .context import Context
 
 MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
-MAX_SEED_BYTES = 256 * 2**20  # seed sets are examples, not corpora
-
-
-def _rows_jsonl(text: str) -> Iterator[tuple[int, Any, str | None]]:
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = load_json(line)
-            twice = _key_twice(line) if isinstance(value, dict) else None
-            if twice is not None:  # json.loads keeps the last of two same-named keys, silently
-                yield line_no, None, f"the row names `{twice}` twice"
-                continue
-        except json.JSONDecodeError as exc:
-            yield line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
-            continue
-        except ValueError as exc:
-            yield line_no, None, f"not a valid row: {exc}"
-            continue
-        if not isinstance(value, dict):
-            yield line_no, None, "a row must be a JSON object"
-            continue
-        yield line_no, value, None
-
-
-def _key_twice(line: str) -> str | None:
-    """A key that one object of the row holds twice, or None."""
-    found: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in items]
-        if len(set(keys)) != len(keys):
-            found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
-        return dict(items)
-
-    json.loads(line, object_pairs_hook=pairs)
-    return found[0] if found else None
-
-
-def _rows_csv(text: str, schema: ir.Schema) -> Iterator[tuple[int, Any, str | None]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        yield 1, None, f"unreadable CSV header: {exc}"
-        return
-    twice = sorted({name for name in header if header.count(name) > 1})
-    if twice:  # a dict keeps the last of two same-named columns, silently
-        yield 1, None, f"the header names column `{twice[0]}` {header.count(twice[0])} times"
-        return
-    types = {f.name: f.type for f in schema.fields}
-    line_no = reader.line_num
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, None, f"unreadable CSV: {exc}"
-            return
-        start = line_no + 1
-        line_no = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            yield start, None, f"{len(cells)} cells but the header has {len(header)}"
-            continue
-        row: dict[str, Any] = {}
-        problem = None
-        for name, cell in zip(header, cells):
-            if cell == "":
-                continue  # empty cell: absent value
-            try:
-                row[name] = coerce_text(types[name], cell) if name in types else cell
-            except ValueError_ as exc:
-                problem = f"field `{name}`: {exc.message}"
-                break
-        yield start, (None if problem else row), problem
 
 
 def load_seeds(ctx: Context) -> None:
+    uses = draw_uses(ctx)
+    # a set only `draw` reads keeps its rows in its file (of any size); the plan holds its digest
+    inline_needed = used_otherwise(ctx) | {g.schema.value for g in ctx.generates_ast}
     for name, decl in ctx.seeds_ast.items():
         schema = ctx.schemas.get(decl.schema.value)
         if schema is None:
@@ -114,7 +35,7 @@ def load_seeds(ctx: Context) -> None:
         if path is None:
             continue
         suffix = path.suffix.lower()
-        if suffix not in (".jsonl", ".csv"):
+        if suffix not in SEED_SUFFIXES:
             ctx.sink.error("E0301", f"seed files are .jsonl or .csv, not `{suffix or path.name}`", decl.path.span)
             continue
         ctx.inputs.append(path)
@@ -130,7 +51,9 @@ def load_seeds(ctx: Context) -> None:
             ctx.sink.error("E0301", f"seed file `{decl.path.value}` is not UTF-8 text", decl.path.span)
             continue
         source = SourceFile(ctx.rel(path), text)
-        rows_iter = _rows_jsonl(text) if suffix == ".jsonl" else _rows_csv(text, schema)
+        profile = RowProfile(uses[name], ctx.schema) if name in uses else None
+        inline = profile is None or name in inline_needed or decl.schema.value in inline_needed
+        rows_iter = read_rows(text, suffix, schema)
         rows: list[dict[str, Any]] = []
         lines: list[int] = []
         bad = 0
@@ -149,8 +72,11 @@ def load_seeds(ctx: Context) -> None:
                     checked = check_record(schema, {k: v for k, v in row.items() if k in known}, ctx.schema)
                     problem = _mention_problem(schema, checked, decimals)
                     if problem is None:
-                        rows.append(checked)
-                        lines.append(line_no)
+                        if profile is not None:
+                            profile.add(row_number(suffix, line_no), checked)
+                        if inline:
+                            rows.append(checked)
+                            lines.append(line_no)
                         continue
                 except ValueError_ as exc:
                     problem = f"field `{exc.path}`: {exc.message}" if exc.path else exc.message
@@ -166,8 +92,11 @@ def load_seeds(ctx: Context) -> None:
         if bad:
             continue
         ctx.seed_lines[name] = (source, tuple(lines))
+        if profile is not None:
+            ctx.draw_profiles[name] = profile
         ctx.seeds[name] = ir.SeedSet(name=name, path=ctx.rel(path), schema_name=schema.name,
                                      sha256=hashlib.sha256(data).hexdigest(), rows=tuple(rows),
+                                     inline=inline, row_count=None if inline else profile.rows,
                                      span=decl.name.span)
 
 
@@ -185,6 +114,11 @@ def _mention_problem(schema: ir.Schema, row: dict[str, Any], decimals: dict[str,
             return (f"field `{f.name}` does not contain the values of "
                     f"{', '.join(f'`{m}`' for m in shown)} in that order")
     return None
+
+
+def row_number(suffix: str, line_no: int) -> int:
+    """A row's number as a user counts it: a JSONL row's line, a CSV row's place after the header."""
+    return line_no if suffix.lower() == ".jsonl" else line_no - 1
 
 
 def row_name(suffix: str, line_no: int) -> str:

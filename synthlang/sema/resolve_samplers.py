@@ -20,6 +20,8 @@ def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type, schema: ir.Schema | 
     sink = ctx.sink
     options = ir.options_of(t)
     tname = ir.type_name(t)
+    if s.kind == "draw":
+        return _draw(ctx, f)
     if isinstance(t, ir.ListType):
         return _item_count(ctx, f, t)
     if s.kind in ("pick_by", "weights_by"):
@@ -86,6 +88,27 @@ def resolve_sampler(ctx: Context, f: ast.Field, t: ir.Type, schema: ir.Schema | 
                 return None
             return ir.FakerSampler(provider=provider)
     return None  # pragma: no cover
+
+
+def _draw(ctx: Context, f: ast.Field) -> ir.DrawSampler | None:
+    """`~ draw(SET[.COLUMN] [matching FIELD]) [weighted by SET.COLUMN]`, as written; what the
+    seed set holds is checked once its rows are read (sema/check_draws.py)."""
+    s = f.source
+    assert isinstance(s, ast.SamplerNode)
+    ref, matching, weight = s.args
+    if weight is not None:
+        if weight.seeds.value != ref.seeds.value:
+            ctx.sink.error("E0212", f"the weights of a draw from `{ref.seeds.value}` are a column of "
+                           f"`{ref.seeds.value}`, not of `{weight.seeds.value}`", weight.seeds.span,
+                           help=f"write `weighted by {ref.seeds.value}.<column>`")
+            return None
+        if weight.column is None:
+            ctx.sink.error("E0212", "`weighted by` names a column of numbers", weight.span,
+                           help=f"e.g. `weighted by {ref.seeds.value}.weight`")
+            return None
+    return ir.DrawSampler(seeds=ref.seeds.value, column=ref.column.value if ref.column else None,
+                          weight=weight.column.value if weight is not None else None,
+                          matching=matching.value if matching is not None else None)
 
 
 def _item_count(ctx: Context, f: ast.Field, t: ir.ListType) -> ir.Sampler | None:
@@ -242,7 +265,7 @@ def _case(ctx: Context, kind: str, case: ast.SamplerCase, t: ir.Type,
 
 def conditional_cycles(schema: ir.Schema) -> list[list[str]]:
     """Fields drawn by each other's values (`a ~ pick by b`, `b ~ pick by a`): no order draws them."""
-    by = {f.name: f.sampler.by for f in schema.fields if isinstance(f.sampler, ir.ConditionalSampler)}
+    by = {f.name: cond for f in schema.fields if (cond := ir.condition_of(f.sampler)) is not None}
     cycles: list[list[str]] = []
     done: set[str] = set()
     for start in by:

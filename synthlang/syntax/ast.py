@@ -141,11 +141,20 @@ Expr = Lit | Str | Ref | Call | BinOp | Matches | UnOp | ListLit | Null | Index 
 # ---- sources of a field ------------------------------------------------------------------------
 class SamplerNode(AstNode):
     """kind: uniform | weights | pick | regex | faker, or pick_by | weights_by (args: the
-    condition's Name, then its SamplerCases)."""
+    condition's Name, then its SamplerCases), or draw (args: the drawn DrawRef, the `matching`
+    Name or None, the `weighted by` DrawRef or None)."""
 
     kind: str
     args: tuple[Any, ...] = ()
     span: Span | None = None
+
+
+class DrawRef(AstNode):
+    """`topics` (a seed set's whole rows) or `topics.name` (one column of them)."""
+
+    seeds: Name
+    column: Name | None
+    span: Span
 
 
 class SamplerCase(AstNode):

@@ -293,6 +293,22 @@ class _ToAst:
         return ast.SamplerNode("weights_by", (self._name(children[0]), *children[1:]), self._span(meta))
 
     @_with_meta
+    def draw(self, meta: Meta, children: list[Any]) -> ast.SamplerNode:
+        ref, matching, weight = children
+        return ast.SamplerNode("draw", (ref, matching, weight), self._span(meta))
+
+    @_with_meta
+    def draw_ref(self, meta: Meta, children: list[Any]) -> ast.DrawRef:
+        seeds, column = children
+        return ast.DrawRef(self._name(seeds), self._name(column) if column is not None else None, self._span(meta))
+
+    def draw_matching(self, children: list[Any]) -> ast.Name:
+        return self._name(children[0])
+
+    def draw_weight(self, children: list[Any]) -> ast.DrawRef:
+        return children[0]
+
+    @_with_meta
     def pick_case(self, meta: Meta, children: list[Any]) -> ast.SamplerCase:
         return ast.SamplerCase(children[0], tuple(children[1:]), self._span(meta))
 
