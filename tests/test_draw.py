@@ -133,3 +133,16 @@ def test_a_file_outside_the_tree_is_refused(tmp_path):
     (inner / "spec.synth").write_text(SPEC.replace('"topics.csv"', '"../topics.csv"'), encoding="utf-8")
     result = compile(inner / "spec.synth")
     assert any(d.code == "E0301" and "leaves the spec's folder tree" in d.message for d in result.diagnostics)
+
+
+def test_synthc_plan_shows_what_each_cell_draws(tmp_path):
+    spec = SPEC.replace('  category: "billing" | "login" ~ uniform', '  category: "billing" | "login"\n'
+                        '  channel: "email" | "chat" ~ weights by category { billing: (1, 3), login: (2, 1) }').replace(
+        "generate Q { count 4 }", "generate Q {\n  count 4\n  quota category { billing: 50%, login: 50% }\n}")
+    proc = subprocess.run([sys.executable, "-m", "synthlang.cli", "plan", str(project(tmp_path, spec))],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "    category=billing: channel ~ weights(email 1, chat 3); topic ~ one of 3 rows of topics, weighted by " \
+           "weight\n" in proc.stdout
+    assert "    category=login: channel ~ weights(email 2, chat 1); topic ~ one of 2 rows of topics" in proc.stdout

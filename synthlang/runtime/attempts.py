@@ -30,13 +30,13 @@ from . import plausibility
 from .batch_engine import BatchEngine
 from .cache import ResultCache, identity_key, request_key, sha256_file
 from .derive import DeriveError, derive
+from .drawn_rows import DrawnRows
 from .entries import PENDING, Attempt, Candidate
 from .grow import Grown, cell_rows, grow_values
 from .label_check import LabelReader, label_schema, label_text, reader_for, record_text
 from .mentions import find_spans, gap_ranges, mention_pattern
 from .options import RunOptions
 from .prompts import judge_messages, label_messages, messages_for
-from .drawn_rows import DrawnRows
 from .sampling import SamplingError, draw_fields, get_path
 from .scores import judge_score
 from .seeding import record_seed, sub_rng

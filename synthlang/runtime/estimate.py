@@ -182,7 +182,9 @@ def cell_draws(plan: Plan, block: Block, key: dict[str, Any], drawn: DrawnRows) 
                 out.append(f"{name}: no case")
             elif case.weights is not None:
                 options = ir.options_of(sf.type) or ()
-                out.append(f"{name} ~ weights({', '.join(f'{str(o).lower() if isinstance(o, bool) else o} {w:g}' for o, w in zip(options, case.weights))})")
+                shown = ", ".join(f"{str(o).lower() if isinstance(o, bool) else o} {w:g}"
+                                  for o, w in zip(options, case.weights))
+                out.append(f"{name} ~ weights({shown})")
             else:
                 out.append(f"{name} ~ pick({', '.join(_shown(v) for v in case.values or ())})")
         elif isinstance(s, ir.DrawSampler):
@@ -232,9 +234,10 @@ def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st
         c.to_generate = cell.count - accepted
         c.budget_exhausted = c.to_generate > 0 and not pending
         cells.append(c)
-    b = BlockEstimate(block.id, block.model, block.count, cells, conditional=[
-        f"{'.'.join(sf.path)} ~ {sampler_text(sf.sampler)}" for sf in _walk_sampled(block.sampled)
-        if (cond := ir.condition_of(sf.sampler)) is not None and not (len(sf.path) == 1 and cond in block.quota_fields)])
+    by_drawn = [sf for sf in _walk_sampled(block.sampled) if (cond := ir.condition_of(sf.sampler)) is not None
+                and not (len(sf.path) == 1 and cond in block.quota_fields)]
+    b = BlockEstimate(block.id, block.model, block.count, cells,
+                      conditional=[f"{'.'.join(sf.path)} ~ {sampler_text(sf.sampler)}" for sf in by_drawn])
     if seen.attempts >= MIN_MEASURED:
         b.acceptance, b.acceptance_from = seen.accepted / seen.attempts, "cache"
     elif last.get("acceptance_rate"):

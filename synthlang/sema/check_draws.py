@@ -9,7 +9,6 @@ checked without its rows being kept."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +119,8 @@ def _check_use(ctx: Context, use: DrawUse, node: ast.SamplerNode, profile: RowPr
     ref, matching, weight = node.args
     if s.seeds not in ctx.seeds_ast:
         sink.error("E0101", f"unknown seed set `{s.seeds}`", ref.seeds.span,
-                   help=did_you_mean(s.seeds, ctx.seeds_ast) or f"declare it with `seeds {s.seeds} from \"...\" as ...`")
+                   help=did_you_mean(s.seeds, ctx.seeds_ast)
+                   or f"declare it with `seeds {s.seeds} from \"...\" as ...`")
         return
     seeds = ctx.seeds.get(s.seeds)
     source = ctx.schemas.get(ctx.seeds_ast[s.seeds].schema.value)

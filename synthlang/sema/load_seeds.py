@@ -9,8 +9,8 @@ from .. import ir
 from ..diagnostics import Note
 from ..files import read_bytes
 from ..mention_values import mention_values, path_of
-from ..source import SourceFile, Span
 from ..seed_files import MAX_SEED_BYTES, SEED_SUFFIXES, read_rows
+from ..source import SourceFile, Span
 from ..values import ValueError_, check_record, find_in_order
 from .check_draws import RowProfile, draw_uses, used_otherwise
 from .check_mentions import mention_decimals
