@@ -199,6 +199,12 @@ class ConditionalSampler(_SamplerBase):
     cases: tuple[SamplerCase, ...]
     default: SamplerCase | None = None
 
+    def text(self) -> str:
+        """As a spec writes it, the cases by their keys: `pick by intent { billing, else }`."""
+        keys = [str(c.when).lower() if isinstance(c.when, bool) else str(c.when) for c in self.cases]
+        how = "pick by" if isinstance(self, PickBySampler) else "weights by"
+        return f"{how} {self.by} {{ {', '.join(keys + (['else'] if self.default else []))} }}"
+
     def case_for(self, value: Any) -> SamplerCase | None:
         for case in self.cases:
             if case.when == value and type(case.when) is type(value):

@@ -73,7 +73,7 @@ def test_a_file_edited_after_the_plan_is_refused_with_one_clear_message(tmp_path
     assert file_problems(plan, tmp_path) == ["seed file `topics.csv` changed since the plan was made; compile the "
                                              "spec again"]
     with pytest.raises(DrawnFileError, match="changed since the plan was made"):
-        DrawnRows(plan, tmp_path).load_all()
+        DrawnRows(plan, tmp_path).rows("topics")
 
 
 def test_a_run_writes_records_whose_drawn_values_come_from_the_file(tmp_path):

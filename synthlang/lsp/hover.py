@@ -64,9 +64,9 @@ def describe(analysis: Analysis, key: Key) -> str | None:
         return f"```synth\nmodel {name}\n{lines}\n```"
     if kind == "seeds" and name in ctx.seeds:
         s = ctx.seeds[name]
-        rows = len(s.rows) if s.inline else s.row_count
+        n = len(s.rows) if s.inline else s.row_count
         kept = "" if s.inline else " (drawn from the file; the plan holds its digest, not its rows)"
-        return f"seed set `{name}`: {rows} rows of `{s.schema_name}` from `{s.path}`{kept}"
+        return f"seed set `{name}`: {n} rows of `{s.schema_name}` from `{s.path}`{kept}"
     if kind == "file":
         return f"imported file `{name}`"
     if kind == "dataset" and ctx.dataset is not None:
@@ -81,11 +81,7 @@ def _field_source(f: ir.FieldDef) -> str:
         s = f.sampler
         how = {"weights": f"weights{s.weights}", "pick": f"pick{s.values}",
                "faker": f'faker("{s.provider}")'}.get(s.method, s.method)
-        if isinstance(s, ir.ConditionalSampler):
-            cases = ", ".join([*(str(c.when).lower() if isinstance(c.when, bool) else str(c.when) for c in s.cases),
-                               *(["else"] if s.default is not None else [])])
-            how = f"{s.method.replace('_', ' ')} {s.by} {{ {cases} }}"
-        if isinstance(s, ir.DrawSampler):
+        if isinstance(s, (ir.ConditionalSampler, ir.DrawSampler)):
             how = s.text()
         if isinstance(f.type, ir.ListType):
             return f"{text} ~ {how} (drawn: its item count, then each item's sampled fields)"

@@ -101,9 +101,9 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
     _output(d, old.output, new.output)
     _named(d, "seeds", {k: _seed_set(v) for k, v in old.seeds.items()}, {k: _seed_set(v) for k, v in new.seeds.items()})
     for name in sorted(old.seeds.keys() & new.seeds.keys()):
-        a, b = old.seeds[name], new.seeds[name]
-        if a.inline and b.inline and a.rows != b.rows and len(a.rows) == len(b.rows) \
-                or not (a.inline and b.inline) and a.sha256 != b.sha256 and _seed_set(a) == _seed_set(b):
+        was, now = old.seeds[name], new.seeds[name]
+        if was.inline and now.inline and was.rows != now.rows and len(was.rows) == len(now.rows) \
+                or not (was.inline and now.inline) and was.sha256 != now.sha256 and _seed_set(was) == _seed_set(now):
             add(Change(f"seeds {name}", "rows changed (as many as before)"))
     if [_dump(e) for e in old.evaluate] != [_dump(e) for e in new.evaluate]:
         add(Change("evaluate", "changed", [_dump(e) for e in old.evaluate], [_dump(e) for e in new.evaluate]))

@@ -8,6 +8,7 @@ schema as the compiler did. Each draw gets an index: the rows' places (by the va
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 from bisect import bisect_right
@@ -33,25 +34,32 @@ class _Index:
     cumulative: list[float] | None   # running sums of their weights; None: uniform
 
 
+def _file_bytes(seeds: ir.SeedSet, spec_dir: Path) -> bytes:
+    """The bytes of a file-kept seed set, read from inside `spec_dir` and checked against the
+    plan's digest. Raises DrawnFileError."""
+    root = spec_dir.resolve()
+    path = (root / seeds.path).resolve()
+    if not inside(path, root):
+        raise DrawnFileError(f"seed file `{seeds.path}` leaves the spec's folder tree")
+    try:
+        data = read_bytes(path, MAX_SEED_BYTES)
+    except OSError as exc:
+        raise DrawnFileError(f"cannot read seed file `{seeds.path}`: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != seeds.sha256:
+        raise DrawnFileError(f"seed file `{seeds.path}` changed since the plan was made; compile the spec again")
+    return data
+
+
 def file_problems(plan: Plan, spec_dir: Path) -> list[str]:
     """Why files that draws read cannot be drawn from as the plan says (a plan run on its own:
     compiling a spec reads them anew); empty when all is well."""
     problems = []
     for seeds in plan.seeds.values():
-        if seeds.inline:
-            continue
-        try:
-            root = spec_dir.resolve()
-            path = (root / seeds.path).resolve()
-            if not inside(path, root):
-                raise DrawnFileError(f"seed file `{seeds.path}` leaves the plan's folder tree")
-            if hashlib.sha256(read_bytes(path, MAX_SEED_BYTES)).hexdigest() != seeds.sha256:
-                raise DrawnFileError(f"seed file `{seeds.path}` changed since the plan was made; compile the spec "
-                                     "again")
-        except OSError as exc:
-            problems.append(f"cannot read seed file `{seeds.path}`: {exc.strerror or exc}")
-        except DrawnFileError as exc:
-            problems.append(str(exc))
+        if not seeds.inline:
+            try:
+                _file_bytes(seeds, spec_dir)
+            except DrawnFileError as exc:
+                problems.append(str(exc))
     return problems
 
 
@@ -61,21 +69,6 @@ class DrawnRows:
         self.spec_dir = spec_dir
         self._rows: dict[str, tuple[dict[str, Any], ...]] = {}
         self._indexes: dict[tuple[str, str | None, str | None], dict[str, _Index]] = {}
-
-    def seed_sets(self) -> list[str]:
-        """The seed sets some draw of the plan reads."""
-        names = set()
-        for schema in self.plan.schemas.values():
-            for f in schema.fields:
-                if isinstance(f.sampler, ir.DrawSampler):
-                    names.add(f.sampler.seeds)
-        return sorted(names)
-
-    def load_all(self) -> None:
-        """Read and check every file a draw reads (before a run starts: a stale file stops it
-        with one clear message, not one rejected record per attempt)."""
-        for name in self.seed_sets():
-            self.rows(name)
 
     def rows(self, name: str) -> tuple[dict[str, Any], ...]:
         if name not in self._rows:
@@ -87,17 +80,7 @@ class DrawnRows:
         if self.spec_dir is None:
             raise DrawnFileError(f"seed set `{seeds.name}` is drawn from `{seeds.path}`, but the run knows no folder "
                                  "to read it from")
-        root = self.spec_dir.resolve()
-        path = (root / seeds.path).resolve()
-        if not inside(path, root):
-            raise DrawnFileError(f"seed file `{seeds.path}` leaves the spec's folder tree")
-        try:
-            data = read_bytes(path, MAX_SEED_BYTES)
-        except OSError as exc:
-            raise DrawnFileError(f"cannot read seed file `{seeds.path}`: {exc.strerror or exc}") from None
-        if hashlib.sha256(data).hexdigest() != seeds.sha256:
-            raise DrawnFileError(f"seed file `{seeds.path}` changed since the plan was made; compile the spec "
-                                 "again (`synthc run` on the .synth file does)")
+        data = _file_bytes(seeds, self.spec_dir)
         schema = self.plan.schemas[seeds.schema_name]
         rows: list[dict[str, Any]] = []
         try:
@@ -149,12 +132,5 @@ class DrawnRows:
         row = self.rows(s.seeds)[place]
         if s.column is not None:
             return row[s.column]
-        return {k: _copy(v) for k, v in row.items()}
+        return copy.deepcopy(row)
 
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value

@@ -156,16 +156,6 @@ def _shown(value: Any) -> str:
         if isinstance(value, str) else str(value)
 
 
-def sampler_text(s: ir.Sampler) -> str:
-    """A conditional sampler or a draw as a spec writes it (its cases' keys, not their values)."""
-    if isinstance(s, ir.DrawSampler):
-        return s.text()
-    if isinstance(s, ir.ConditionalSampler):
-        keys = [str(c.when).lower() if isinstance(c.when, bool) else str(c.when) for c in s.cases]
-        return f"{s.method.replace('_', ' ')} {s.by} {{ {', '.join(keys + (['else'] if s.default else []))} }}"
-    return s.method
-
-
 def cell_draws(plan: Plan, block: Block, key: dict[str, Any], drawn: DrawnRows) -> list[str]:
     """How each field drawn by a quota field's value is drawn in the cell `key`: the case it
     gets (`product ~ pick("API", "web dashboard")`) or the rows it draws from."""
@@ -234,10 +224,12 @@ def _block(plan: Plan, block: Block, options: RunOptions, attempts: Attempts, st
         c.to_generate = cell.count - accepted
         c.budget_exhausted = c.to_generate > 0 and not pending
         cells.append(c)
-    by_drawn = [sf for sf in _walk_sampled(block.sampled) if (cond := ir.condition_of(sf.sampler)) is not None
-                and not (len(sf.path) == 1 and cond in block.quota_fields)]
-    b = BlockEstimate(block.id, block.model, block.count, cells,
-                      conditional=[f"{'.'.join(sf.path)} ~ {sampler_text(sf.sampler)}" for sf in by_drawn])
+    # fields drawn by another drawn field's value (those drawn by a quota field's are in each cell)
+    conditional = [f"{'.'.join(sf.path)} ~ {s.text()}" for sf in _walk_sampled(block.sampled)
+                   if isinstance(s := sf.sampler, (ir.ConditionalSampler, ir.DrawSampler))
+                   and (cond := ir.condition_of(s)) is not None
+                   and not (len(sf.path) == 1 and cond in block.quota_fields)]
+    b = BlockEstimate(block.id, block.model, block.count, cells, conditional=conditional)
     if seen.attempts >= MIN_MEASURED:
         b.acceptance, b.acceptance_from = seen.accepted / seen.attempts, "cache"
     elif last.get("acceptance_rate"):

@@ -22,7 +22,9 @@ MAX_REPORTED_ROWS = 20  # per file; the rest are summarised
 def load_seeds(ctx: Context) -> None:
     uses = draw_uses(ctx)
     # a set only `draw` reads keeps its rows in its file (of any size); the plan holds its digest
-    inline_needed = used_otherwise(ctx) | {g.schema.value for g in ctx.generates_ast}
+    # (or that holds records a block generates: dedup, the label check and the report read those)
+    read_otherwise = used_otherwise(ctx)
+    generated = {g.schema.value for g in ctx.generates_ast}
     for name, decl in ctx.seeds_ast.items():
         schema = ctx.schemas.get(decl.schema.value)
         if schema is None:
@@ -52,7 +54,7 @@ def load_seeds(ctx: Context) -> None:
             continue
         source = SourceFile(ctx.rel(path), text)
         profile = RowProfile(uses[name], ctx.schema) if name in uses else None
-        inline = profile is None or name in inline_needed or decl.schema.value in inline_needed
+        inline = profile is None or name in read_otherwise or decl.schema.value in generated
         rows_iter = read_rows(text, suffix, schema)
         rows: list[dict[str, Any]] = []
         lines: list[int] = []
@@ -96,7 +98,8 @@ def load_seeds(ctx: Context) -> None:
             ctx.draw_profiles[name] = profile
         ctx.seeds[name] = ir.SeedSet(name=name, path=ctx.rel(path), schema_name=schema.name,
                                      sha256=hashlib.sha256(data).hexdigest(), rows=tuple(rows),
-                                     inline=inline, row_count=None if inline else profile.rows,
+                                     inline=inline,
+                                     row_count=profile.rows if profile is not None and not inline else None,
                                      span=decl.name.span)
 
 
@@ -123,9 +126,9 @@ def row_number(suffix: str, line_no: int) -> int:
 
 def row_name(suffix: str, line_no: int) -> str:
     """A row as a user counts it: a JSONL row by its line, a CSV row after the header."""
-    if suffix.lower() == ".jsonl":
-        return f"row {line_no}"
-    return "the header" if line_no == 1 else f"row {line_no - 1}"
+    if suffix.lower() != ".jsonl" and line_no == 1:
+        return "the header"
+    return f"row {row_number(suffix, line_no)}"
 
 
 def line_span(source: SourceFile, line_no: int) -> Span:

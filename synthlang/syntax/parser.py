@@ -306,7 +306,8 @@ class _ToAst:
         return self._name(children[0])
 
     def draw_weight(self, children: list[Any]) -> ast.DrawRef:
-        return children[0]
+        ref: ast.DrawRef = children[0]
+        return ref
 
     @_with_meta
     def pick_case(self, meta: Meta, children: list[Any]) -> ast.SamplerCase:
